@@ -1,0 +1,262 @@
+//! Database settings, read from the environment once at cold start and validated there, so a
+//! bad deployment fails with a message naming the variable instead of on some later invocation.
+
+use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
+
+use crate::tls::SslMode;
+
+/// Where the database credentials come from.
+#[derive(Clone)]
+pub enum CredentialSource {
+    /// An RDS-format secret in Secrets Manager (production).
+    SecretsManager { secret_id: String },
+    /// A connection URL (local runs and `sam local invoke` against a local database).
+    Url(Box<tokio_postgres::Config>),
+}
+
+impl fmt::Debug for CredentialSource {
+    // The URL holds the password, so only say which kind of source this is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecretsManager { secret_id } => {
+                f.debug_struct("SecretsManager").field("secret_id", secret_id).finish()
+            }
+            Self::Url(_) => f.write_str("Url(<redacted>)"),
+        }
+    }
+}
+
+/// Everything needed to build the connection pool.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub credentials: CredentialSource,
+    /// Overrides for the secret's host, port and dbname (an RDS Proxy endpoint, say).
+    pub host_override: Option<String>,
+    pub port_override: Option<u16>,
+    pub dbname_override: Option<String>,
+    pub sslmode: SslMode,
+    /// PEM bundle of the CAs trusted for `verify-full` (the RDS global bundle in production).
+    pub ca_bundle: Option<PathBuf>,
+    pub pool_size: usize,
+    /// Bounds TCP connect, TLS handshake and authentication together.
+    pub connect_timeout: Duration,
+    /// Sent to the server as `statement_timeout`, so a lock wait ends as an error, not a hang.
+    pub statement_timeout: Duration,
+    /// Bounds one GetSecretValue call, retries included.
+    pub secret_timeout: Duration,
+    pub application_name: String,
+}
+
+/// A missing or malformed environment variable. Never carries a variable's value: some of
+/// them hold passwords.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Missing(String),
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid { var: var.to_owned(), reason: reason.into() }
+    }
+}
+
+/// Reads variables by name; the process environment in production, a map in unit tests.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+
+    /// A variable that is set to something other than blanks.
+    fn non_empty(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// Parses a variable, or returns `default` when it is unset.
+    fn parse_or<T: FromStr>(&self, name: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+        match self.non_empty(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::invalid(name, format!("expected {expected}"))),
+        }
+    }
+
+    /// A duration in milliseconds within `range_ms`.
+    fn millis_or(
+        &self,
+        name: &str,
+        default_ms: u64,
+        range_ms: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        let ms = self.parse_or(name, default_ms, "a whole number of milliseconds")?;
+        if !range_ms.contains(&ms) {
+            return Err(ConfigError::invalid(
+                name,
+                format!("{ms} ms is outside {}..={} ms", range_ms.start(), range_ms.end()),
+            ));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher> Env for std::collections::HashMap<&str, &str, S> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+impl DbConfig {
+    /// Reads the database settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    /// Reads the database settings from any variable source.
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let credentials = match (env.non_empty("DB_SECRET_ARN"), env.non_empty("DATABASE_URL")) {
+            (Some(secret_id), _) => CredentialSource::SecretsManager { secret_id },
+            (None, Some(url)) => {
+                // tokio-postgres's own parse errors can quote the URL, password included.
+                let parsed = url.parse::<tokio_postgres::Config>().map_err(|_| {
+                    ConfigError::invalid(
+                        "DATABASE_URL",
+                        "not a valid postgres:// URL or key=value connection string",
+                    )
+                })?;
+                if parsed.get_user().is_none() {
+                    return Err(ConfigError::invalid("DATABASE_URL", "it names no user"));
+                }
+                CredentialSource::Url(Box::new(parsed))
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing(
+                    "DB_SECRET_ARN or DATABASE_URL must be set".to_owned(),
+                ));
+            }
+        };
+
+        let sslmode: SslMode = env.parse_or(
+            "DB_SSLMODE",
+            SslMode::VerifyFull,
+            "one of disable, require, verify-full",
+        )?;
+        let ca_bundle = env.non_empty("DB_CA_BUNDLE").map(PathBuf::from);
+        if sslmode == SslMode::VerifyFull && ca_bundle.is_none() {
+            return Err(ConfigError::Missing(
+                "DB_CA_BUNDLE must be set when DB_SSLMODE is verify-full (the default): \
+                 the path of a PEM bundle of trusted CAs, such as the RDS global bundle"
+                    .to_owned(),
+            ));
+        }
+
+        let port_override = match env.non_empty("DB_PORT") {
+            None => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| ConfigError::invalid("DB_PORT", "expected a port, 1-65535"))?,
+            ),
+        };
+
+        let pool_size = env.parse_or("DB_POOL_SIZE", 1usize, "a whole number")?;
+        if !(1..=64).contains(&pool_size) {
+            return Err(ConfigError::invalid("DB_POOL_SIZE", "must be between 1 and 64"));
+        }
+
+        Ok(Self {
+            credentials,
+            host_override: env.non_empty("DB_HOST"),
+            port_override,
+            dbname_override: env.non_empty("DB_NAME"),
+            sslmode,
+            ca_bundle,
+            pool_size,
+            connect_timeout: env.millis_or("DB_CONNECT_TIMEOUT_MS", 1500, 100..=60_000)?,
+            statement_timeout: env.millis_or("DB_STATEMENT_TIMEOUT_MS", 2000, 100..=600_000)?,
+            secret_timeout: env.millis_or("SECRET_FETCH_TIMEOUT_MS", 1500, 100..=60_000)?,
+            application_name: env
+                .non_empty("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "lambda".to_owned()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&'static str, &'static str)]) -> Result<DbConfig, ConfigError> {
+        DbConfig::from_lookup(&vars.iter().copied().collect::<HashMap<_, _>>())
+    }
+
+    #[test]
+    fn needs_a_credential_source() {
+        let err = config(&[("DB_SSLMODE", "disable")]).unwrap_err();
+        assert_eq!(err.to_string(), "DB_SECRET_ARN or DATABASE_URL must be set");
+    }
+
+    #[test]
+    fn secret_arn_wins_over_url() {
+        let cfg = config(&[
+            ("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:db"),
+            ("DATABASE_URL", "postgres://u:p@h/d"),
+            ("DB_CA_BUNDLE", "/ca.pem"),
+        ])
+        .unwrap();
+        assert!(matches!(cfg.credentials, CredentialSource::SecretsManager { .. }));
+        assert_eq!(cfg.sslmode, SslMode::VerifyFull);
+        assert_eq!(cfg.pool_size, 1);
+        assert_eq!(cfg.connect_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn verify_full_needs_a_ca_bundle() {
+        let err = config(&[("DATABASE_URL", "postgres://u:p@h/d")]).unwrap_err();
+        assert!(err.to_string().starts_with("DB_CA_BUNDLE must be set"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_never_echo_it() {
+        let cases = [
+            ("DB_SSLMODE", "prefer", "DB_SSLMODE is invalid"),
+            ("DB_PORT", "0", "DB_PORT is invalid"),
+            ("DB_POOL_SIZE", "0", "DB_POOL_SIZE is invalid"),
+            ("DB_CONNECT_TIMEOUT_MS", "soon", "DB_CONNECT_TIMEOUT_MS is invalid"),
+            ("DB_STATEMENT_TIMEOUT_MS", "5", "DB_STATEMENT_TIMEOUT_MS is invalid"),
+        ];
+        for (var, value, expected) in cases {
+            let err = config(&[
+                ("DATABASE_URL", "postgres://u:p@h/d"),
+                ("DB_SSLMODE", "disable"),
+                (var, value),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_url_does_not_leak_its_password() {
+        let err = config(&[
+            ("DATABASE_URL", "postgres://u:hunter2@h:notaport/d"),
+            ("DB_SSLMODE", "disable"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_URL is invalid"), "{err}");
+        assert!(!err.to_string().contains("hunter2"));
+        let ok = config(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("DB_SSLMODE", "disable")])
+            .unwrap();
+        assert!(!format!("{ok:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,321 @@
+//! The Postgres pool: built once per execution environment, credentials from the secret cache,
+//! a fresh secret when the server rejects the cached password (rotation), and one transparent
+//! retry when a pooled connection turns out to have died while the environment was frozen.
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
+use deadpool_postgres::ClientWrapper;
+use tokio_postgres::{
+    Config as PgConfig, NoTls,
+    config::{Host, SslMode as PgSslMode},
+    error::SqlState,
+};
+
+use crate::{
+    config::{CredentialSource, DbConfig},
+    secret::{DbSecret, SecretCache, SecretError},
+    tls::{Connector, TlsError},
+};
+
+/// A connection checked out of the pool.
+pub type PooledClient = managed::Object<PgManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("could not get the database credentials: {0}")]
+    Secret(#[from] SecretError),
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] TlsError),
+    #[error("could not connect to Postgres at {target}: {source}")]
+    Connect { target: String, source: tokio_postgres::Error },
+    #[error("connecting to Postgres at {target} timed out after {after:?}")]
+    ConnectTimeout { target: String, after: Duration },
+    #[error("timed out after {0:?} waiting for a pooled connection")]
+    PoolTimeout(Duration),
+    #[error("the connection pool failed: {0}")]
+    Pool(String),
+    #[error("query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+impl DbError {
+    /// Whether the same request can succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Secret(e) => e.is_retryable(),
+            Self::Tls(_) | Self::Pool(_) => false,
+            // An unreachable or restarting server, or a password mid-rotation: all pass.
+            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,
+            Self::Query(e) => is_transient(e),
+        }
+    }
+}
+
+/// SQLSTATE 28P01/28000: the server refused the credentials.
+pub fn is_auth_failure(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
+}
+
+/// The connection itself is gone (closed socket, server shut down or restarting); the
+/// statement never ran or its effect is unknown, so an idempotent statement can be re-sent.
+pub fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW;
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// A failure that may pass by itself: a lost connection, a statement or lock timeout, a
+/// serialization failure or deadlock, too many connections.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if is_connection_lost(e) {
+        return true;
+    }
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::QUERY_CANCELED
+            || *c == SqlState::LOCK_NOT_AVAILABLE
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::TOO_MANY_CONNECTIONS
+    )
+}
+
+enum Credentials {
+    Secret(Arc<SecretCache>),
+    Url(Box<PgConfig>),
+}
+
+/// Makes and checks connections for the pool.
+pub struct PgManager {
+    credentials: Credentials,
+    connector: Connector,
+    config: DbConfig,
+}
+
+impl PgManager {
+    fn pg_config(&self, secret: Option<&DbSecret>) -> PgConfig {
+        let c = &self.config;
+        let mut pg = PgConfig::new();
+        let (hosts, ports, dbname) = match (&self.credentials, secret) {
+            (Credentials::Secret(_), Some(s)) => {
+                pg.user(&s.username).password(s.password.expose());
+                (
+                    s.host.iter().map(|h| Host::Tcp(h.clone())).collect(),
+                    s.port.into_iter().collect(),
+                    s.dbname.clone(),
+                )
+            }
+            (Credentials::Url(url), _) => {
+                if let Some(user) = url.get_user() {
+                    pg.user(user);
+                }
+                if let Some(password) = url.get_password() {
+                    pg.password(password);
+                }
+                (url.get_hosts().to_vec(), url.get_ports().to_vec(), url.get_dbname().map(str::to_owned))
+            }
+            (Credentials::Secret(_), None) => (vec![], vec![], None),
+        };
+        match &c.host_override {
+            Some(h) => {
+                pg.host(h);
+            }
+            None if hosts.is_empty() => {
+                pg.host("localhost");
+            }
+            None => {
+                for h in hosts {
+                    match h {
+                        Host::Tcp(h) => pg.host(&h),
+                        Host::Unix(p) => pg.host_path(p),
+                    };
+                }
+            }
+        }
+        match c.port_override {
+            Some(p) => {
+                pg.port(p);
+            }
+            None => {
+                for p in ports {
+                    pg.port(p);
+                }
+            }
+        }
+        if let Some(db) = c.dbname_override.as_ref().or(dbname.as_ref()) {
+            pg.dbname(db);
+        }
+        pg.application_name(&c.application_name)
+            .connect_timeout(c.connect_timeout)
+            .options(format!("-c statement_timeout={}", c.statement_timeout.as_millis()))
+            .ssl_mode(match self.connector {
+                Connector::Plain => PgSslMode::Disable,
+                // The connector does the checking; tokio-postgres only has to insist on TLS.
+                Connector::Tls(_) => PgSslMode::Require,
+            });
+        pg
+    }
+
+    async fn connect(&self, pg: &PgConfig) -> Result<ClientWrapper, DbError> {
+        let target = describe_target(pg);
+        let attempt = async {
+            match &self.connector {
+                Connector::Plain => {
+                    let (client, conn) = pg.connect(NoTls).await?;
+                    Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
+                }
+                Connector::Tls(tls) => {
+                    let (client, conn) = pg.connect(tls.clone()).await?;
+                    Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
+                }
+            }
+        };
+        match tokio::time::timeout(self.config.connect_timeout, attempt).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(source)) => Err(DbError::Connect { target, source }),
+            Err(_) => Err(DbError::ConnectTimeout { target, after: self.config.connect_timeout }),
+        }
+    }
+}
+
+async fn drive<F: Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
+    if let Err(e) = conn.await {
+        tracing::warn!(error = %e, "postgres connection ended");
+    }
+}
+
+fn describe_target(pg: &PgConfig) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "?".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", pg.get_dbname().unwrap_or("-"))
+}
+
+impl managed::Manager for PgManager {
+    type Type = ClientWrapper;
+    type Error = DbError;
+
+    async fn create(&self) -> Result<ClientWrapper, DbError> {
+        let Credentials::Secret(cache) = &self.credentials else {
+            return self.connect(&self.pg_config(None)).await;
+        };
+        let secret = cache.get().await?;
+        match self.connect(&self.pg_config(Some(&secret))).await {
+            Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
+                // The password was probably rotated since we cached it: fetch it once more.
+                tracing::warn!("Postgres rejected the cached credentials; fetching the secret again");
+                let fresh = cache.refresh(&secret).await?;
+                self.connect(&self.pg_config(Some(&fresh))).await
+            }
+            other => other,
+        }
+    }
+
+    async fn recycle(&self, client: &mut ClientWrapper, _: &Metrics) -> RecycleResult<DbError> {
+        // No round trip here: a connection that died while frozen is caught by `Db::run`'s
+        // retry, which costs only when it happens instead of on every invocation.
+        if client.is_closed() {
+            return Err(RecycleError::message("connection closed"));
+        }
+        Ok(())
+    }
+}
+
+/// The pool and what it needs, shared by every invocation of an execution environment.
+pub struct Db {
+    pool: managed::Pool<PgManager>,
+    secrets: Option<Arc<SecretCache>>,
+    wait: Duration,
+}
+
+impl Db {
+    /// Builds the pool; makes no connection yet.
+    pub fn new(
+        config: &DbConfig,
+        secrets_client: Option<aws_sdk_secretsmanager::Client>,
+    ) -> Result<Self, DbError> {
+        let connector = Connector::new(config.sslmode, config.ca_bundle.as_deref())?;
+        let (credentials, secrets) = match (&config.credentials, secrets_client) {
+            (CredentialSource::SecretsManager { secret_id }, Some(client)) => {
+                let cache = Arc::new(SecretCache::new(client, secret_id.clone()));
+                (Credentials::Secret(cache.clone()), Some(cache))
+            }
+            (CredentialSource::SecretsManager { .. }, None) => {
+                return Err(DbError::Pool("a Secrets Manager client is needed for DB_SECRET_ARN".into()));
+            }
+            (CredentialSource::Url(url), _) => (Credentials::Url(url.clone()), None),
+        };
+        // Long enough for a cold connection: secret fetch, then connect, then one rotation retry.
+        let wait = config.secret_timeout * 2 + config.connect_timeout * 2;
+        let manager = PgManager { credentials, connector, config: config.clone() };
+        let pool = managed::Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(wait))
+            .build()
+            .map_err(|e| DbError::Pool(e.to_string()))?;
+        Ok(Self { pool, secrets, wait })
+    }
+
+    /// Builds the pool from the environment's config and the shared AWS config.
+    pub fn from_config(config: &DbConfig, sdk: &aws_config::SdkConfig) -> Result<Self, DbError> {
+        let client = matches!(config.credentials, CredentialSource::SecretsManager { .. })
+            .then(|| crate::aws::secrets_client(sdk, config.secret_timeout));
+        Self::new(config, client)
+    }
+
+    /// Opens the first connection now, during init, where Lambda gives the CPU for free. A
+    /// failure is only logged: the next invocation tries again and reports it then.
+    pub async fn warm_up(&self) {
+        match self.client().await {
+            Ok(_) => tracing::debug!("database connection ready"),
+            Err(e) => tracing::warn!(error = %e, "could not connect during init; will retry per invocation"),
+        }
+    }
+
+    /// A connection from the pool.
+    pub async fn client(&self) -> Result<PooledClient, DbError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => e,
+            PoolError::Timeout(_) => DbError::PoolTimeout(self.wait),
+            other => DbError::Pool(other.to_string()),
+        })
+    }
+
+    /// Runs an idempotent operation, once more on a new connection if the pooled one turns
+    /// out to be dead (the server restarted or cut it while the environment was frozen).
+    pub async fn run<T, F>(&self, op: F) -> Result<T, DbError>
+    where
+        F: AsyncFn(&ClientWrapper) -> Result<T, tokio_postgres::Error>,
+    {
+        let client = self.client().await?;
+        match op(&client).await {
+            Err(e) if is_connection_lost(&e) => {
+                tracing::warn!(error = %e, "database connection lost; retrying on a new one");
+                drop(managed::Object::take(client));
+                let client = self.client().await?;
+                Ok(op(&client).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// GetSecretValue calls made so far by this environment (0 with DATABASE_URL).
+    pub fn secret_fetches(&self) -> u64 {
+        self.secrets.as_ref().map_or(0, |s| s.fetch_count())
+    }
+}

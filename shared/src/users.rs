@@ -1,0 +1,239 @@
+//! Users: from Cognito attributes to a `users` row, inserted idempotently. The sign-up trigger
+//! and drift-check's backfill both go through here, so a backfilled row is the row the trigger
+//! would have written.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
+
+use crate::config::{ConfigError, Env};
+
+/// Which Cognito attribute feeds which column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeMapping {
+    pub sub: String,
+    pub email: String,
+    pub display_name: String,
+    pub handle: String,
+}
+
+impl Default for AttributeMapping {
+    fn default() -> Self {
+        Self {
+            sub: "sub".to_owned(),
+            email: "email".to_owned(),
+            display_name: "name".to_owned(),
+            handle: "preferred_username".to_owned(),
+        }
+    }
+}
+
+impl AttributeMapping {
+    /// Reads `USER_ATTR_SUB`, `USER_ATTR_EMAIL`, `USER_ATTR_DISPLAY_NAME`, `USER_ATTR_HANDLE`,
+    /// each defaulting to the standard attribute.
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let pick = |var: &str, default: String| -> Result<String, ConfigError> {
+            match env.non_empty(var) {
+                None => Ok(default),
+                Some(v) if v.len() <= 128 && !v.contains(char::is_whitespace) => Ok(v),
+                Some(_) => Err(ConfigError::invalid(var, "expected an attribute name")),
+            }
+        };
+        Ok(Self {
+            sub: pick("USER_ATTR_SUB", d.sub)?,
+            email: pick("USER_ATTR_EMAIL", d.email)?,
+            display_name: pick("USER_ATTR_DISPLAY_NAME", d.display_name)?,
+            handle: pick("USER_ATTR_HANDLE", d.handle)?,
+        })
+    }
+}
+
+/// A confirmed user, ready to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub cognito_user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub handle: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum UserError {
+    #[error("the user attribute `{0}` is missing or empty")]
+    MissingAttribute(String),
+    #[error("the user attribute `{attribute}` cannot be stored: {reason}")]
+    InvalidAttribute { attribute: String, reason: &'static str },
+}
+
+impl NewUser {
+    /// Maps Cognito attributes to a row. The handle falls back to the Cognito user name, and
+    /// the display name to the handle. Values are kept verbatim: only what Postgres cannot
+    /// store (a NUL character) is refused.
+    pub fn from_attributes(
+        user_name: Option<&str>,
+        attributes: &HashMap<String, String>,
+        mapping: &AttributeMapping,
+    ) -> Result<Self, UserError> {
+        let get = |name: &str| attributes.get(name).map(String::as_str).filter(|v| !v.trim().is_empty());
+        let required = |name: &str| get(name).ok_or_else(|| UserError::MissingAttribute(name.to_owned()));
+
+        let cognito_user_id = required(&mapping.sub)?;
+        let email = required(&mapping.email)?;
+        let handle = get(&mapping.handle)
+            .or(user_name.filter(|u| !u.trim().is_empty()))
+            .ok_or_else(|| UserError::MissingAttribute(format!("{} (or userName)", mapping.handle)))?;
+        let display_name = get(&mapping.display_name).unwrap_or(handle);
+
+        for (attribute, value) in [
+            (&mapping.sub, cognito_user_id),
+            (&mapping.email, email),
+            (&mapping.handle, handle),
+            (&mapping.display_name, display_name),
+        ] {
+            if value.contains('\0') {
+                return Err(UserError::InvalidAttribute {
+                    attribute: attribute.clone(),
+                    reason: "it contains a NUL character",
+                });
+            }
+        }
+        Ok(Self {
+            cognito_user_id: cognito_user_id.to_owned(),
+            email: email.to_owned(),
+            display_name: display_name.to_owned(),
+            handle: handle.to_owned(),
+        })
+    }
+}
+
+/// What inserting a confirmed user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// A row for this sub exists already; it was left as it was.
+    AlreadyPresent,
+    /// Another user holds this handle (compared without case); nothing was written.
+    HandleTaken { other_sub: String },
+}
+
+const INSERT_CONFIRMED_USER: &str = "\
+    INSERT INTO users (cognito_user_id, email, display_name, handle) \
+    VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (cognito_user_id) DO NOTHING \
+    RETURNING id";
+
+const FIND_SUB_OR_HANDLE_OWNER: &str = "\
+    SELECT cognito_user_id FROM users \
+    WHERE cognito_user_id = $1 OR lower(handle) = lower($2) \
+    ORDER BY (cognito_user_id = $1) DESC \
+    LIMIT 1";
+
+/// Inserts the user unless a row for its sub exists; never overwrites. Safe to repeat and to
+/// run concurrently for the same user. Run it outside an explicit transaction: a handle
+/// conflict aborts the statement and is then examined with a second query.
+pub async fn insert_confirmed_user(
+    client: &impl GenericClient,
+    user: &NewUser,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    let insert = client.prepare_cached(INSERT_CONFIRMED_USER).await?;
+    let result = client
+        .query_opt(
+            &insert,
+            &[&user.cognito_user_id, &user.email, &user.display_name, &user.handle],
+        )
+        .await;
+    match result {
+        Ok(Some(_)) => Ok(InsertOutcome::Inserted),
+        Ok(None) => Ok(InsertOutcome::AlreadyPresent),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // ON CONFLICT arbitrates only the sub. Two deliveries of the same user racing can
+            // meet first on the handle index, so look at who holds what before calling it a
+            // collision.
+            let find = client.prepare_cached(FIND_SUB_OR_HANDLE_OWNER).await?;
+            match client.query_opt(&find, &[&user.cognito_user_id, &user.handle]).await? {
+                Some(row) => {
+                    let holder: String = row.get(0);
+                    if holder == user.cognito_user_id {
+                        Ok(InsertOutcome::AlreadyPresent)
+                    } else {
+                        Ok(InsertOutcome::HandleTaken { other_sub: holder })
+                    }
+                }
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn maps_the_standard_attributes() {
+        let u = NewUser::from_attributes(
+            Some("u1"),
+            &attrs(&[("sub", "s"), ("email", "e@x"), ("name", "N"), ("preferred_username", "h")]),
+            &AttributeMapping::default(),
+        )
+        .unwrap();
+        assert_eq!((u.cognito_user_id.as_str(), u.email.as_str()), ("s", "e@x"));
+        assert_eq!((u.display_name.as_str(), u.handle.as_str()), ("N", "h"));
+    }
+
+    #[test]
+    fn handle_falls_back_to_user_name_and_name_to_handle() {
+        let u = NewUser::from_attributes(
+            Some("andrew"),
+            &attrs(&[("sub", "s"), ("email", "e@x")]),
+            &AttributeMapping::default(),
+        )
+        .unwrap();
+        assert_eq!((u.handle.as_str(), u.display_name.as_str()), ("andrew", "andrew"));
+    }
+
+    #[test]
+    fn missing_required_attributes_are_named() {
+        let m = AttributeMapping::default();
+        let e = NewUser::from_attributes(Some("u"), &attrs(&[("email", "e")]), &m).unwrap_err();
+        assert_eq!(e, UserError::MissingAttribute("sub".into()));
+        let e = NewUser::from_attributes(Some("u"), &attrs(&[("sub", "s"), ("email", " ")]), &m)
+            .unwrap_err();
+        assert_eq!(e, UserError::MissingAttribute("email".into()));
+        let e = NewUser::from_attributes(None, &attrs(&[("sub", "s"), ("email", "e")]), &m)
+            .unwrap_err();
+        assert!(e.to_string().contains("preferred_username (or userName)"));
+    }
+
+    #[test]
+    fn nul_is_refused_everything_else_kept() {
+        let m = AttributeMapping::default();
+        let e = NewUser::from_attributes(
+            Some("u"),
+            &attrs(&[("sub", "s"), ("email", "e"), ("name", "a\0b")]),
+            &m,
+        )
+        .unwrap_err();
+        assert!(matches!(e, UserError::InvalidAttribute { ref attribute, .. } if attribute == "name"));
+        let odd = "'); DROP TABLE users;-- 🦀 مرحبا";
+        let u = NewUser::from_attributes(Some("u"), &attrs(&[("sub", "s"), ("email", "e"), ("name", odd)]), &m)
+            .unwrap();
+        assert_eq!(u.display_name, odd);
+    }
+
+    #[test]
+    fn mapping_is_configurable() {
+        let env: HashMap<&str, &str> = [("USER_ATTR_HANDLE", "custom:handle")].into_iter().collect();
+        let m = AttributeMapping::from_lookup(&env).unwrap();
+        assert_eq!(m.handle, "custom:handle");
+        let env: HashMap<&str, &str> = [("USER_ATTR_EMAIL", "has space")].into_iter().collect();
+        assert!(AttributeMapping::from_lookup(&env).is_err());
+    }
+}
