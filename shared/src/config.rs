@@ -18,9 +18,10 @@ impl fmt::Debug for CredentialSource {
     // The URL holds the password, so only say which kind of source this is.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::SecretsManager { secret_id } => {
-                f.debug_struct("SecretsManager").field("secret_id", secret_id).finish()
-            }
+            Self::SecretsManager { secret_id } => f
+                .debug_struct("SecretsManager")
+                .field("secret_id", secret_id)
+                .finish(),
             Self::Url(_) => f.write_str("Url(<redacted>)"),
         }
     }
@@ -59,7 +60,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid { var: var.to_owned(), reason: reason.into() }
+        Self::Invalid {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -69,14 +73,23 @@ pub trait Env {
 
     /// A variable that is set to something other than blanks.
     fn non_empty(&self, name: &str) -> Option<String> {
-        self.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     /// Parses a variable, or returns `default` when it is unset.
-    fn parse_or<T: FromStr>(&self, name: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+    fn parse_or<T: FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         match self.non_empty(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| ConfigError::invalid(name, format!("expected {expected}"))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::invalid(name, format!("expected {expected}"))),
         }
     }
 
@@ -91,7 +104,11 @@ pub trait Env {
         if !range_ms.contains(&ms) {
             return Err(ConfigError::invalid(
                 name,
-                format!("{ms} ms is outside {}..={} ms", range_ms.start(), range_ms.end()),
+                format!(
+                    "{ms} ms is outside {}..={} ms",
+                    range_ms.start(),
+                    range_ms.end()
+                ),
             ));
         }
         Ok(Duration::from_millis(ms))
@@ -121,7 +138,10 @@ impl DbConfig {
 
     /// Reads the database settings from any variable source.
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        let credentials = match (env.non_empty("DB_SECRET_ARN"), env.non_empty("DATABASE_URL")) {
+        let credentials = match (
+            env.non_empty("DB_SECRET_ARN"),
+            env.non_empty("DATABASE_URL"),
+        ) {
             (Some(secret_id), _) => CredentialSource::SecretsManager { secret_id },
             (None, Some(url)) => {
                 // tokio-postgres's own parse errors can quote the URL, password included.
@@ -169,7 +189,10 @@ impl DbConfig {
 
         let pool_size = env.parse_or("DB_POOL_SIZE", 1usize, "a whole number")?;
         if !(1..=64).contains(&pool_size) {
-            return Err(ConfigError::invalid("DB_POOL_SIZE", "must be between 1 and 64"));
+            return Err(ConfigError::invalid(
+                "DB_POOL_SIZE",
+                "must be between 1 and 64",
+            ));
         }
 
         Ok(Self {
@@ -209,12 +232,18 @@ mod tests {
     #[test]
     fn secret_arn_wins_over_url() {
         let cfg = config(&[
-            ("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:db"),
+            (
+                "DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:db",
+            ),
             ("DATABASE_URL", "postgres://u:p@h/d"),
             ("DB_CA_BUNDLE", "/ca.pem"),
         ])
         .unwrap();
-        assert!(matches!(cfg.credentials, CredentialSource::SecretsManager { .. }));
+        assert!(matches!(
+            cfg.credentials,
+            CredentialSource::SecretsManager { .. }
+        ));
         assert_eq!(cfg.sslmode, SslMode::VerifyFull);
         assert_eq!(cfg.pool_size, 1);
         assert_eq!(cfg.connect_timeout, Duration::from_millis(1500));
@@ -223,7 +252,10 @@ mod tests {
     #[test]
     fn verify_full_needs_a_ca_bundle() {
         let err = config(&[("DATABASE_URL", "postgres://u:p@h/d")]).unwrap_err();
-        assert!(err.to_string().starts_with("DB_CA_BUNDLE must be set"), "{err}");
+        assert!(
+            err.to_string().starts_with("DB_CA_BUNDLE must be set"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -232,8 +264,16 @@ mod tests {
             ("DB_SSLMODE", "prefer", "DB_SSLMODE is invalid"),
             ("DB_PORT", "0", "DB_PORT is invalid"),
             ("DB_POOL_SIZE", "0", "DB_POOL_SIZE is invalid"),
-            ("DB_CONNECT_TIMEOUT_MS", "soon", "DB_CONNECT_TIMEOUT_MS is invalid"),
-            ("DB_STATEMENT_TIMEOUT_MS", "5", "DB_STATEMENT_TIMEOUT_MS is invalid"),
+            (
+                "DB_CONNECT_TIMEOUT_MS",
+                "soon",
+                "DB_CONNECT_TIMEOUT_MS is invalid",
+            ),
+            (
+                "DB_STATEMENT_TIMEOUT_MS",
+                "5",
+                "DB_STATEMENT_TIMEOUT_MS is invalid",
+            ),
         ];
         for (var, value, expected) in cases {
             let err = config(&[
@@ -242,7 +282,10 @@ mod tests {
                 (var, value),
             ])
             .unwrap_err();
-            assert!(err.to_string().starts_with(expected), "{var}={value}: {err}");
+            assert!(
+                err.to_string().starts_with(expected),
+                "{var}={value}: {err}"
+            );
         }
     }
 
@@ -253,10 +296,16 @@ mod tests {
             ("DB_SSLMODE", "disable"),
         ])
         .unwrap_err();
-        assert!(err.to_string().starts_with("DATABASE_URL is invalid"), "{err}");
+        assert!(
+            err.to_string().starts_with("DATABASE_URL is invalid"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("hunter2"));
-        let ok = config(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("DB_SSLMODE", "disable")])
-            .unwrap();
+        let ok = config(&[
+            ("DATABASE_URL", "postgres://u:hunter2@h/d"),
+            ("DB_SSLMODE", "disable"),
+        ])
+        .unwrap();
         assert!(!format!("{ok:?}").contains("hunter2"));
     }
 }

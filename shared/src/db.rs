@@ -27,15 +27,18 @@ pub enum DbError {
     Secret(#[from] SecretError),
     #[error("TLS configuration: {0}")]
     Tls(#[from] TlsError),
-    #[error("could not connect to Postgres at {target}: {source}")]
-    Connect { target: String, source: tokio_postgres::Error },
+    #[error("could not connect to Postgres at {target}: {}", describe(source))]
+    Connect {
+        target: String,
+        source: tokio_postgres::Error,
+    },
     #[error("connecting to Postgres at {target} timed out after {after:?}")]
     ConnectTimeout { target: String, after: Duration },
     #[error("timed out after {0:?} waiting for a pooled connection")]
     PoolTimeout(Duration),
     #[error("the connection pool failed: {0}")]
     Pool(String),
-    #[error("query failed: {0}")]
+    #[error("query failed: {}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
 }
 
@@ -50,6 +53,22 @@ impl DbError {
             Self::Query(e) => is_transient(e),
         }
     }
+}
+
+/// The error with its causes: tokio-postgres's own `Display` says only "db error" and leaves
+/// the server's message (and the SQLSTATE) in the source chain.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if let Some(code) = e.code() {
+        text.push_str(&format!(" (SQLSTATE {})", code.code()));
+    }
+    text
 }
 
 /// SQLSTATE 28P01/28000: the server refused the credentials.
@@ -123,7 +142,11 @@ impl PgManager {
                 if let Some(password) = url.get_password() {
                     pg.password(password);
                 }
-                (url.get_hosts().to_vec(), url.get_ports().to_vec(), url.get_dbname().map(str::to_owned))
+                (
+                    url.get_hosts().to_vec(),
+                    url.get_ports().to_vec(),
+                    url.get_dbname().map(str::to_owned),
+                )
             }
             (Credentials::Secret(_), None) => (vec![], vec![], None),
         };
@@ -158,7 +181,10 @@ impl PgManager {
         }
         pg.application_name(&c.application_name)
             .connect_timeout(c.connect_timeout)
-            .options(format!("-c statement_timeout={}", c.statement_timeout.as_millis()))
+            .options(format!(
+                "-c statement_timeout={}",
+                c.statement_timeout.as_millis()
+            ))
             .ssl_mode(match self.connector {
                 Connector::Plain => PgSslMode::Disable,
                 // The connector does the checking; tokio-postgres only has to insist on TLS.
@@ -184,7 +210,10 @@ impl PgManager {
         match tokio::time::timeout(self.config.connect_timeout, attempt).await {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(source)) => Err(DbError::Connect { target, source }),
-            Err(_) => Err(DbError::ConnectTimeout { target, after: self.config.connect_timeout }),
+            Err(_) => Err(DbError::ConnectTimeout {
+                target,
+                after: self.config.connect_timeout,
+            }),
         }
     }
 }
@@ -217,7 +246,9 @@ impl managed::Manager for PgManager {
         match self.connect(&self.pg_config(Some(&secret))).await {
             Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
                 // The password was probably rotated since we cached it: fetch it once more.
-                tracing::warn!("Postgres rejected the cached credentials; fetching the secret again");
+                tracing::warn!(
+                    "Postgres rejected the cached credentials; fetching the secret again"
+                );
                 let fresh = cache.refresh(&secret).await?;
                 self.connect(&self.pg_config(Some(&fresh))).await
             }
@@ -255,20 +286,30 @@ impl Db {
                 (Credentials::Secret(cache.clone()), Some(cache))
             }
             (CredentialSource::SecretsManager { .. }, None) => {
-                return Err(DbError::Pool("a Secrets Manager client is needed for DB_SECRET_ARN".into()));
+                return Err(DbError::Pool(
+                    "a Secrets Manager client is needed for DB_SECRET_ARN".into(),
+                ));
             }
             (CredentialSource::Url(url), _) => (Credentials::Url(url.clone()), None),
         };
         // Long enough for a cold connection: secret fetch, then connect, then one rotation retry.
         let wait = config.secret_timeout * 2 + config.connect_timeout * 2;
-        let manager = PgManager { credentials, connector, config: config.clone() };
+        let manager = PgManager {
+            credentials,
+            connector,
+            config: config.clone(),
+        };
         let pool = managed::Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(deadpool::Runtime::Tokio1)
             .wait_timeout(Some(wait))
             .build()
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Self { pool, secrets, wait })
+        Ok(Self {
+            pool,
+            secrets,
+            wait,
+        })
     }
 
     /// Builds the pool from the environment's config and the shared AWS config.
@@ -283,7 +324,9 @@ impl Db {
     pub async fn warm_up(&self) {
         match self.client().await {
             Ok(_) => tracing::debug!("database connection ready"),
-            Err(e) => tracing::warn!(error = %e, "could not connect during init; will retry per invocation"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not connect during init; will retry per invocation")
+            }
         }
     }
 

@@ -9,7 +9,11 @@ use std::{
     },
 };
 
-use aws_sdk_secretsmanager::{Client, error::SdkError, operation::get_secret_value::GetSecretValueError};
+use aws_sdk_secretsmanager::{
+    Client,
+    error::{DisplayErrorContext, SdkError},
+    operation::get_secret_value::GetSecretValueError,
+};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -70,12 +74,14 @@ impl DbSecret {
         serde_json::from_str(json).map_err(|e| {
             // serde's messages for a missing field or wrong shape name the field, not the value.
             let detail = match e.classify() {
-                serde_json::error::Category::Data
-                    if e.to_string().starts_with("missing field") =>
-                {
+                serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
                     e.to_string()
                 }
-                category => format!("{category:?} error at line {} column {}", e.line(), e.column()),
+                category => format!(
+                    "{category:?} error at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
             };
             SecretError::Malformed(detail)
         })
@@ -84,7 +90,7 @@ impl DbSecret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("GetSecretValue failed: {0}")]
+    #[error("GetSecretValue failed: {}", DisplayErrorContext(.0.as_ref()))]
     Fetch(#[source] Box<SdkError<GetSecretValueError>>),
     #[error("the secret has no SecretString (binary secrets are not supported)")]
     NotAString,
@@ -102,7 +108,9 @@ impl SecretError {
                 SdkError::ResponseError(_) => true,
                 SdkError::ServiceError(service) => {
                     let status = service.raw().status().as_u16();
-                    status >= 500 || status == 429 || service.err().meta().code() == Some("ThrottlingException")
+                    status >= 500
+                        || status == 429
+                        || service.err().meta().code() == Some("ThrottlingException")
                 }
                 _ => false,
             },
@@ -121,7 +129,12 @@ pub struct SecretCache {
 
 impl SecretCache {
     pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into(), cached: Mutex::new(None), fetches: AtomicU64::new(0) }
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            cached: Mutex::new(None),
+            fetches: AtomicU64::new(0),
+        }
     }
 
     /// The cached secret, fetched on first use.
@@ -204,9 +217,14 @@ mod tests {
             "topsecret",
         ] {
             let err = DbSecret::parse(bad).unwrap_err().to_string();
-            assert!(!err.contains("topsecret") && !err.contains("12345678"), "{err}");
+            assert!(
+                !err.contains("topsecret") && !err.contains("12345678"),
+                "{err}"
+            );
         }
-        let err = DbSecret::parse(r#"{"username":"a"}"#).unwrap_err().to_string();
+        let err = DbSecret::parse(r#"{"username":"a"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing field `password`"), "{err}");
     }
 }

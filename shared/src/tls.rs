@@ -47,7 +47,10 @@ impl fmt::Display for SslMode {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read the CA bundle {path}: {source}")]
-    ReadBundle { path: String, source: std::io::Error },
+    ReadBundle {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the CA bundle {path} holds no usable PEM certificate")]
     EmptyBundle { path: String },
     #[error("the CA bundle {path} holds an invalid certificate: {source}")]
@@ -75,11 +78,13 @@ impl Connector {
                 .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
                 .with_no_client_auth(),
             (SslMode::VerifyFull, None) => {
-                return Err(TlsError::EmptyBundle { path: "(none given)".to_owned() });
+                return Err(TlsError::EmptyBundle {
+                    path: "(none given)".to_owned(),
+                });
             }
-            (SslMode::VerifyFull, Some(path)) => {
-                builder.with_root_certificates(load_roots(path)?).with_no_client_auth()
-            }
+            (SslMode::VerifyFull, Some(path)) => builder
+                .with_root_certificates(load_roots(path)?)
+                .with_no_client_auth(),
         };
         Ok(Self::Tls(MakeRustlsConnect::new(config)))
     }
@@ -87,13 +92,16 @@ impl Connector {
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let shown = path.display().to_string();
-    let pem = std::fs::read(path)
-        .map_err(|source| TlsError::ReadBundle { path: shown.clone(), source })?;
+    let pem = std::fs::read(path).map_err(|source| TlsError::ReadBundle {
+        path: shown.clone(),
+        source,
+    })?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-        roots
-            .add(cert)
-            .map_err(|source| TlsError::BadCertificate { path: shown.clone(), source })?;
+        roots.add(cert).map_err(|source| TlsError::BadCertificate {
+            path: shown.clone(),
+            source,
+        })?;
     }
     if roots.is_empty() {
         return Err(TlsError::EmptyBundle { path: shown });

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::ClientWrapper;
 use tokio_postgres::error::SqlState;
 
 use crate::config::{ConfigError, Env};
@@ -64,7 +64,10 @@ pub enum UserError {
     #[error("the user attribute `{0}` is missing or empty")]
     MissingAttribute(String),
     #[error("the user attribute `{attribute}` cannot be stored: {reason}")]
-    InvalidAttribute { attribute: String, reason: &'static str },
+    InvalidAttribute {
+        attribute: String,
+        reason: &'static str,
+    },
 }
 
 impl NewUser {
@@ -76,14 +79,22 @@ impl NewUser {
         attributes: &HashMap<String, String>,
         mapping: &AttributeMapping,
     ) -> Result<Self, UserError> {
-        let get = |name: &str| attributes.get(name).map(String::as_str).filter(|v| !v.trim().is_empty());
-        let required = |name: &str| get(name).ok_or_else(|| UserError::MissingAttribute(name.to_owned()));
+        let get = |name: &str| {
+            attributes
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.trim().is_empty())
+        };
+        let required =
+            |name: &str| get(name).ok_or_else(|| UserError::MissingAttribute(name.to_owned()));
 
         let cognito_user_id = required(&mapping.sub)?;
         let email = required(&mapping.email)?;
         let handle = get(&mapping.handle)
             .or(user_name.filter(|u| !u.trim().is_empty()))
-            .ok_or_else(|| UserError::MissingAttribute(format!("{} (or userName)", mapping.handle)))?;
+            .ok_or_else(|| {
+                UserError::MissingAttribute(format!("{} (or userName)", mapping.handle))
+            })?;
         let display_name = get(&mapping.display_name).unwrap_or(handle);
 
         for (attribute, value) in [
@@ -115,7 +126,9 @@ pub enum InsertOutcome {
     /// A row for this sub exists already; it was left as it was.
     AlreadyPresent,
     /// Another user holds this handle (compared without case); nothing was written.
-    HandleTaken { other_sub: String },
+    HandleTaken {
+        other_sub: String,
+    },
 }
 
 const INSERT_CONFIRMED_USER: &str = "\
@@ -131,17 +144,22 @@ const FIND_SUB_OR_HANDLE_OWNER: &str = "\
     LIMIT 1";
 
 /// Inserts the user unless a row for its sub exists; never overwrites. Safe to repeat and to
-/// run concurrently for the same user. Run it outside an explicit transaction: a handle
-/// conflict aborts the statement and is then examined with a second query.
+/// run concurrently for the same user. It takes a plain connection, not a transaction: a
+/// handle conflict aborts the statement and is then examined with a second query.
 pub async fn insert_confirmed_user(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     user: &NewUser,
 ) -> Result<InsertOutcome, tokio_postgres::Error> {
     let insert = client.prepare_cached(INSERT_CONFIRMED_USER).await?;
     let result = client
         .query_opt(
             &insert,
-            &[&user.cognito_user_id, &user.email, &user.display_name, &user.handle],
+            &[
+                &user.cognito_user_id,
+                &user.email,
+                &user.display_name,
+                &user.handle,
+            ],
         )
         .await;
     match result {
@@ -152,7 +170,10 @@ pub async fn insert_confirmed_user(
             // meet first on the handle index, so look at who holds what before calling it a
             // collision.
             let find = client.prepare_cached(FIND_SUB_OR_HANDLE_OWNER).await?;
-            match client.query_opt(&find, &[&user.cognito_user_id, &user.handle]).await? {
+            match client
+                .query_opt(&find, &[&user.cognito_user_id, &user.handle])
+                .await?
+            {
                 Some(row) => {
                     let holder: String = row.get(0);
                     if holder == user.cognito_user_id {
@@ -173,14 +194,22 @@ mod tests {
     use super::*;
 
     fn attrs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn maps_the_standard_attributes() {
         let u = NewUser::from_attributes(
             Some("u1"),
-            &attrs(&[("sub", "s"), ("email", "e@x"), ("name", "N"), ("preferred_username", "h")]),
+            &attrs(&[
+                ("sub", "s"),
+                ("email", "e@x"),
+                ("name", "N"),
+                ("preferred_username", "h"),
+            ]),
             &AttributeMapping::default(),
         )
         .unwrap();
@@ -196,7 +225,10 @@ mod tests {
             &AttributeMapping::default(),
         )
         .unwrap();
-        assert_eq!((u.handle.as_str(), u.display_name.as_str()), ("andrew", "andrew"));
+        assert_eq!(
+            (u.handle.as_str(), u.display_name.as_str()),
+            ("andrew", "andrew")
+        );
     }
 
     #[test]
@@ -221,16 +253,24 @@ mod tests {
             &m,
         )
         .unwrap_err();
-        assert!(matches!(e, UserError::InvalidAttribute { ref attribute, .. } if attribute == "name"));
+        assert!(
+            matches!(e, UserError::InvalidAttribute { ref attribute, .. } if attribute == "name")
+        );
         let odd = "'); DROP TABLE users;-- 🦀 مرحبا";
-        let u = NewUser::from_attributes(Some("u"), &attrs(&[("sub", "s"), ("email", "e"), ("name", odd)]), &m)
-            .unwrap();
+        let u = NewUser::from_attributes(
+            Some("u"),
+            &attrs(&[("sub", "s"), ("email", "e"), ("name", odd)]),
+            &m,
+        )
+        .unwrap();
         assert_eq!(u.display_name, odd);
     }
 
     #[test]
     fn mapping_is_configurable() {
-        let env: HashMap<&str, &str> = [("USER_ATTR_HANDLE", "custom:handle")].into_iter().collect();
+        let env: HashMap<&str, &str> = [("USER_ATTR_HANDLE", "custom:handle")]
+            .into_iter()
+            .collect();
         let m = AttributeMapping::from_lookup(&env).unwrap();
         assert_eq!(m.handle, "custom:handle");
         let env: HashMap<&str, &str> = [("USER_ATTR_EMAIL", "has space")].into_iter().collect();

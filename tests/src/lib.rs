@@ -1,1 +1,12 @@
+//! Test support shared by the end-to-end tests and the benchmark:
+//!
+//! - [`stack`]: the local Postgres and moto from `scripts/stack`, fresh databases, SDK
+//!   configuration for moto, private stacks for fault injection, the function binaries.
+//! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
+#![forbid(unsafe_code)]
 
+pub mod runtime_api;
+pub mod stack;
+
+pub use runtime_api::{Function, Invocation, Outcome};
+pub use stack::{Stack, TestDb, event, function_binary};

@@ -1,0 +1,234 @@
+//! The Cognito PostConfirmation trigger: puts each newly confirmed user into `users`, exactly
+//! once however often Cognito delivers the event, and answers within Cognito's 5 s.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::cognito::CognitoEventUserPoolsPostConfirmation;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use shared::{
+    config::{ConfigError, DbConfig, Env, ProcessEnv},
+    db::{Db, DbError},
+    users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user},
+};
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+    pub mapping: AttributeMapping,
+    /// How long one invocation may take before it gives up with a clear error. Cognito waits
+    /// 5 s, so the default leaves room for the answer to travel back.
+    pub budget: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            db: DbConfig::from_lookup(env)?,
+            mapping: AttributeMapping::from_lookup(env)?,
+            budget: env.millis_or("RESPONSE_BUDGET_MS", 4500, 500..=900_000)?,
+        })
+    }
+}
+
+/// What lives for the whole execution environment.
+pub struct State {
+    pub db: Db,
+    pub mapping: AttributeMapping,
+    pub budget: Duration,
+}
+
+impl State {
+    /// Builds the pool and opens its connection during init (best effort).
+    pub async fn init(config: Config) -> Result<Self, DbError> {
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::from_config(&config.db, &sdk)?;
+        db.warm_up().await;
+        Ok(Self {
+            db,
+            mapping: config.mapping,
+            budget: config.budget,
+        })
+    }
+}
+
+/// The two trigger sources Cognito sends to a PostConfirmation trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    ConfirmSignUp,
+    ConfirmForgotPassword,
+}
+
+impl Trigger {
+    fn parse(source: &str) -> Option<Self> {
+        match source {
+            "PostConfirmation_ConfirmSignUp" => Some(Self::ConfirmSignUp),
+            "PostConfirmation_ConfirmForgotPassword" => Some(Self::ConfirmForgotPassword),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfirmSignUp => "PostConfirmation_ConfirmSignUp",
+            Self::ConfirmForgotPassword => "PostConfirmation_ConfirmForgotPassword",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the event is not a Cognito PostConfirmation event: {0}")]
+    BadEvent(String),
+    #[error(
+        "unsupported trigger source {0:?}: expected PostConfirmation_ConfirmSignUp or \
+         PostConfirmation_ConfirmForgotPassword"
+    )]
+    UnknownTrigger(String),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error("the handle is already taken by another user (sub {other_sub})")]
+    HandleTaken { other_sub: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("gave up after {0:?}, before Cognito's deadline, without knowing the row was written")]
+    OutOfTime(Duration),
+}
+
+impl Error {
+    /// Whether delivering the same event again can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::OutOfTime(_) => true,
+            Self::BadEvent(_)
+            | Self::UnknownTrigger(_)
+            | Self::User(_)
+            | Self::HandleTaken { .. } => false,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadEvent(_) => "BadEvent",
+            Self::UnknownTrigger(_) => "UnknownTriggerSource",
+            Self::User(UserError::MissingAttribute(_)) => "MissingAttribute",
+            Self::User(UserError::InvalidAttribute { .. }) => "InvalidAttribute",
+            Self::HandleTaken { .. } => "HandleTaken",
+            Self::Db(DbError::Secret(_)) => "SecretUnavailable",
+            Self::Db(DbError::Query(_)) => "DatabaseQuery",
+            Self::Db(_) => "DatabaseUnavailable",
+            Self::OutOfTime(_) => "OutOfTime",
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        // The type says whether a retry can help, so a dashboard can tell an outage from bad
+        // input without reading messages.
+        let class = if e.is_retryable() {
+            "Retryable"
+        } else {
+            "Permanent"
+        };
+        Diagnostic {
+            error_type: format!("{class}.{}", e.kind()),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one PostConfirmation event. Returns the event exactly as received, which is the
+/// only answer Cognito accepts.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    let remaining = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_millis(100));
+    let budget = state.budget.min(remaining);
+
+    let source = payload
+        .get("triggerSource")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let sub = payload
+        .pointer(&format!(
+            "/request/userAttributes/{}",
+            state.mapping.sub.replace('~', "~0").replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned();
+
+    let result = match tokio::time::timeout(budget, confirm(state, &payload, &source)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::OutOfTime(budget)),
+    };
+    match &result {
+        Ok(outcome) => {
+            let outcome = match outcome {
+                InsertOutcome::Inserted => "inserted",
+                _ => "already_present",
+            };
+            tracing::info!(trigger_source = %source, sub = %sub, outcome, "post-confirmation");
+        }
+        Err(e) => {
+            let other_sub = match e {
+                Error::HandleTaken { other_sub } => other_sub.as_str(),
+                _ => "-",
+            };
+            tracing::error!(
+                trigger_source = %truncate(&source, 64),
+                sub = %truncate(&sub, 64),
+                other_sub,
+                outcome = "error",
+                retryable = e.is_retryable(),
+                error = %e,
+                "post-confirmation"
+            );
+        }
+    }
+    result.map(|_| payload)
+}
+
+async fn confirm(state: &State, payload: &Value, source: &str) -> Result<InsertOutcome, Error> {
+    // Checked before the typed parse, whose error for an unknown enum value is less clear.
+    let trigger =
+        Trigger::parse(source).ok_or_else(|| Error::UnknownTrigger(truncate(source, 64)))?;
+    let event = <CognitoEventUserPoolsPostConfirmation>::deserialize(payload)
+        .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?;
+    let user = NewUser::from_attributes(
+        event.cognito_event_user_pools_header.user_name.as_deref(),
+        &event.request.user_attributes,
+        &state.mapping,
+    )?;
+    tracing::debug!(trigger = trigger.as_str(), "inserting confirmed user");
+    // Both trigger sources insert only when the row is missing: a sign-up creates it, a
+    // password reset heals a row an earlier failure lost, and neither overwrites.
+    match state
+        .db
+        .run(async |client| insert_confirmed_user(client, &user).await)
+        .await?
+    {
+        InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),
+        outcome => Ok(outcome),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}

@@ -1,0 +1,278 @@
+//! The local stack from the tests' side: `scripts/stack` starts Postgres and moto (the same
+//! script the README and CI use); these helpers read its environment, make a fresh database
+//! per test, build SDK clients for moto, and start private stacks for fault injection.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use anyhow::{Context, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_secretsmanager::config::Credentials;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A running stack, as `scripts/stack` describes it.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub dir: PathBuf,
+    pub pg_port: u16,
+    pub superuser_password: String,
+    pub app_password: String,
+    pub ca_bundle: PathBuf,
+    pub other_ca_bundle: PathBuf,
+    pub aws_endpoint: String,
+    private: bool,
+}
+
+fn run_script(dir: Option<&Path>, services: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut cmd = Command::new(repo_root().join("scripts/stack"));
+    cmd.args(args).env("SERVICES", services);
+    if let Some(dir) = dir {
+        cmd.env("STACK_DIR", dir);
+    }
+    let out = cmd.output().context("running scripts/stack")?;
+    if !out.status.success() {
+        bail!(
+            "scripts/stack {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn parse_env(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+impl Stack {
+    fn from_script(dir: Option<&Path>, services: &str, private: bool) -> anyhow::Result<Stack> {
+        let env = parse_env(&run_script(dir, services, &["up"])?);
+        let get = |k: &str| {
+            env.get(k)
+                .cloned()
+                .with_context(|| format!("scripts/stack printed no {k}"))
+        };
+        let moto = get("AWS_ENDPOINT_URL")?;
+        Ok(Stack {
+            dir: get("STACK_DIR")?.into(),
+            pg_port: get("STACK_PG_PORT")?.parse()?,
+            superuser_password: get("STACK_PG_SUPERUSER_PASSWORD")?,
+            app_password: get("STACK_APP_PASSWORD")?,
+            ca_bundle: get("STACK_CA_BUNDLE")?.into(),
+            other_ca_bundle: get("STACK_OTHER_CA_BUNDLE")?.into(),
+            aws_endpoint: moto,
+            private,
+        })
+    }
+
+    /// The shared stack, started (or found running) once per test process.
+    pub fn shared() -> &'static Stack {
+        static SHARED: OnceLock<Stack> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            Stack::from_script(None, "pg,moto", false)
+                .unwrap_or_else(|e| panic!("the local stack did not start: {e:#}"))
+        })
+    }
+
+    /// A stack of its own, for a test that stops or restarts its servers. `services` is
+    /// "pg", "moto" or "pg,moto"; the stack is removed when dropped.
+    pub fn private(services: &str) -> anyhow::Result<Stack> {
+        let dir =
+            std::env::temp_dir().join(format!("lambda-test-{}", uuid::Uuid::new_v4().simple()));
+        Stack::from_script(Some(&dir), services, true)
+    }
+
+    fn control(&self, command: &str) {
+        run_script(Some(&self.dir), "pg,moto", &[command])
+            .unwrap_or_else(|e| panic!("scripts/stack {command}: {e:#}"));
+    }
+
+    pub fn pg_stop(&self) {
+        self.control("pg-stop");
+    }
+    pub fn pg_start(&self) {
+        self.control("pg-start");
+    }
+    pub fn pg_restart(&self) {
+        self.control("pg-restart");
+    }
+    pub fn moto_stop(&self) {
+        self.control("moto-stop");
+    }
+    pub fn moto_start(&self) {
+        self.control("moto-start");
+    }
+
+    /// A superuser connection (plaintext: the tests' own side channel, not the code under test).
+    pub async fn admin(&self, dbname: &str) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.pg_port)
+            .user("postgres")
+            .password(&self.superuser_password)
+            .dbname(dbname)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .context("connecting as the superuser")?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A new, migrated database owned by `app`, for one test.
+    pub async fn fresh_database(&self) -> anyhow::Result<TestDb> {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        self.admin("postgres")
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name} OWNER app"))
+            .await?;
+        let db = TestDb {
+            stack: self.clone(),
+            name,
+        };
+        let mut client = db.connect_as_app().await?;
+        shared::migrate::run(&mut client).await?;
+        Ok(db)
+    }
+
+    /// SDK configuration for moto, independent of the process environment.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.aws_endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "stack"))
+            .load()
+            .await
+    }
+
+    /// The variables every function process needs to reach this stack's moto.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.aws_endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.private {
+            let _ = run_script(Some(&self.dir), "pg,moto", &["down"]);
+        }
+    }
+}
+
+/// One test's database on a stack.
+pub struct TestDb {
+    pub stack: Stack,
+    pub name: String,
+}
+
+impl TestDb {
+    /// A connection URL for the `app` role (what `DATABASE_URL` would hold).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://app:{}@127.0.0.1:{}/{}",
+            self.stack.app_password, self.stack.pg_port, self.name
+        )
+    }
+
+    /// The RDS-format secret for this database, as Secrets Manager would hold it.
+    pub fn rds_secret(&self, password: &str) -> serde_json::Value {
+        serde_json::json!({
+            "engine": "postgres",
+            "host": "127.0.0.1",
+            "port": self.stack.pg_port,
+            "username": "app",
+            "password": password,
+            "dbname": self.name,
+        })
+    }
+
+    /// Function environment using `DATABASE_URL` over verify-full TLS.
+    pub fn url_env(&self) -> Vec<(String, String)> {
+        let mut env = self.stack.aws_env();
+        env.extend([
+            ("DATABASE_URL".to_owned(), self.url()),
+            ("DB_SSLMODE".to_owned(), "verify-full".to_owned()),
+            (
+                "DB_CA_BUNDLE".to_owned(),
+                self.stack.ca_bundle.display().to_string(),
+            ),
+        ]);
+        env
+    }
+
+    /// A plaintext connection as `app`, for the tests to look at the data.
+    pub async fn connect_as_app(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = self
+            .url()
+            .parse::<tokio_postgres::Config>()?
+            .connect(tokio_postgres::NoTls)
+            .await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A superuser connection to this database.
+    pub async fn admin(&self) -> anyhow::Result<tokio_postgres::Client> {
+        self.stack.admin(&self.name).await
+    }
+}
+
+/// The path of a function's debug binary, built (or found up to date) once per test process.
+pub fn function_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "--bins"])
+            .args([
+                "-p",
+                "post-confirmation",
+                "-p",
+                "sg-ip-update",
+                "-p",
+                "drift-check",
+            ])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build failed: {status}"))
+        }
+    });
+    if let Err(e) = built {
+        panic!("could not build the function binaries: {e}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    target.join("debug").join(name)
+}
+
+/// An event from `events/`, the same files `sam local invoke -e` uses.
+pub fn event(file: &str) -> serde_json::Value {
+    let path = repo_root().join("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -1,0 +1,375 @@
+//! post-confirmation end to end: the real binary through the Lambda Runtime API, against the
+//! real Postgres of the local stack.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use serde_json::{Value, json};
+
+async fn start(db: &TestDb) -> Function {
+    start_with(db, &[]).await
+}
+
+async fn start_with(db: &TestDb, extra: &[(&str, &str)]) -> Function {
+    let mut env = db.url_env();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Function::spawn(&function_binary("post-confirmation"), &env)
+        .await
+        .expect("spawn post-confirmation")
+}
+
+/// The sample sign-up event with this user's sub, handle and email.
+fn signup(sub: &str, handle: &str, email: &str) -> Value {
+    let mut e = event("post-confirmation.json");
+    let attrs = &mut e["request"]["userAttributes"];
+    attrs["sub"] = json!(sub);
+    attrs["preferred_username"] = json!(handle);
+    attrs["email"] = json!(email);
+    e
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn rows(db: &TestDb) -> Vec<(String, String, String, String)> {
+    db.connect_as_app()
+        .await
+        .unwrap()
+        .query(
+            "SELECT cognito_user_id, handle, display_name, email FROM users ORDER BY created_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+#[tokio::test]
+async fn inserts_the_user_and_returns_the_event_unchanged() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let e = event("post-confirmation.json");
+    let inv = f.invoke(&e).await;
+    assert_eq!(inv.response(), &e, "Cognito needs its event back unchanged");
+    assert_eq!(
+        rows(&db).await,
+        vec![(
+            "8f3c2b1a-6d4e-4c1b-9a7f-2e5d8c9b0a11".to_owned(),
+            "andrewbrown".to_owned(),
+            "Andrew Brown".to_owned(),
+            "andrew@example.com".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn logs_one_json_line_per_invocation_without_personal_data() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let e = event("post-confirmation.json");
+    let first = f.invoke(&e).await;
+    let second = f.invoke(&e).await;
+    let logs = f.logs();
+    for (inv, outcome) in [(&first, "inserted"), (&second, "already_present")] {
+        let lines: Vec<Value> = logs
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| {
+                v["span"]["requestId"] == json!(inv.request_id)
+                    && v["message"] == "post-confirmation"
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "one outcome line per invocation: {logs:#?}");
+        assert_eq!(lines[0]["outcome"], outcome);
+        assert_eq!(lines[0]["trigger_source"], "PostConfirmation_ConfirmSignUp");
+        assert_eq!(lines[0]["sub"], "8f3c2b1a-6d4e-4c1b-9a7f-2e5d8c9b0a11");
+    }
+    for line in &logs {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+        assert!(
+            !line.contains("andrew@example.com"),
+            "email in logs: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_event_three_times_leaves_one_row() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let e = event("post-confirmation.json");
+    for _ in 0..3 {
+        assert_eq!(f.invoke(&e).await.response(), &e);
+    }
+    assert_eq!(rows(&db).await.len(), 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_deliveries_leave_one_row_and_all_succeed() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let mut envs = Vec::new();
+    for _ in 0..20 {
+        envs.push(start(&db).await);
+    }
+    for f in &envs {
+        f.wait_initialised(Duration::from_secs(20))
+            .await
+            .expect("initialised");
+    }
+    let e = signup(&unique("sub"), "racer", "racer@example.com");
+    let results = join_all(envs.iter().map(|f| f.invoke(&e))).await;
+    let ok = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Response(_)))
+        .count();
+    assert_eq!(
+        ok,
+        20,
+        "{:#?}",
+        results.iter().map(|r| &r.outcome).collect::<Vec<_>>()
+    );
+    assert_eq!(rows(&db).await.len(), 1);
+}
+
+#[tokio::test]
+async fn forgot_password_creates_a_missing_row_and_never_overwrites() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+
+    let mut reset = event("post-confirmation-forgot-password.json");
+    assert_eq!(f.invoke(&reset).await.response(), &reset);
+    assert_eq!(
+        rows(&db).await.len(),
+        1,
+        "a lost row is healed by the reset"
+    );
+
+    reset["request"]["userAttributes"]["name"] = json!("Someone Else");
+    reset["request"]["userAttributes"]["email"] = json!("changed@example.com");
+    assert_eq!(f.invoke(&reset).await.response(), &reset);
+    let r = rows(&db).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].2.as_str(), r[0].3.as_str()),
+        ("Andrew Brown", "andrew@example.com")
+    );
+}
+
+#[tokio::test]
+async fn bad_events_are_clear_errors_and_write_nothing() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let base = event("post-confirmation.json");
+
+    let mut no_sub = base.clone();
+    no_sub["request"]["userAttributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sub");
+    let mut no_email = base.clone();
+    no_email["request"]["userAttributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    let mut other_trigger = base.clone();
+    other_trigger["triggerSource"] = json!("PreSignUp_SignUp");
+    let mut no_attributes = base.clone();
+    no_attributes["request"] = json!({});
+    let mut wrong_type = base.clone();
+    wrong_type["request"]["userAttributes"]["email"] = json!(42);
+
+    let cases = [
+        (no_sub, "Permanent.MissingAttribute", "`sub`"),
+        (no_email, "Permanent.MissingAttribute", "`email`"),
+        (
+            other_trigger,
+            "Permanent.UnknownTriggerSource",
+            "PreSignUp_SignUp",
+        ),
+        (no_attributes, "Permanent.MissingAttribute", "`sub`"),
+        (
+            wrong_type,
+            "Permanent.BadEvent",
+            "not a Cognito PostConfirmation event",
+        ),
+        (
+            json!("just a string"),
+            "Permanent.UnknownTriggerSource",
+            "unsupported trigger source",
+        ),
+    ];
+    for (e, error_type, mentions) in cases {
+        let inv = f.invoke(&e).await;
+        let (t, m) = inv.error();
+        assert_eq!(t, error_type, "{m}");
+        assert!(m.contains(mentions), "{m:?} should mention {mentions:?}");
+    }
+    assert!(rows(&db).await.is_empty());
+}
+
+#[tokio::test]
+async fn hostile_strings_are_stored_verbatim_or_refused_clearly() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let long = "x".repeat(10_000);
+    let stored = [
+        "O'Brien \"the\" `quoted`",
+        "'); DROP TABLE users;--",
+        "Robert'); DELETE FROM users WHERE ('1'='1",
+        "🦀🔥 emoji 👩‍👩‍👧‍👦",
+        "مرحبا بالعالم",
+        "\u{202E}evil RTL override",
+        long.as_str(),
+        "tab\tnewline\nbackslash\\",
+    ];
+    for (i, name) in stored.iter().enumerate() {
+        let mut e = signup(&unique("sub"), &format!("h{i}"), "h@example.com");
+        e["request"]["userAttributes"]["name"] = json!(name);
+        assert_eq!(f.invoke(&e).await.response(), &e, "{name:.40}");
+    }
+    let names: Vec<String> = rows(&db).await.into_iter().map(|r| r.2).collect();
+    assert_eq!(
+        names,
+        stored.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+    );
+
+    let mut nul = signup(&unique("sub"), "nul", "n@example.com");
+    nul["request"]["userAttributes"]["name"] = json!("a\u{0}b");
+    let inv = f.invoke(&nul).await;
+    assert_eq!(inv.error().0, "Permanent.InvalidAttribute");
+    assert!(inv.error().1.contains("NUL"));
+    assert_eq!(
+        rows(&db).await.len(),
+        stored.len(),
+        "the table survived and took nothing more"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    let first_sub = unique("first");
+    let first = signup(&first_sub, "Andrew", "a@example.com");
+    f.invoke(&first).await.response();
+
+    // Handles are unique without regard to case.
+    let second_sub = unique("second");
+    let inv = f
+        .invoke(&signup(&second_sub, "andrew", "b@example.com"))
+        .await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Permanent.HandleTaken");
+    assert!(m.contains(&first_sub), "{m}");
+    let line = f
+        .logs()
+        .into_iter()
+        .find(|l| l.contains(&inv.request_id) && l.contains("\"outcome\":\"error\""))
+        .expect("an error line for the collision");
+    assert!(
+        line.contains(&second_sub) && line.contains(&first_sub),
+        "both subs logged: {line}"
+    );
+
+    let r = rows(&db).await;
+    assert_eq!(
+        r,
+        vec![(
+            first_sub,
+            "Andrew".to_owned(),
+            "Andrew Brown".to_owned(),
+            "a@example.com".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
+    let stack = Stack::private("pg").unwrap();
+    let db = stack.fresh_database().await.unwrap();
+    stack.pg_stop();
+
+    // Cold start with the database down: init must not fail, the invocation must.
+    let f = start(&db).await;
+    let e = event("post-confirmation.json");
+    let inv = f.invoke_within(&e, Duration::from_secs(5)).await;
+    assert!(
+        inv.elapsed < Duration::from_secs(5),
+        "answered after {:?}",
+        inv.elapsed
+    );
+    let (t, m) = inv.error();
+    assert_eq!(t, "Retryable.DatabaseUnavailable", "{m}");
+    assert!(m.contains("could not connect to Postgres"), "{m}");
+
+    stack.pg_start();
+    assert_eq!(
+        f.invoke(&e).await.response(),
+        &e,
+        "same process recovers once Postgres is back"
+    );
+    assert_eq!(rows(&db).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_between_warm_invocations_is_invisible() {
+    let stack = Stack::private("pg").unwrap();
+    let db = stack.fresh_database().await.unwrap();
+    let f = start(&db).await;
+    f.invoke(&signup(&unique("a"), "before", "a@example.com"))
+        .await
+        .response();
+
+    stack.pg_restart();
+    let e = signup(&unique("b"), "after", "b@example.com");
+    assert_eq!(f.invoke(&e).await.response(), &e);
+    assert_eq!(rows(&db).await.len(), 2);
+    assert!(
+        f.logs()
+            .iter()
+            .any(|l| l.contains("database connection lost; retrying")
+                || l.contains("postgres connection ended")),
+        "the dead connection was noticed and replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_wait_ends_as_a_retryable_error_before_cognitos_deadline() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start_with(&db, &[("DB_STATEMENT_TIMEOUT_MS", "1000")]).await;
+    let e = event("post-confirmation.json");
+
+    // Another session holds the table lock, as a long migration or a stuck job would.
+    let mut blocker = db.admin().await.unwrap();
+    let tx = blocker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let inv = f.invoke_within(&e, Duration::from_secs(5)).await;
+    tx.rollback().await.unwrap();
+
+    assert!(
+        inv.elapsed < Duration::from_secs(5),
+        "answered after {:?}",
+        inv.elapsed
+    );
+    let (t, m) = inv.error();
+    assert_eq!(t, "Retryable.DatabaseQuery", "{m}");
+    assert!(m.contains("statement timeout"), "{m}");
+    assert_eq!(
+        f.invoke(&e).await.response(),
+        &e,
+        "the retry succeeds once the lock is gone"
+    );
+}
