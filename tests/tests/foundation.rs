@@ -1,0 +1,363 @@
+//! The shared crate against the real stack: secrets from moto and their caching, password
+//! rotation, TLS modes, config errors, migrations, and no secret ever in the output.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use serde_json::json;
+use shared::{
+    config::{CredentialSource, DbConfig},
+    db::{Db, DbError},
+    tls::SslMode,
+};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn signup(sub: &str) -> serde_json::Value {
+    let mut e = event("post-confirmation.json");
+    e["request"]["userAttributes"]["sub"] = json!(sub);
+    e["request"]["userAttributes"]["preferred_username"] = json!(sub);
+    e
+}
+
+async fn create_secret(stack: &Stack, value: &serde_json::Value) -> String {
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
+    sm.create_secret()
+        .name(unique("db"))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create_secret")
+        .arn()
+        .expect("arn")
+        .to_owned()
+}
+
+fn secret_env(db: &TestDb, moto: &Stack, arn: &str) -> Vec<(String, String)> {
+    let mut env = moto.aws_env();
+    env.extend([
+        ("DB_SECRET_ARN".to_owned(), arn.to_owned()),
+        (
+            "DB_CA_BUNDLE".to_owned(),
+            db.stack.ca_bundle.display().to_string(),
+        ),
+        ("AWS_LAMBDA_LOG_LEVEL".to_owned(), "debug".to_owned()),
+    ]);
+    env
+}
+
+fn moto_admin(stack: &Stack, method: &str, path: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            method,
+            &format!("{}{path}", stack.aws_endpoint),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "moto {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_no_secret(outputs: &[String], secrets: &[&str]) {
+    for line in outputs {
+        for s in secrets {
+            assert!(
+                !line.contains(s),
+                "a secret value reached the output: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_secret_is_fetched_once_per_cold_start() {
+    // moto of its own, so its request recorder sees only this test's calls.
+    let moto = Stack::private("moto").unwrap();
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let password = db.stack.app_password.clone();
+    let arn = create_secret(&moto, &db.rds_secret(&password)).await;
+    let env = secret_env(&db, &moto, &arn);
+
+    moto_admin(&moto, "POST", "/moto-api/recorder/start-recording");
+    let mut output = Vec::new();
+    for environment in 0..2 {
+        let f = Function::spawn(&function_binary("post-confirmation"), &env)
+            .await
+            .unwrap();
+        for i in 0..5 {
+            let inv = f.invoke(&signup(&format!("cold{environment}-{i}"))).await;
+            inv.response();
+            output.push(inv.response().to_string());
+        }
+        output.extend(f.logs());
+        f.stop().await;
+    }
+    moto_admin(&moto, "POST", "/moto-api/recorder/stop-recording");
+    let recording = moto_admin(&moto, "GET", "/moto-api/recorder/download-recording");
+    let fetches = recording
+        .lines()
+        .filter(|l| l.contains("GetSecretValue"))
+        .count();
+    assert_eq!(
+        fetches, 2,
+        "one GetSecretValue per cold start, two cold starts, ten invocations"
+    );
+    assert_no_secret(&output, &[&password]);
+}
+
+#[tokio::test]
+async fn a_rotated_password_costs_no_failed_invocation() {
+    let stack = Stack::shared();
+    let db = stack.fresh_database().await.unwrap();
+    let role = format!("r_{}", uuid::Uuid::new_v4().simple());
+    let (old, new) = (unique("old-pw"), unique("new-pw"));
+    let admin = db.admin().await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{old}'; GRANT app TO {role};"
+        ))
+        .await
+        .unwrap();
+    let mut secret = db.rds_secret(&old);
+    secret["username"] = json!(role);
+    let arn = create_secret(stack, &secret).await;
+    let f = Function::spawn(
+        &function_binary("post-confirmation"),
+        &secret_env(&db, stack, &arn),
+    )
+    .await
+    .unwrap();
+    f.invoke(&signup("before-rotation")).await.response();
+
+    // Rotate as Secrets Manager's rotation function does: new password in the database and
+    // in the secret. Then cut the pooled connection, as an idle timeout or failover would, so
+    // the next invocation must log in again.
+    admin
+        .batch_execute(&format!("ALTER ROLE {role} PASSWORD '{new}'"))
+        .await
+        .unwrap();
+    secret["password"] = json!(new);
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            &[&role],
+        )
+        .await
+        .unwrap();
+
+    let mut output = Vec::new();
+    for i in 0..3 {
+        let inv = f.invoke(&signup(&format!("after-rotation-{i}"))).await;
+        assert!(
+            matches!(inv.outcome, Outcome::Response(_)),
+            "{:?}",
+            inv.outcome
+        );
+        output.push(format!("{:?}", inv.outcome));
+    }
+    let logs = f.logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.contains("fetched database secret"))
+            .count(),
+        2,
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("rejected the cached credentials"))
+    );
+    output.extend(logs);
+    assert_no_secret(&output, &[&old, &new]);
+}
+
+#[tokio::test]
+async fn secret_problems_are_clear_errors_without_the_value() {
+    let stack = Stack::shared();
+    let db = stack.fresh_database().await.unwrap();
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf";
+    let malformed = create_secret(
+        stack,
+        &json!({"username": "app", "pass": "leaky-value-123"}),
+    )
+    .await;
+    for (arn, mentions) in [
+        (missing, "ResourceNotFoundException"),
+        (malformed.as_str(), "missing field `password`"),
+    ] {
+        let f = Function::spawn(
+            &function_binary("post-confirmation"),
+            &secret_env(&db, stack, arn),
+        )
+        .await
+        .unwrap();
+        let inv = f.invoke(&signup("x")).await;
+        let (t, m) = inv.error();
+        assert_eq!(t, "Permanent.SecretUnavailable", "{m}");
+        assert!(m.contains(mentions), "{m}");
+        assert_no_secret(&f.logs(), &["leaky-value-123"]);
+        assert!(!m.contains("leaky-value-123"));
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let cases: [(Vec<(String, String)>, &str); 3] = [
+        (vec![], "DB_SECRET_ARN or DATABASE_URL must be set"),
+        (
+            vec![
+                ("DATABASE_URL".into(), db.url()),
+                ("DB_SSLMODE".into(), "prefer".into()),
+            ],
+            "DB_SSLMODE is invalid",
+        ),
+        (
+            vec![("DATABASE_URL".into(), db.url())],
+            "DB_CA_BUNDLE must be set",
+        ),
+    ];
+    for (env, expected) in cases {
+        let f = Function::spawn(&function_binary("post-confirmation"), &env)
+            .await
+            .unwrap();
+        let inv = f.invoke(&signup("x")).await;
+        match &inv.outcome {
+            Outcome::Exited(detail) => assert!(detail.contains(expected), "{detail}"),
+            other => panic!("expected the process to stop at init, got {other:?}"),
+        }
+        assert_no_secret(&f.logs(), &[&db.stack.app_password]);
+    }
+}
+
+fn url_config(db: &TestDb, sslmode: SslMode, ca: Option<PathBuf>) -> DbConfig {
+    DbConfig {
+        credentials: CredentialSource::Url(Box::new(db.url().parse().unwrap())),
+        host_override: None,
+        port_override: None,
+        dbname_override: None,
+        sslmode,
+        ca_bundle: ca,
+        pool_size: 1,
+        connect_timeout: Duration::from_secs(2),
+        statement_timeout: Duration::from_secs(2),
+        secret_timeout: Duration::from_secs(2),
+        application_name: "foundation-test".into(),
+    }
+}
+
+async fn uses_tls(db: &Db) -> Result<bool, DbError> {
+    db.run(async |c| {
+        let row = c
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        Ok(row.get::<_, bool>(0))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn tls_modes_against_a_local_ca() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let ca = Some(db.stack.ca_bundle.clone());
+
+    let verified = Db::new(&url_config(&db, SslMode::VerifyFull, ca.clone()), None).unwrap();
+    assert!(
+        uses_tls(&verified).await.unwrap(),
+        "verify-full with the right CA connects over TLS"
+    );
+    let encrypted = Db::new(&url_config(&db, SslMode::Require, None), None).unwrap();
+    assert!(
+        uses_tls(&encrypted).await.unwrap(),
+        "require encrypts without a CA"
+    );
+    let plain = Db::new(&url_config(&db, SslMode::Disable, None), None).unwrap();
+    assert!(!uses_tls(&plain).await.unwrap());
+
+    let wrong = Db::new(
+        &url_config(
+            &db,
+            SslMode::VerifyFull,
+            Some(db.stack.other_ca_bundle.clone()),
+        ),
+        None,
+    )
+    .unwrap();
+    let err = uses_tls(&wrong).await.unwrap_err().to_string();
+    assert!(
+        err.contains("TLS handshake") && err.contains("invalid peer certificate"),
+        "{err}"
+    );
+
+    let err = Db::new(
+        &url_config(&db, SslMode::VerifyFull, Some("/nonexistent/ca.pem".into())),
+        None,
+    )
+    .err()
+    .expect("a missing bundle is refused at cold start")
+    .to_string();
+    assert!(
+        err.contains("cannot read the CA bundle /nonexistent/ca.pem"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tls_modes_refuse_a_server_without_tls() {
+    let stack = Stack::private("pg").unwrap();
+    let db = stack.fresh_database().await.unwrap();
+    stack
+        .admin("postgres")
+        .await
+        .unwrap()
+        .batch_execute("ALTER SYSTEM SET ssl = off")
+        .await
+        .unwrap();
+    stack.pg_restart();
+    for mode in [SslMode::Require, SslMode::VerifyFull] {
+        let tls = Db::new(&url_config(&db, mode, Some(stack.ca_bundle.clone())), None).unwrap();
+        let err = uses_tls(&tls).await.unwrap_err().to_string();
+        assert!(err.contains("server does not support TLS"), "{mode}: {err}");
+    }
+    let plain = Db::new(&url_config(&db, SslMode::Disable, None), None).unwrap();
+    assert!(!uses_tls(&plain).await.unwrap());
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_are_then_up_to_date() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let mut client = db.connect_as_app().await.unwrap();
+    assert!(
+        shared::migrate::run(&mut client).await.unwrap().is_empty(),
+        "fresh_database already migrated"
+    );
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.contains(&"users".to_owned()), "{tables:?}");
+}
