@@ -117,6 +117,62 @@ impl Stack {
         self.control("moto-start");
     }
 
+    fn moto_api(&self, method: &str, path: &str) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-fsS",
+                "-X",
+                method,
+                &format!("{}/moto-api/{path}", self.aws_endpoint),
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        assert!(
+            out.status.success(),
+            "moto {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts moto's request recorder (use a private stack: the recorder sees every client).
+    pub fn start_recording(&self) {
+        self.moto_api("POST", "recorder/reset-recording");
+        self.moto_api("POST", "recorder/start-recording");
+    }
+
+    /// The API actions moto received since `start_recording`, in order (`GetSecretValue`,
+    /// `AuthorizeSecurityGroupIngress`, ...).
+    pub fn recorded_actions(&self) -> Vec<String> {
+        use base64::Engine;
+        self.moto_api("POST", "recorder/stop-recording");
+        let recording = self.moto_api("GET", "recorder/download-recording");
+        recording
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|req| {
+                // JSON protocols name the action in a header, query protocols in the body.
+                if let Some(target) = req["headers"]["X-Amz-Target"].as_str() {
+                    return target.rsplit('.').next().map(str::to_owned);
+                }
+                let body = req["body"].as_str().unwrap_or_default();
+                let body = if req["body_encoded"] == true {
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(body)
+                            .ok()?,
+                    )
+                    .ok()?
+                } else {
+                    body.to_owned()
+                };
+                body.split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// A superuser connection (plaintext: the tests' own side channel, not the code under test).
     pub async fn admin(&self, dbname: &str) -> anyhow::Result<tokio_postgres::Client> {
         let (client, conn) = tokio_postgres::Config::new()

@@ -1,7 +1,7 @@
 //! The shared crate against the real stack: secrets from moto and their caching, password
 //! rotation, TLS modes, config errors, migrations, and no secret ever in the output.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
 use serde_json::json;
@@ -48,24 +48,6 @@ fn secret_env(db: &TestDb, moto: &Stack, arn: &str) -> Vec<(String, String)> {
     env
 }
 
-fn moto_admin(stack: &Stack, method: &str, path: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-fsS",
-            "-X",
-            method,
-            &format!("{}{path}", stack.aws_endpoint),
-        ])
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "moto {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn assert_no_secret(outputs: &[String], secrets: &[&str]) {
     for line in outputs {
         for s in secrets {
@@ -86,7 +68,7 @@ async fn the_secret_is_fetched_once_per_cold_start() {
     let arn = create_secret(&moto, &db.rds_secret(&password)).await;
     let env = secret_env(&db, &moto, &arn);
 
-    moto_admin(&moto, "POST", "/moto-api/recorder/start-recording");
+    moto.start_recording();
     let mut output = Vec::new();
     for environment in 0..2 {
         let f = Function::spawn(&function_binary("post-confirmation"), &env)
@@ -100,11 +82,10 @@ async fn the_secret_is_fetched_once_per_cold_start() {
         output.extend(f.logs());
         f.stop().await;
     }
-    moto_admin(&moto, "POST", "/moto-api/recorder/stop-recording");
-    let recording = moto_admin(&moto, "GET", "/moto-api/recorder/download-recording");
-    let fetches = recording
-        .lines()
-        .filter(|l| l.contains("GetSecretValue"))
+    let fetches = moto
+        .recorded_actions()
+        .iter()
+        .filter(|a| *a == "GetSecretValue")
         .count();
     assert_eq!(
         fetches, 2,

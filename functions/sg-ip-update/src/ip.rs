@@ -1,0 +1,289 @@
+//! Which addresses may be let into the database: exactly one public host. Everything that is
+//! not one routable public address is refused before anything is read or written.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+/// A single host as a CIDR: `a.b.c.d/32` or `x::y/128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostCidr(IpAddr);
+
+impl HostCidr {
+    pub fn addr(&self) -> IpAddr {
+        self.0
+    }
+    pub fn is_ipv6(&self) -> bool {
+        self.0.is_ipv6()
+    }
+}
+
+impl fmt::Display for HostCidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}/32"),
+            IpAddr::V6(a) => write!(f, "{a}/128"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpError {
+    #[error("not an IPv4 or IPv6 address")]
+    Malformed,
+    #[error("the prefix /{0} is wider than one host (only /32 or /128)")]
+    TooWide(u8),
+    #[error("{0} addresses cannot be allowed")]
+    Forbidden(&'static str),
+    #[error("{0} addresses are refused unless the rule allows private addresses")]
+    Private(&'static str),
+}
+
+/// Parses `ip` (an address, or an address with its full-host prefix) into one host, refusing
+/// unroutable, special-purpose and, unless `allow_private`, private addresses.
+pub fn host_cidr(ip: &str, allow_private: bool) -> Result<HostCidr, IpError> {
+    let parsed = parse(ip)?;
+    match classify(parsed) {
+        Class::Public => Ok(HostCidr(parsed)),
+        Class::Private(_) if allow_private => Ok(HostCidr(parsed)),
+        Class::Private(kind) => Err(IpError::Private(kind)),
+        Class::Forbidden(kind) => Err(IpError::Forbidden(kind)),
+    }
+}
+
+/// Canonical form of any CIDR text (for comparing what AWS reports with what we store):
+/// the address part normalised, the prefix kept.
+pub fn canonical_cidr(cidr: &str) -> Option<String> {
+    let (addr, prefix) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let addr: IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = if prefix.is_empty() {
+        max
+    } else {
+        prefix.parse().ok()?
+    };
+    (prefix <= max).then(|| format!("{addr}/{prefix}"))
+}
+
+fn parse(ip: &str) -> Result<IpAddr, IpError> {
+    // Strict: no surrounding blanks, no zone ids, nothing but the address and its prefix.
+    if ip.is_empty() || ip.len() > 64 || ip.trim() != ip {
+        return Err(IpError::Malformed);
+    }
+    let (addr, prefix) = match ip.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (ip, None),
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| IpError::Malformed)?;
+    if let Some(p) = prefix {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IpError::Malformed);
+        }
+        let p: u8 = p.parse().map_err(|_| IpError::Malformed)?;
+        let host = if addr.is_ipv4() { 32 } else { 128 };
+        if p > host {
+            return Err(IpError::Malformed);
+        }
+        if p != host {
+            return Err(IpError::TooWide(p));
+        }
+    }
+    Ok(addr)
+}
+
+enum Class {
+    Public,
+    Private(&'static str),
+    Forbidden(&'static str),
+}
+
+fn classify(ip: IpAddr) -> Class {
+    match ip {
+        IpAddr::V4(a) => classify_v4(a),
+        IpAddr::V6(a) => classify_v6(a),
+    }
+}
+
+fn in_v4(a: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    u32::from(a) & mask == u32::from(Ipv4Addr::from(net)) & mask
+}
+
+fn classify_v4(a: Ipv4Addr) -> Class {
+    const FORBIDDEN: &[([u8; 4], u32, &str)] = &[
+        ([0, 0, 0, 0], 8, "unspecified (\"this network\")"),
+        ([127, 0, 0, 0], 8, "loopback"),
+        ([169, 254, 0, 0], 16, "link-local"),
+        ([224, 0, 0, 0], 4, "multicast"),
+        ([255, 255, 255, 255], 32, "broadcast"),
+        ([240, 0, 0, 0], 4, "reserved"),
+        ([192, 0, 2, 0], 24, "documentation"),
+        ([198, 51, 100, 0], 24, "documentation"),
+        ([203, 0, 113, 0], 24, "documentation"),
+        ([198, 18, 0, 0], 15, "benchmarking"),
+        ([192, 0, 0, 0], 24, "protocol-assignment"),
+        ([192, 88, 99, 0], 24, "relay (6to4 anycast)"),
+    ];
+    const PRIVATE: &[([u8; 4], u32, &str)] = &[
+        ([10, 0, 0, 0], 8, "private"),
+        ([172, 16, 0, 0], 12, "private"),
+        ([192, 168, 0, 0], 16, "private"),
+        ([100, 64, 0, 0], 10, "carrier-grade NAT"),
+    ];
+    if let Some((_, _, kind)) = FORBIDDEN.iter().find(|(n, l, _)| in_v4(a, *n, *l)) {
+        return Class::Forbidden(kind);
+    }
+    if let Some((_, _, kind)) = PRIVATE.iter().find(|(n, l, _)| in_v4(a, *n, *l)) {
+        return Class::Private(kind);
+    }
+    Class::Public
+}
+
+fn in_v6(a: Ipv6Addr, net: Ipv6Addr, len: u32) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    u128::from(a) & mask == u128::from(net) & mask
+}
+
+fn classify_v6(a: Ipv6Addr) -> Class {
+    let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap_or(Ipv6Addr::UNSPECIFIED);
+    if a.is_unspecified() {
+        return Class::Forbidden("unspecified");
+    }
+    if a.is_loopback() {
+        return Class::Forbidden("loopback");
+    }
+    let forbidden: [(Ipv6Addr, u32, &str); 10] = [
+        (v6("fe80::"), 10, "link-local"),
+        (v6("fec0::"), 10, "site-local"),
+        (v6("ff00::"), 8, "multicast"),
+        (v6("2001:db8::"), 32, "documentation"),
+        (v6("3fff::"), 20, "documentation"),
+        (v6("::ffff:0:0"), 96, "IPv4-mapped"),
+        (v6("::"), 96, "IPv4-compatible"),
+        (v6("64:ff9b::"), 96, "NAT64"),
+        (v6("100::"), 64, "discard-only"),
+        (v6("2001::"), 23, "protocol-assignment"),
+    ];
+    if let Some((_, _, kind)) = forbidden.iter().find(|(n, l, _)| in_v6(a, *n, *l)) {
+        return Class::Forbidden(kind);
+    }
+    if in_v6(a, v6("fc00::"), 7) {
+        return Class::Private("unique-local");
+    }
+    if !in_v6(a, v6("2000::"), 3) {
+        // Outside global unicast: not assigned for use on the internet.
+        return Class::Forbidden("reserved");
+    }
+    Class::Public
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_hosts_become_one_host_cidrs() {
+        assert_eq!(
+            host_cidr("34.201.17.5", false).unwrap().to_string(),
+            "34.201.17.5/32"
+        );
+        assert_eq!(
+            host_cidr("34.201.17.5/32", false).unwrap().to_string(),
+            "34.201.17.5/32"
+        );
+        assert_eq!(
+            host_cidr("2600:1f18:0:1::7", false).unwrap().to_string(),
+            "2600:1f18:0:1::7/128"
+        );
+        assert_eq!(
+            host_cidr("2600:1F18::7/128", false).unwrap().to_string(),
+            "2600:1f18::7/128"
+        );
+    }
+
+    #[test]
+    fn private_needs_the_rule_to_allow_it() {
+        assert_eq!(
+            host_cidr("10.1.2.3", false),
+            Err(IpError::Private("private"))
+        );
+        assert_eq!(
+            host_cidr("100.64.0.1", false),
+            Err(IpError::Private("carrier-grade NAT"))
+        );
+        assert!(host_cidr("10.1.2.3", true).is_ok());
+        assert!(host_cidr("fd12::1", true).is_ok());
+        assert_eq!(
+            host_cidr("127.0.0.1", true),
+            Err(IpError::Forbidden("loopback"))
+        );
+    }
+
+    #[test]
+    fn everything_else_is_refused() {
+        let refused = [
+            "0.0.0.0",
+            "0.0.0.0/0",
+            "::",
+            "::/0",
+            "34.201.17.0/24",
+            "34.201.17.5/31",
+            "2600:1f18::/64",
+            "127.0.0.1",
+            "::1",
+            "169.254.169.254",
+            "fe80::1",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.7",
+            "2001:db8::1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "100.64.1.1",
+            "fd00::1",
+            "240.0.0.1",
+            "::ffff:34.201.17.5",
+            "",
+            " 34.201.17.5",
+            "34.201.17.5 ",
+            "34.201.17",
+            "34.201.17.5.6",
+            "034.201.17.5",
+            "34.201.17.256",
+            "0x22.201.17.5",
+            "34.201.17.5/",
+            "34.201.17.5/33",
+            "34.201.17.5/+32",
+            "fe80::1%eth0",
+            "localhost",
+            "1.1.1.1;rm -rf",
+            "34.201.17.5/32/32",
+        ];
+        for ip in refused {
+            assert!(host_cidr(ip, false).is_err(), "{ip:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn canonical_cidrs_compare_equal() {
+        assert_eq!(
+            canonical_cidr("2600:1F18:0::7/128").as_deref(),
+            Some("2600:1f18::7/128")
+        );
+        assert_eq!(canonical_cidr("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(
+            canonical_cidr("34.201.17.5").as_deref(),
+            Some("34.201.17.5/32")
+        );
+        assert_eq!(canonical_cidr("nonsense"), None);
+    }
+}

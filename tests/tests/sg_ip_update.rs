@@ -1,0 +1,471 @@
+//! sg-ip-update end to end: the real binary through the Lambda Runtime API, real Postgres,
+//! EC2 served by moto.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use futures_util::future::join_all;
+use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use serde_json::{Value, json};
+
+struct Fixture {
+    db: TestDb,
+    ec2: aws_sdk_ec2::Client,
+    group: String,
+    moto: Stack,
+}
+
+impl Fixture {
+    async fn new(moto: Stack) -> Fixture {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+        let group = ec2
+            .create_security_group()
+            .group_name(format!("rds-{}", uuid::Uuid::new_v4().simple()))
+            .description("database")
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_owned();
+        Fixture {
+            db,
+            ec2,
+            group,
+            moto,
+        }
+    }
+
+    async fn shared() -> Fixture {
+        Fixture::new(Stack::shared().clone()).await
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.db.url_env();
+        env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
+        env.push(("AWS_ENDPOINT_URL".into(), self.moto.aws_endpoint.clone()));
+        env.push(("SECURITY_GROUP_ID".into(), self.group.clone()));
+        env
+    }
+
+    async fn start(&self) -> Function {
+        Function::spawn(&function_binary("sg-ip-update"), &self.env())
+            .await
+            .unwrap()
+    }
+
+    async fn open(&self, cidr: &str) -> String {
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(&self.group)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(5432)
+                    .to_port(5432)
+                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules()[0]
+            .security_group_rule_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn add_owner(
+        &self,
+        owner: &str,
+        cidr: Option<&str>,
+        rule_id: Option<&str>,
+        allow_private: bool,
+    ) {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr, aws_rule_id, status, allow_private) \
+                 VALUES ($1, $2, $3::text::cidr, $4, 'applied', $5)",
+                &[&self.group, &owner, &cidr, &rule_id, &allow_private],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The group's ingress rules in EC2: (rule id, CIDR, ports).
+    async fn ingress(&self) -> Vec<(String, String, i32, i32)> {
+        let out = self
+            .ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(&self.group)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut rules: Vec<_> = out
+            .security_group_rules()
+            .iter()
+            .filter(|r| r.is_egress() != Some(true))
+            .map(|r| {
+                (
+                    r.security_group_rule_id().unwrap_or_default().to_owned(),
+                    r.cidr_ipv4()
+                        .or(r.cidr_ipv6())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    r.from_port().unwrap_or(-1),
+                    r.to_port().unwrap_or(-1),
+                )
+            })
+            .collect();
+        rules.sort();
+        rules
+    }
+
+    /// The owner's row: (cidr, aws rule id, status, last error).
+    async fn row(&self, owner: &str) -> (Option<String>, Option<String>, String, Option<String>) {
+        let r = self
+            .db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT cidr::text, aws_rule_id, status, last_error FROM managed_ingress_rules WHERE owner = $1",
+                &[&owner],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    }
+
+    async fn audit(&self) -> Vec<(String, Option<String>, Option<String>, String)> {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .query(
+                "SELECT owner, old_cidr, new_cidr, outcome FROM ip_update_audit ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+}
+
+fn change(owner: &str, ip: &str) -> Value {
+    let mut e = event("sg-ip-update.json");
+    e["detail"] = json!({"owner": owner, "ip": ip});
+    e
+}
+
+#[tokio::test]
+async fn moves_a_known_rule_to_the_new_host() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    let f = fx.start().await;
+
+    let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
+    let v = inv.response();
+    assert_eq!(v["outcome"], "applied");
+    assert_eq!(v["previous_cidr"], "34.201.17.5/32");
+    assert_eq!(
+        fx.ingress().await,
+        vec![(rule_id.clone(), "52.14.99.8/32".into(), 5432, 5432)]
+    );
+    assert_eq!(
+        fx.row("andrew").await,
+        (
+            Some("52.14.99.8/32".into()),
+            Some(rule_id),
+            "applied".into(),
+            None
+        )
+    );
+    assert_eq!(
+        fx.audit().await,
+        vec![(
+            "andrew".into(),
+            Some("34.201.17.5/32".into()),
+            Some("52.14.99.8/32".into()),
+            "applied".into()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn the_sample_event_and_a_direct_invocation_both_work() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    assert_eq!(
+        f.invoke(&event("sg-ip-update.json")).await.response()["cidr"],
+        "34.201.17.5/32"
+    );
+    let direct = f
+        .invoke(&json!({"owner": "andrew", "ip": "52.14.99.9"}))
+        .await;
+    assert_eq!(direct.response()["outcome"], "applied");
+    let rules = fx.ingress().await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].1, "52.14.99.9/32");
+}
+
+#[tokio::test]
+async fn creates_the_rule_when_there_is_none_and_stores_its_id() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("bea", None, None, false).await;
+    let f = fx.start().await;
+    let v = f
+        .invoke(&change("bea", "52.14.99.8/32"))
+        .await
+        .response()
+        .clone();
+    let rules = fx.ingress().await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].1, "52.14.99.8/32");
+    assert_eq!(v["security_group_rule_id"], json!(rules[0].0));
+    assert_eq!(fx.row("bea").await.1, Some(rules[0].0.clone()));
+}
+
+#[tokio::test]
+async fn recreates_a_rule_deleted_behind_our_back() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("cy", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    fx.ec2
+        .revoke_security_group_ingress()
+        .group_id(&fx.group)
+        .security_group_rule_ids(&rule_id)
+        .send()
+        .await
+        .unwrap();
+    let f = fx.start().await;
+    f.invoke(&change("cy", "52.14.99.8")).await.response();
+    let rules = fx.ingress().await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].1, "52.14.99.8/32");
+    assert_ne!(rules[0].0, rule_id, "a new rule");
+    assert_eq!(fx.row("cy").await.1, Some(rules[0].0.clone()));
+}
+
+#[tokio::test]
+async fn ipv6_and_a_change_of_family() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("dee", None, None, false).await;
+    let f = fx.start().await;
+    f.invoke(&change("dee", "2600:1f18:4a3:6900::7"))
+        .await
+        .response();
+    assert_eq!(fx.ingress().await[0].1, "2600:1f18:4a3:6900::7/128");
+    f.invoke(&change("dee", "52.14.99.8")).await.response();
+    let rules = fx.ingress().await;
+    assert_eq!(
+        rules.len(),
+        1,
+        "the IPv6 rule was replaced, not kept: {rules:?}"
+    );
+    assert_eq!(rules[0].1, "52.14.99.8/32");
+    assert_eq!(fx.row("dee").await.1, Some(rules[0].0.clone()));
+}
+
+#[tokio::test]
+async fn unknown_owners_are_refused_and_nothing_changes() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    let before = fx.ingress().await;
+    let f = fx.start().await;
+    let inv = f.invoke(&change("mallory", "52.14.99.8")).await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Permanent.UnknownOwner");
+    assert!(
+        m.contains("mallory") && m.contains("nothing was changed"),
+        "{m}"
+    );
+    assert_eq!(fx.ingress().await, before);
+    assert_eq!(fx.audit().await.last().unwrap().3, "refused_unknown_owner");
+}
+
+#[tokio::test]
+async fn bad_addresses_are_refused_and_ec2_is_unchanged() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    let before = fx.ingress().await;
+    let f = fx.start().await;
+    let bad = [
+        "0.0.0.0",
+        "0.0.0.0/0",
+        "::",
+        "::/0",
+        "34.201.17.0/24",
+        "2600:1f18::/64",
+        "127.0.0.1",
+        "::1",
+        "169.254.169.254",
+        "fe80::1",
+        "224.0.0.251",
+        "ff02::1",
+        "255.255.255.255",
+        "192.0.2.10",
+        "198.51.100.7",
+        "203.0.113.7",
+        "2001:db8::5",
+        "10.0.0.8",
+        "172.16.0.1",
+        "192.168.0.10",
+        "100.64.0.1",
+        "fd00::1",
+        "240.0.0.1",
+        "::ffff:34.201.17.5",
+        "034.201.17.5",
+        "34.201.17",
+        "34.201.17.5 ",
+        "not an ip",
+        "1.1.1.1; rm -rf /",
+        "34.201.17.5/33",
+    ];
+    for ip in bad {
+        let inv = f.invoke(&change("andrew", ip)).await;
+        let (t, m) = inv.error();
+        assert_eq!(t, "Permanent.InvalidIp", "{ip:?}: {m}");
+    }
+    assert_eq!(fx.ingress().await, before);
+    assert_eq!(
+        fx.row("andrew").await.0.as_deref(),
+        Some("34.201.17.5/32"),
+        "desired state untouched"
+    );
+    let audit = fx.audit().await;
+    assert_eq!(audit.len(), bad.len());
+    assert!(audit.iter().all(|a| a.3 == "refused_invalid_ip"));
+}
+
+#[tokio::test]
+async fn private_addresses_only_where_the_rule_allows_them() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("vpn", None, None, true).await;
+    let f = fx.start().await;
+    assert_eq!(
+        f.invoke(&change("vpn", "10.8.0.5")).await.response()["cidr"],
+        "10.8.0.5/32"
+    );
+    assert_eq!(
+        f.invoke(&change("vpn", "127.0.0.1")).await.error().0,
+        "Permanent.InvalidIp"
+    );
+}
+
+#[tokio::test]
+async fn the_same_ip_twice_writes_to_aws_once() {
+    let fx = Fixture::new(Stack::private("moto").unwrap()).await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    fx.moto.start_recording();
+    assert_eq!(
+        f.invoke(&change("andrew", "52.14.99.8")).await.response()["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        f.invoke(&change("andrew", "52.14.99.8")).await.response()["outcome"],
+        "unchanged"
+    );
+    let actions = fx.moto.recorded_actions();
+    let writes = actions
+        .iter()
+        .filter(|a| {
+            [
+                "AuthorizeSecurityGroupIngress",
+                "ModifySecurityGroupRules",
+                "RevokeSecurityGroupIngress",
+            ]
+            .contains(&a.as_str())
+        })
+        .count();
+    assert_eq!(writes, 1, "{actions:?}");
+    let outcomes: Vec<String> = fx.audit().await.into_iter().map(|a| a.3).collect();
+    assert_eq!(outcomes, ["applied", "unchanged"]);
+}
+
+#[tokio::test]
+async fn when_ec2_is_down_the_row_says_failed_and_a_later_event_converges() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+
+    // EC2 unreachable: the per-service endpoint points at a closed port.
+    let mut env = fx.env();
+    env.push(("AWS_ENDPOINT_URL_EC2".into(), "http://127.0.0.1:9".into()));
+    env.push(("AWS_CALL_TIMEOUT_MS".into(), "1000".into()));
+    let down = Function::spawn(&function_binary("sg-ip-update"), &env)
+        .await
+        .unwrap();
+    let inv = down
+        .invoke_within(&change("andrew", "52.14.99.8"), Duration::from_secs(10))
+        .await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Retryable.AwsApply", "{m}");
+    let (cidr, id, status, last_error) = fx.row("andrew").await;
+    assert_eq!(
+        (cidr.as_deref(), id.as_deref(), status.as_str()),
+        (Some("52.14.99.8/32"), Some(rule_id.as_str()), "failed")
+    );
+    assert!(last_error.unwrap().contains("EC2"), "the cause is recorded");
+    assert_eq!(fx.ingress().await[0].1, "34.201.17.5/32", "AWS untouched");
+
+    // EventBridge retries the same event once EC2 answers again.
+    let up = fx.start().await;
+    assert_eq!(
+        up.invoke(&change("andrew", "52.14.99.8")).await.response()["outcome"],
+        "applied"
+    );
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+    assert_eq!(fx.row("andrew").await.2, "applied");
+    let outcomes: Vec<String> = fx.audit().await.into_iter().map(|a| a.3).collect();
+    assert_eq!(outcomes, ["failed", "applied"]);
+}
+
+#[tokio::test]
+async fn concurrent_updates_for_one_owner_leave_ec2_and_the_table_agreeing() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let (a, b) = (fx.start().await, fx.start().await);
+    let (ea, eb) = (
+        change("andrew", "52.14.99.8"),
+        change("andrew", "18.204.3.77"),
+    );
+    for _ in 0..3 {
+        let results = join_all([a.invoke(&ea), b.invoke(&eb)]).await;
+        for r in &results {
+            assert!(matches!(r.outcome, Outcome::Response(_)), "{:?}", r.outcome);
+        }
+        let rules = fx.ingress().await;
+        let (cidr, id, status, _) = fx.row("andrew").await;
+        assert_eq!(rules.len(), 1, "{rules:?}");
+        assert_eq!(Some(rules[0].1.clone()), cidr, "EC2 and the table agree");
+        assert_eq!(Some(rules[0].0.clone()), id);
+        assert_eq!(status, "applied");
+    }
+    assert_eq!(
+        fx.audit().await.len(),
+        6,
+        "every request is in the audit log"
+    );
+}
