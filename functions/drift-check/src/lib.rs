@@ -1,2 +1,253 @@
-//! Placeholder until its issue lands.
+//! drift-check: compares the desired state in Postgres (managed ingress rules, the users
+//! table) with what AWS has (security groups, the Cognito pool), records every difference, and
+//! in remediate mode moves AWS and the table towards each other. SQL is the source of truth.
 #![forbid(unsafe_code)]
+
+pub mod report;
+pub mod request;
+pub mod rules_check;
+pub mod users_check;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use sg_ip_update::rules::{Ec2, Ec2Error};
+use shared::{
+    config::{ConfigError, DbConfig, Env, ProcessEnv},
+    db::{Db, DbError},
+    users::AttributeMapping,
+};
+
+use crate::{
+    report::Run,
+    request::{Mode, RequestError, Scope},
+};
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+    pub user_pool_id: String,
+    pub mode: Mode,
+    pub mapping: AttributeMapping,
+    pub aws_timeout: Duration,
+    /// Stop this long before the invocation's deadline, to record a partial run in time.
+    pub deadline_margin: Duration,
+    /// Findings of one kind stored and logged per run; the rest are only counted.
+    pub max_findings_per_kind: u64,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let user_pool_id = env
+            .non_empty("USER_POOL_ID")
+            .ok_or_else(|| ConfigError::Missing("USER_POOL_ID must be set (region_id)".into()))?;
+        let pool_ok = user_pool_id.split_once('_').is_some_and(|(region, id)| {
+            !region.is_empty()
+                && !id.is_empty()
+                && user_pool_id.len() <= 55
+                && user_pool_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        if !pool_ok {
+            return Err(ConfigError::invalid(
+                "USER_POOL_ID",
+                "expected <region>_<id>",
+            ));
+        }
+        let mode = match env.non_empty("DRIFT_MODE") {
+            None => Mode::Report,
+            Some(m) => Mode::parse(&m)
+                .ok_or_else(|| ConfigError::invalid("DRIFT_MODE", "report or remediate"))?,
+        };
+        Ok(Self {
+            db: DbConfig::from_lookup(env)?,
+            user_pool_id,
+            mode,
+            mapping: AttributeMapping::from_lookup(env)?,
+            aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            deadline_margin: env.millis_or("DRIFT_DEADLINE_MARGIN_MS", 2000, 100..=60_000)?,
+            max_findings_per_kind: env.parse_or(
+                "DRIFT_MAX_FINDINGS_PER_KIND",
+                1000,
+                "a whole number",
+            )?,
+        })
+    }
+}
+
+/// What lives for the whole execution environment.
+pub struct State {
+    pub db: Db,
+    pub ec2: Ec2,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub config: Config,
+}
+
+impl State {
+    pub async fn init(config: Config) -> Result<Self, DbError> {
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::from_config(&config.db, &sdk)?;
+        db.warm_up().await;
+        let cognito = aws_sdk_cognitoidentityprovider::Client::from_conf(
+            aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)
+                .timeout_config(shared::aws::operation_timeouts(config.aws_timeout))
+                .build(),
+        );
+        Ok(Self {
+            db,
+            ec2: Ec2::new(&sdk, config.aws_timeout),
+            cognito,
+            config,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad request: {0}")]
+    BadRequest(#[from] RequestError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("could not check: {0}")]
+    Ec2(#[from] Ec2Error),
+    #[error("could not check: Cognito ListUsers failed: {0}")]
+    Cognito(String),
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl Error {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::BadRequest(_))
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::BadRequest(_) => "Permanent.BadRequest",
+            Error::Db(_) => "Retryable.Database",
+            Error::Ec2(_) => "Retryable.Ec2",
+            Error::Cognito(_) => "Retryable.Cognito",
+        };
+        Diagnostic {
+            error_type: kind.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// How far a run got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Complete,
+    /// Stopped before the deadline; what was checked is recorded.
+    Partial,
+}
+
+/// Runs one check. Drift is not an error: the function fails only when it could not check.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let started = Instant::now();
+    let (payload, context) = event.into_parts();
+    let request = match request::parse(&payload) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, outcome = "error", "drift-check");
+            return Err(e.into());
+        }
+    };
+    let remaining = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let deadline = started + remaining.saturating_sub(state.config.deadline_margin);
+    let requested = request.mode.unwrap_or(state.config.mode);
+
+    // One connection for the whole run: the users check keeps its list in a session table.
+    let client = state.db.client().await?;
+    let paused = report::remediation_paused(&client).await?;
+    let mode = if paused { Mode::Report } else { requested };
+    let scope = match &request.scope {
+        Scope::All => "all".to_owned(),
+        Scope::Group(g) => g.clone(),
+    };
+    let mut run = Run::start(
+        &client,
+        &request.trigger,
+        requested,
+        mode,
+        &scope,
+        &context.request_id,
+        &state.config,
+    )
+    .await?;
+
+    let outcome = check(state, &client, &request.scope, &mut run, deadline).await;
+    let (status, error) = match &outcome {
+        Ok(Completion::Complete) => ("complete", None),
+        Ok(Completion::Partial) => ("partial", None),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    if let Err(e) = run.finish(&client, status, error.as_deref()).await {
+        tracing::error!(error = %e, "could not record the end of the run");
+    }
+    if matches!(outcome, Err(Error::Db(_))) {
+        // The connection may be broken or still hold an owner lock: do not pool it.
+        drop(deadpool::managed::Object::take(client));
+    }
+    report::emit_metrics(&run.counts);
+    let summary = run.summary(status, paused, started.elapsed());
+    match outcome {
+        Ok(_) => {
+            tracing::info!(run_id = %run.id, status, counts = %summary["counts"], "drift-check");
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::error!(run_id = %run.id, status, error = %e, outcome = "error", "drift-check");
+            Err(e)
+        }
+    }
+}
+
+async fn check(
+    state: &State,
+    client: &deadpool_postgres::ClientWrapper,
+    scope: &Scope,
+    run: &mut Run,
+    deadline: Instant,
+) -> Result<Completion, Error> {
+    let groups = match scope {
+        Scope::All => sg_ip_update::rules::managed_groups(client).await?,
+        Scope::Group(g) => {
+            if !sg_ip_update::rules::managed_groups(client)
+                .await?
+                .contains(g)
+            {
+                tracing::info!(group = %g, "security group is not managed; nothing to check");
+                return Ok(Completion::Complete);
+            }
+            vec![g.clone()]
+        }
+    };
+    for group in &groups {
+        if Instant::now() >= deadline {
+            return Ok(Completion::Partial);
+        }
+        rules_check::check_group(state, client, group, run, deadline).await?;
+    }
+    if *scope == Scope::All {
+        return users_check::check_users(state, client, run, deadline).await;
+    }
+    Ok(Completion::Complete)
+}

@@ -1,1 +1,16 @@
-fn main() {}
+//! Wiring only: logging, config, the pool and the AWS clients are set up once per execution
+//! environment; the checks live in the library.
+
+use drift_check::{Config, State, handle};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let state = State::init(config)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    lambda_runtime::run(service_fn(|event| handle(&state, event))).await
+}

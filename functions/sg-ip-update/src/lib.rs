@@ -220,25 +220,12 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
 
 async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Value, Error> {
     let client = state.db.client().await?;
-    // One request per owner and group at a time, across all execution environments, held
-    // from reading the row until the result is recorded. A session lock, not a transaction,
-    // so the pending state is committed before AWS is called.
-    let lock_key = format!("sg-ip-update/{}/{}", state.security_group_id, change.owner);
-    client
-        .execute(
-            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
-            &[&lock_key],
-        )
-        .await?;
+    // One request per owner and group at a time, held from reading the row until the result
+    // is recorded.
+    let group = state.security_group_id.as_str();
+    rules::lock_owner(&client, group, &change.owner).await?;
     let result = update_locked(state, &client, change, request_id).await;
-    let unlocked = client
-        .execute(
-            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-            &[&lock_key],
-        )
-        .await;
-    if let Err(e) = unlocked {
-        // A connection that may still hold the lock must not go back to the pool.
+    if let Err(e) = rules::unlock_owner(&client, group, &change.owner).await {
         tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
         drop(deadpool::managed::Object::take(client));
     }

@@ -80,16 +80,64 @@ pub async fn find_rule(
         .map(ManagedRule::from_row))
 }
 
-/// Every managed rule, ordered by group, for drift-check.
-pub async fn all_rules(client: &ClientWrapper) -> Result<Vec<ManagedRule>, tokio_postgres::Error> {
-    let sql =
-        format!("SELECT {RULE_COLUMNS} FROM managed_ingress_rules ORDER BY security_group_id, id");
+/// The managed rules of one group, for drift-check.
+pub async fn rules_in_group(
+    client: &ClientWrapper,
+    group: &str,
+) -> Result<Vec<ManagedRule>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE security_group_id = $1 ORDER BY id"
+    );
+    let rows = client.query(&sql, &[&group]).await?;
+    Ok(rows.iter().map(ManagedRule::from_row).collect())
+}
+
+/// The groups that have managed rules.
+pub async fn managed_groups(client: &ClientWrapper) -> Result<Vec<String>, tokio_postgres::Error> {
+    let sql = "SELECT DISTINCT security_group_id FROM managed_ingress_rules ORDER BY 1";
     Ok(client
-        .query(&sql, &[])
+        .query(sql, &[])
         .await?
         .iter()
-        .map(ManagedRule::from_row)
+        .map(|r| r.get(0))
         .collect())
+}
+
+/// Serialises every change to one owner's rule in one group, across execution environments
+/// and across sg-ip-update and drift-check. A session lock, not a transaction lock, so state
+/// written while holding it is committed before AWS is called.
+pub async fn lock_owner(
+    client: &ClientWrapper,
+    group: &str,
+    owner: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&lock_key(group, owner)],
+        )
+        .await
+        .map(drop)
+}
+
+/// Releases [`lock_owner`]. When this fails the connection may still hold the lock: the caller
+/// must not return it to the pool.
+pub async fn unlock_owner(
+    client: &ClientWrapper,
+    group: &str,
+    owner: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&lock_key(group, owner)],
+        )
+        .await
+        .map(drop)
+}
+
+fn lock_key(group: &str, owner: &str) -> String {
+    format!("managed-ingress/{group}/{owner}")
 }
 
 /// Records the new desired source before AWS is touched, so the table always says what

@@ -1,0 +1,508 @@
+//! drift-check end to end: the real binary through the Lambda Runtime API, real Postgres, EC2
+//! and Cognito served by moto.
+
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use integration_tests::{Function, Stack, TestDb, event, function_binary};
+use serde_json::{Value, json};
+
+struct World {
+    db: TestDb,
+    ec2: aws_sdk_ec2::Client,
+    cognito: aws_sdk_cognitoidentityprovider::Client,
+    pool: String,
+    moto: Stack,
+}
+
+impl World {
+    async fn new(db: TestDb) -> World {
+        let moto = Stack::shared().clone();
+        let sdk = moto.sdk_config().await;
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        let pool = cognito
+            .create_user_pool()
+            .pool_name(format!("pool-{}", uuid::Uuid::new_v4().simple()))
+            .send()
+            .await
+            .unwrap()
+            .user_pool()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        World {
+            db,
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            cognito,
+            pool,
+            moto,
+        }
+    }
+
+    async fn shared() -> World {
+        World::new(Stack::shared().fresh_database().await.unwrap()).await
+    }
+
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.db.url_env();
+        env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
+        env.push(("AWS_ENDPOINT_URL".into(), self.moto.aws_endpoint.clone()));
+        env.push(("USER_POOL_ID".into(), self.pool.clone()));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        env
+    }
+
+    async fn start(&self, extra: &[(&str, &str)]) -> Function {
+        Function::spawn(&function_binary("drift-check"), &self.env(extra))
+            .await
+            .unwrap()
+    }
+
+    async fn group(&self) -> String {
+        self.ec2
+            .create_security_group()
+            .group_name(format!("rds-{}", uuid::Uuid::new_v4().simple()))
+            .description("database")
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open(&self, group: &str, cidr: &str, port: i32) -> String {
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(port)
+                    .to_port(port)
+                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules()[0]
+            .security_group_rule_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn manage(&self, group: &str, owner: &str, cidr: &str, rule_id: Option<&str>) {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr, aws_rule_id, status) \
+                 VALUES ($1, $2, $3::text::cidr, $4, 'applied')",
+                &[&group, &owner, &cidr, &rule_id],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn ingress(&self, group: &str) -> Vec<(String, i32)> {
+        let out = self
+            .ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(group)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut r: Vec<_> = out
+            .security_group_rules()
+            .iter()
+            .filter(|r| r.is_egress() != Some(true))
+            .map(|r| {
+                (
+                    r.cidr_ipv4().unwrap_or_default().to_owned(),
+                    r.from_port().unwrap_or(-1),
+                )
+            })
+            .collect();
+        r.sort();
+        r
+    }
+
+    /// A user in the pool; confirmed unless `confirmed` is false. Returns its sub.
+    async fn user(&self, username: &str, confirmed: bool) -> String {
+        let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
+        self.cognito
+            .admin_create_user()
+            .user_pool_id(&self.pool)
+            .username(username)
+            .user_attributes(attr("email", &format!("{username}@example.com")))
+            .user_attributes(attr("name", &format!("{username} name")))
+            .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+            .send()
+            .await
+            .unwrap();
+        if confirmed {
+            self.cognito
+                .admin_set_user_password()
+                .user_pool_id(&self.pool)
+                .username(username)
+                .password("Correct-Horse-9")
+                .permanent(true)
+                .send()
+                .await
+                .unwrap();
+        }
+        let user = self
+            .cognito
+            .admin_get_user()
+            .user_pool_id(&self.pool)
+            .username(username)
+            .send()
+            .await
+            .unwrap();
+        user.user_attributes()
+            .iter()
+            .find(|a| a.name() == "sub")
+            .and_then(|a| a.value())
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn add_row(&self, sub: &str, handle: &str) {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO users (cognito_user_id, email, display_name, handle, created_at) \
+                 VALUES ($1, $2, $2, $3, now() - interval '1 minute')",
+                &[&sub, &format!("{handle}@example.com"), &handle],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn user_rows(&self) -> Vec<(String, String, String)> {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .query(
+                "SELECT cognito_user_id, handle, display_name FROM users ORDER BY handle",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+
+    async fn sql(&self, statement: &str) {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .batch_execute(statement)
+            .await
+            .unwrap();
+    }
+}
+
+fn counts(summary: &Value) -> [u64; 5] {
+    let c = &summary["counts"];
+    [
+        "missing",
+        "changed",
+        "unexpected",
+        "missing_user",
+        "orphan_user",
+    ]
+    .map(|k| c[k].as_u64().unwrap())
+}
+
+/// Drift of every kind: a managed rule deleted in AWS, one moved, 0.0.0.0/0 opened by hand,
+/// a confirmed user with no row, an unconfirmed one (ignored), and a row with no user.
+async fn drifted_world() -> (World, String, String) {
+    let w = World::shared().await;
+    let group = w.group().await;
+    let kept = w.open(&group, "34.201.17.5/32", 5432).await;
+    w.manage(&group, "kept", "34.201.17.5/32", Some(&kept))
+        .await;
+    let deleted = w.open(&group, "52.14.99.8/32", 5432).await;
+    w.manage(&group, "gone", "52.14.99.8/32", Some(&deleted))
+        .await;
+    w.ec2
+        .revoke_security_group_ingress()
+        .group_id(&group)
+        .security_group_rule_ids(&deleted)
+        .send()
+        .await
+        .unwrap();
+    let moved = w.open(&group, "18.204.3.77/32", 5432).await;
+    w.manage(&group, "moved", "18.204.3.99/32", Some(&moved))
+        .await;
+    w.open(&group, "0.0.0.0/0", 5432).await;
+
+    let with_row = w.user("alice", true).await;
+    w.add_row(&with_row, "alice").await;
+    let lost = w.user("bob", true).await;
+    w.user("carol", false).await;
+    w.add_row("0b5e7a51-dead-4bee-8a0a-000000000000", "ghost")
+        .await;
+    (w, group, lost)
+}
+
+#[tokio::test]
+async fn report_mode_finds_every_kind_and_changes_nothing() {
+    let (w, group, lost) = drifted_world().await;
+    let before = w.ingress(&group).await;
+    let f = w.start(&[]).await;
+    let inv = f.invoke(&event("drift-check-schedule.json")).await;
+    let summary = inv.response();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(summary["mode"], "report");
+    assert_eq!(counts(summary), [1, 1, 1, 1, 1], "{summary:#}");
+    let lost_finding = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "missing_user")
+        .unwrap();
+    assert!(lost_finding["resource"].as_str().unwrap().ends_with(&lost));
+
+    assert_eq!(
+        w.ingress(&group).await,
+        before,
+        "report mode changes nothing"
+    );
+    assert_eq!(w.user_rows().await.len(), 2);
+    let client = w.db.connect_as_app().await.unwrap();
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM drift_findings f JOIN drift_runs r ON r.id = f.run_id WHERE r.status = 'complete'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 5);
+
+    let logs = f.logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.contains("\"message\":\"drift finding\""))
+            .count(),
+        5
+    );
+    let emf: Vec<Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 6, "one metric line per kind and a total");
+    assert!(
+        emf.iter()
+            .any(|m| m["Kind"] == "unexpected" && m["Findings"] == 1)
+    );
+    assert!(
+        emf.iter()
+            .any(|m| m.get("Kind").is_none() && m["Findings"] == 5)
+    );
+}
+
+#[tokio::test]
+async fn remediate_fixes_everything_but_orphans_and_a_second_run_is_clean() {
+    let (w, group, lost) = drifted_world().await;
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let first = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(counts(&first), [1, 1, 1, 1, 1]);
+    assert_eq!(
+        first["actions"],
+        json!({"created": 1, "modified": 1, "revoked": 1, "backfilled": 1, "reported": 1})
+    );
+
+    let mut expected = vec![
+        ("18.204.3.99/32".to_owned(), 5432),
+        ("34.201.17.5/32".to_owned(), 5432),
+        ("52.14.99.8/32".to_owned(), 5432),
+    ];
+    expected.sort();
+    assert_eq!(
+        w.ingress(&group).await,
+        expected,
+        "0.0.0.0/0 revoked, the rest as the table says"
+    );
+    let rows = w.user_rows().await;
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == lost && r.1 == "bob" && r.2 == "bob name"),
+        "backfilled with the trigger's mapping: {rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.1 == "ghost"),
+        "orphans are never deleted"
+    );
+
+    let second = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(counts(&second), [0, 0, 0, 0, 1], "{second:#}");
+}
+
+#[tokio::test]
+async fn the_kill_switch_stops_remediation() {
+    let (w, group, _) = drifted_world().await;
+    w.sql("UPDATE drift_settings SET remediation_paused = true")
+        .await;
+    let before = w.ingress(&group).await;
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = f
+        .invoke(&json!({"mode": "remediate"}))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["remediation_paused"], true);
+    assert_eq!(summary["mode"], "report");
+    assert_eq!(counts(&summary), [1, 1, 1, 1, 1]);
+    assert_eq!(w.ingress(&group).await, before);
+    assert_eq!(w.user_rows().await.len(), 2);
+
+    w.sql("UPDATE drift_settings SET remediation_paused = false")
+        .await;
+    let resumed = f
+        .invoke(&json!({"mode": "remediate"}))
+        .await
+        .response()
+        .clone();
+    assert_eq!(resumed["actions"]["revoked"], 1);
+}
+
+#[tokio::test]
+async fn a_cloudtrail_event_checks_only_its_group() {
+    let w = World::shared().await;
+    let (watched, other, unmanaged) = (w.group().await, w.group().await, w.group().await);
+    for g in [&watched, &other] {
+        w.manage(g, "andrew", "34.201.17.5/32", None).await;
+        w.open(g, "0.0.0.0/0", 5432).await;
+    }
+    w.open(&unmanaged, "0.0.0.0/0", 22).await;
+    w.user("lost", true).await;
+    let f = w.start(&[]).await;
+
+    let mut e = event("drift-check-cloudtrail.json");
+    e["detail"]["requestParameters"]["groupId"] = json!(watched);
+    let s = f.invoke(&e).await.response().clone();
+    assert_eq!(s["scope"], json!(watched));
+    assert_eq!(s["trigger"], "cloudtrail:AuthorizeSecurityGroupIngress");
+    assert_eq!(
+        counts(&s),
+        [1, 0, 1, 0, 0],
+        "only the watched group, no users: {s:#}"
+    );
+    for f in s["findings"].as_array().unwrap() {
+        assert!(f["resource"].as_str().unwrap().starts_with(&watched));
+    }
+
+    e["detail"]["requestParameters"]["groupId"] = json!(unmanaged);
+    let s = f.invoke(&e).await.response().clone();
+    assert_eq!(
+        counts(&s),
+        [0, 0, 0, 0, 0],
+        "an unmanaged group is not ours"
+    );
+}
+
+#[tokio::test]
+async fn scheduler_rule_and_direct_payloads_are_accepted() {
+    let w = World::shared().await;
+    let f = w.start(&[]).await;
+    let classic = event("drift-check-schedule.json");
+    for payload in [
+        json!({}),
+        json!(null),
+        json!({"mode": "report"}),
+        classic,
+        json!({"trigger": "manual"}),
+    ] {
+        let inv = f.invoke(&payload).await;
+        assert_eq!(inv.response()["status"], "complete", "{payload}");
+    }
+    for bad in [
+        json!({"mode": "delete-everything"}),
+        json!([1]),
+        json!({"detail-type": "Something Else", "detail": {}}),
+    ] {
+        let inv = f.invoke(&bad).await;
+        assert_eq!(inv.error().0, "Permanent.BadRequest", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_too_short_gives_a_partial_run_not_a_crash() {
+    let (w, _, _) = drifted_world().await;
+    let f = w
+        .start(&[
+            ("DRIFT_DEADLINE_MARGIN_MS", "1000"),
+            ("DRIFT_MODE", "remediate"),
+        ])
+        .await;
+    // The whole invocation gets as long as the margin: the check must stop at once.
+    let inv = f
+        .invoke_within(&json!({}), Duration::from_millis(1000))
+        .await;
+    let summary = inv.response();
+    assert_eq!(summary["status"], "partial", "{summary:#}");
+    let status: String =
+        w.db.connect_as_app()
+            .await
+            .unwrap()
+            .query_one("SELECT status FROM drift_runs", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(status, "partial");
+    assert!(f.exit_status().is_none(), "the process lives on");
+    assert_eq!(f.invoke(&json!({})).await.response()["status"], "complete");
+}
+
+#[tokio::test]
+async fn a_sign_up_lost_while_postgres_was_down_is_backfilled() {
+    let stack = Stack::private("pg").unwrap();
+    let w = World::new(stack.fresh_database().await.unwrap()).await;
+    let sub = w.user("dora", true).await;
+
+    // Cognito confirms dora, but the trigger cannot reach Postgres: the sign-up is lost.
+    stack.pg_stop();
+    let mut env = w.db.url_env();
+    env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
+    env.push(("AWS_ENDPOINT_URL".into(), w.moto.aws_endpoint.clone()));
+    let trigger = Function::spawn(&function_binary("post-confirmation"), &env)
+        .await
+        .unwrap();
+    let mut signup = event("post-confirmation.json");
+    signup["userPoolId"] = json!(w.pool);
+    signup["userName"] = json!("dora");
+    signup["request"]["userAttributes"] =
+        json!({"sub": sub, "email": "dora@example.com", "name": "dora name"});
+    let failed = trigger.invoke_within(&signup, Duration::from_secs(5)).await;
+    assert_eq!(failed.error().0, "Retryable.DatabaseUnavailable");
+
+    stack.pg_start();
+    assert!(w.user_rows().await.is_empty());
+    let drift = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = drift.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["missing_user"], 1);
+    assert_eq!(summary["actions"]["backfilled"], 1);
+    assert_eq!(
+        w.user_rows().await,
+        vec![(sub, "dora".to_owned(), "dora name".to_owned())]
+    );
+}
