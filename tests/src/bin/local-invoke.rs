@@ -16,15 +16,9 @@ async fn main() -> anyhow::Result<()> {
     if events.is_empty() {
         bail!("usage: local-invoke FUNCTION EVENT_FILE...");
     }
+    // The caller's whole environment, as a deployed function gets its configuration.
     let env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| {
-            k.starts_with("AWS_")
-                || k.starts_with("DB_")
-                || k.starts_with("DATABASE_")
-                || k == "RUST_LOG"
-        })
-        .filter(|(k, _)| !k.starts_with("AWS_LAMBDA_RUNTIME_API"))
-        .chain(std::env::vars().filter(|(k, _)| is_function_setting(k)))
+        .filter(|(k, _)| !k.starts_with("AWS_LAMBDA_"))
         .collect();
     let f = Function::spawn(&function_binary(&name), &env)
         .await
@@ -61,18 +55,4 @@ async fn main() -> anyhow::Result<()> {
         bail!("{name}: an invocation failed");
     }
     Ok(())
-}
-
-/// The functions' own settings (mapping, modes, budgets), passed through as they are.
-fn is_function_setting(name: &str) -> bool {
-    [
-        "USER_ATTR_",
-        "RESPONSE_BUDGET",
-        "SECRET_FETCH",
-        "DRIFT_",
-        "SG_",
-        "USER_POOL_ID",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
 }
