@@ -171,7 +171,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
         .unwrap_or("-")
         .to_owned();
 
-    let result = match tokio::time::timeout(budget, confirm(state, &payload, &source)).await {
+    let result = match tokio::time::timeout(budget, confirm(state, &payload)).await {
         Ok(result) => result,
         Err(_) => Err(Error::OutOfTime(budget)),
     };
@@ -202,7 +202,16 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     result.map(|_| payload)
 }
 
-async fn confirm(state: &State, payload: &Value, source: &str) -> Result<InsertOutcome, Error> {
+/// Reads a PostConfirmation event into the trigger and the row to insert. Pure: every
+/// rejection of the input is decided here, before any I/O.
+pub fn parse_event(
+    payload: &Value,
+    mapping: &AttributeMapping,
+) -> Result<(Trigger, NewUser), Error> {
+    let source = payload
+        .get("triggerSource")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     // Checked before the typed parse, whose error for an unknown enum value is less clear.
     let trigger =
         Trigger::parse(source).ok_or_else(|| Error::UnknownTrigger(truncate(source, 64)))?;
@@ -211,8 +220,13 @@ async fn confirm(state: &State, payload: &Value, source: &str) -> Result<InsertO
     let user = NewUser::from_attributes(
         event.cognito_event_user_pools_header.user_name.as_deref(),
         &event.request.user_attributes,
-        &state.mapping,
+        mapping,
     )?;
+    Ok((trigger, user))
+}
+
+async fn confirm(state: &State, payload: &Value) -> Result<InsertOutcome, Error> {
+    let (trigger, user) = parse_event(payload, &state.mapping)?;
     tracing::debug!(trigger = trigger.as_str(), "inserting confirmed user");
     // Both trigger sources insert only when the row is missing: a sign-up creates it, a
     // password reset heals a row an earlier failure lost, and neither overwrites.
