@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
-use aws_sdk_ec2::types::{IpPermission, IpRange};
-use integration_tests::{Function, Stack, TestDb, event, function_binary};
+use integration_tests::{Function, Stack, TestDb, aws, event, function_binary};
 use serde_json::{Value, json};
 
 struct World {
@@ -21,17 +20,7 @@ impl World {
         let moto = Stack::shared().clone();
         let sdk = moto.sdk_config().await;
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
-        let pool = cognito
-            .create_user_pool()
-            .pool_name(format!("pool-{}", uuid::Uuid::new_v4().simple()))
-            .send()
-            .await
-            .unwrap()
-            .user_pool()
-            .unwrap()
-            .id()
-            .unwrap()
-            .to_owned();
+        let pool = aws::create_pool(&cognito).await;
         World {
             db,
             ec2: aws_sdk_ec2::Client::new(&sdk),
@@ -65,37 +54,11 @@ impl World {
     }
 
     async fn group(&self) -> String {
-        self.ec2
-            .create_security_group()
-            .group_name(format!("rds-{}", uuid::Uuid::new_v4().simple()))
-            .description("database")
-            .send()
-            .await
-            .unwrap()
-            .group_id()
-            .unwrap()
-            .to_owned()
+        aws::create_group(&self.ec2).await
     }
 
     async fn open(&self, group: &str, cidr: &str, port: i32) -> String {
-        self.ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(port)
-                    .to_port(port)
-                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules()[0]
-            .security_group_rule_id()
-            .unwrap()
-            .to_owned()
+        aws::open_port(&self.ec2, group, cidr, port).await
     }
 
     async fn manage(&self, group: &str, owner: &str, cidr: &str, rule_id: Option<&str>) {
@@ -113,31 +76,13 @@ impl World {
     }
 
     async fn ingress(&self, group: &str) -> Vec<(String, i32)> {
-        let out = self
-            .ec2
-            .describe_security_group_rules()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("group-id")
-                    .values(group)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let mut r: Vec<_> = out
-            .security_group_rules()
-            .iter()
-            .filter(|r| r.is_egress() != Some(true))
-            .map(|r| {
-                (
-                    r.cidr_ipv4().unwrap_or_default().to_owned(),
-                    r.from_port().unwrap_or(-1),
-                )
-            })
+        let rules = aws::ingress(&self.ec2, group).await;
+        let mut by_source: Vec<_> = rules
+            .into_iter()
+            .map(|(_, cidr, port, _)| (cidr, port))
             .collect();
-        r.sort();
-        r
+        by_source.sort();
+        by_source
     }
 
     /// A user in the pool; confirmed unless `confirmed` is false. Returns its sub.

@@ -5,9 +5,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
 use bytes::Bytes;
-use integration_tests::{Function, Outcome, Stack, TestDb, function_binary, stack::repo_root};
+use integration_tests::{Function, Outcome, Stack, TestDb, aws, function_binary, stack::repo_root};
 
 struct World {
     db: TestDb,
@@ -21,34 +20,8 @@ async fn world() -> World {
     let db = stack.fresh_database().await.unwrap();
     let sdk = stack.sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let group = ec2
-        .create_security_group()
-        .group_name(format!("rds-{}", uuid::Uuid::new_v4().simple()))
-        .description("database")
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_owned();
-    let rule = ec2
-        .authorize_security_group_ingress()
-        .group_id(&group)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(5432)
-                .to_port(5432)
-                .ip_ranges(IpRange::builder().cidr_ip("34.201.17.5/32").build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_group_rules()[0]
-        .security_group_rule_id()
-        .unwrap()
-        .to_owned();
+    let group = aws::create_group(&ec2).await;
+    let rule = aws::open_port(&ec2, &group, "34.201.17.5/32", 5432).await;
     let client = db.connect_as_app().await.unwrap();
     client
         .execute(
@@ -65,17 +38,7 @@ async fn world() -> World {
         )
         .await
         .unwrap();
-    let pool = aws_sdk_cognitoidentityprovider::Client::new(&sdk)
-        .create_user_pool()
-        .pool_name(format!("pool-{}", uuid::Uuid::new_v4().simple()))
-        .send()
-        .await
-        .unwrap()
-        .user_pool()
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_owned();
+    let pool = aws::create_pool(&aws_sdk_cognitoidentityprovider::Client::new(&sdk)).await;
     World {
         db,
         ec2,
@@ -104,19 +67,10 @@ async fn snapshot(w: &World) -> Vec<String> {
                 .map(|r| r.get::<_, String>(0)),
         );
     }
-    let rules = w
-        .ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(&w.group).build())
-        .send()
+    let ec2 = aws::ingress(&w.ec2, &w.group)
         .await
-        .unwrap();
-    let mut ec2: Vec<String> = rules
-        .security_group_rules()
-        .iter()
-        .map(|r| format!("{r:?}"))
-        .collect();
-    ec2.sort();
+        .into_iter()
+        .map(|r| format!("{r:?}"));
     out.extend(ec2);
     out
 }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange};
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use integration_tests::{Function, Outcome, Stack, TestDb, aws, event, function_binary};
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -19,16 +18,7 @@ impl Fixture {
     async fn new(moto: Stack) -> Fixture {
         let db = Stack::shared().fresh_database().await.unwrap();
         let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
-        let group = ec2
-            .create_security_group()
-            .group_name(format!("rds-{}", uuid::Uuid::new_v4().simple()))
-            .description("database")
-            .send()
-            .await
-            .unwrap()
-            .group_id()
-            .unwrap()
-            .to_owned();
+        let group = aws::create_group(&ec2).await;
         Fixture {
             db,
             ec2,
@@ -56,24 +46,7 @@ impl Fixture {
     }
 
     async fn open(&self, cidr: &str) -> String {
-        self.ec2
-            .authorize_security_group_ingress()
-            .group_id(&self.group)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(5432)
-                    .to_port(5432)
-                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules()[0]
-            .security_group_rule_id()
-            .unwrap()
-            .to_owned()
+        aws::open_port(&self.ec2, &self.group, cidr, 5432).await
     }
 
     async fn add_owner(
@@ -98,36 +71,7 @@ impl Fixture {
 
     /// The group's ingress rules in EC2: (rule id, CIDR, ports).
     async fn ingress(&self) -> Vec<(String, String, i32, i32)> {
-        let out = self
-            .ec2
-            .describe_security_group_rules()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("group-id")
-                    .values(&self.group)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let mut rules: Vec<_> = out
-            .security_group_rules()
-            .iter()
-            .filter(|r| r.is_egress() != Some(true))
-            .map(|r| {
-                (
-                    r.security_group_rule_id().unwrap_or_default().to_owned(),
-                    r.cidr_ipv4()
-                        .or(r.cidr_ipv6())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    r.from_port().unwrap_or(-1),
-                    r.to_port().unwrap_or(-1),
-                )
-            })
-            .collect();
-        rules.sort();
-        rules
+        aws::ingress(&self.ec2, &self.group).await
     }
 
     /// The owner's row: (cidr, aws rule id, status, last error).

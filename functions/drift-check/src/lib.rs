@@ -16,6 +16,7 @@ use sg_ip_update::rules::{Ec2, Ec2Error};
 use shared::{
     config::{ConfigError, DbConfig, Env, ProcessEnv},
     db::{Db, DbError},
+    errors::{Classified, diagnostic},
     users::AttributeMapping,
 };
 
@@ -127,24 +128,24 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-impl Error {
-    pub fn is_retryable(&self) -> bool {
+impl Classified for Error {
+    fn is_retryable(&self) -> bool {
         !matches!(self, Self::BadRequest(_))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BadRequest",
+            Self::Db(_) => "Database",
+            Self::Ec2(_) => "Ec2",
+            Self::Cognito(_) => "Cognito",
+        }
     }
 }
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
-        let kind = match &e {
-            Error::BadRequest(_) => "Permanent.BadRequest",
-            Error::Db(_) => "Retryable.Database",
-            Error::Ec2(_) => "Retryable.Ec2",
-            Error::Cognito(_) => "Retryable.Cognito",
-        };
-        Diagnostic {
-            error_type: kind.to_owned(),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 

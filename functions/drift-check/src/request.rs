@@ -152,7 +152,7 @@ fn is_group_id(s: &str) -> bool {
 }
 
 fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+    shared::errors::truncate(s, 64)
 }
 
 #[cfg(test)]

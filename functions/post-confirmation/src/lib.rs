@@ -11,6 +11,7 @@ use serde_json::Value;
 use shared::{
     config::{ConfigError, DbConfig, Env, ProcessEnv},
     db::{Db, DbError},
+    errors::{Classified, diagnostic, truncate},
     users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user},
 };
 
@@ -102,9 +103,9 @@ pub enum Error {
     OutOfTime(Duration),
 }
 
-impl Error {
+impl Classified for Error {
     /// Whether delivering the same event again can succeed.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             Self::Db(e) => e.is_retryable(),
             Self::OutOfTime(_) => true,
@@ -132,17 +133,7 @@ impl Error {
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
-        // The type says whether a retry can help, so a dashboard can tell an outage from bad
-        // input without reading messages.
-        let class = if e.is_retryable() {
-            "Retryable"
-        } else {
-            "Permanent"
-        };
-        Diagnostic {
-            error_type: format!("{class}.{}", e.kind()),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
@@ -237,12 +228,5 @@ async fn confirm(state: &State, payload: &Value) -> Result<InsertOutcome, Error>
     {
         InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),
         outcome => Ok(outcome),
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
     }
 }

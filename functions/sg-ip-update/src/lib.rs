@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use shared::{
     config::{ConfigError, DbConfig, Env, ProcessEnv},
     db::{Db, DbError},
+    errors::{Classified, diagnostic, truncate},
 };
 
 use crate::{
@@ -122,8 +123,8 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-impl Error {
-    pub fn is_retryable(&self) -> bool {
+impl Classified for Error {
+    fn is_retryable(&self) -> bool {
         match self {
             Self::Db(e) => e.is_retryable(),
             // The row says what should be; a retry (or drift-check) applies it.
@@ -147,15 +148,7 @@ impl Error {
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
-        let class = if e.is_retryable() {
-            "Retryable"
-        } else {
-            "Permanent"
-        };
-        Diagnostic {
-            error_type: format!("{class}.{}", e.kind()),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
@@ -262,9 +255,10 @@ async fn update_locked(
         Ok(c) => c.to_string(),
         Err(source) => {
             let detail = source.to_string();
+            let shown = truncate(&change.ip, 100);
+            entry.new_cidr = Some(&shown);
             entry.outcome = "refused_invalid_ip";
             entry.detail = Some(&detail);
-            entry.new_cidr = Some(truncate_str(&change.ip, 100));
             rules::audit(client, &entry).await?;
             return Err(Error::InvalidIp {
                 ip: truncate(&change.ip, 100),
@@ -315,22 +309,6 @@ fn summary(rule: &ManagedRule, cidr: &str, previous: Option<&str>, outcome: &str
         "cidr": cidr,
         "previous_cidr": previous,
     })
-}
-
-fn truncate_str(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    let t = truncate_str(s, max);
-    if t.len() < s.len() {
-        format!("{t}…")
-    } else {
-        t.to_owned()
-    }
 }
 
 #[cfg(test)]
