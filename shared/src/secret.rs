@@ -143,13 +143,17 @@ impl SecretCache {
         if let Some(secret) = cached.as_ref() {
             return Ok(secret.clone());
         }
-        let fresh = Arc::new(self.fetch().await?);
+        let fresh = Arc::new(self.fetch(None).await?);
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
 
     /// Fetches the secret again because `stale` was rejected. When another task already
     /// replaced `stale`, its result is returned instead of fetching twice.
+    ///
+    /// Secrets Manager's single-user rotation sets the new password in the database before it
+    /// makes that version current, so for a moment AWSCURRENT still holds the rejected password
+    /// while AWSPENDING holds the working one: then the pending version is used.
     pub async fn refresh(&self, stale: &Arc<DbSecret>) -> Result<Arc<DbSecret>, SecretError> {
         let mut cached = self.cached.lock().await;
         if let Some(current) = cached.as_ref() {
@@ -157,7 +161,15 @@ impl SecretCache {
                 return Ok(current.clone());
             }
         }
-        let fresh = Arc::new(self.fetch().await?);
+        let mut fresh = self.fetch(None).await?;
+        if fresh.password == stale.password {
+            match self.fetch(Some("AWSPENDING")).await {
+                Ok(pending) => fresh = pending,
+                // No rotation in progress: the current version is all there is.
+                Err(e) => tracing::debug!(error = %e, "no pending secret version"),
+            }
+        }
+        let fresh = Arc::new(fresh);
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
@@ -167,12 +179,13 @@ impl SecretCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    async fn fetch(&self) -> Result<DbSecret, SecretError> {
+    async fn fetch(&self, stage: Option<&str>) -> Result<DbSecret, SecretError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let out = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
+            .set_version_stage(stage.map(str::to_owned))
             .send()
             .await
             .map_err(|e| SecretError::Fetch(Box::new(e)))?;
@@ -180,6 +193,7 @@ impl SecretCache {
         tracing::info!(
             secret_id = %self.secret_id,
             version = out.version_id().unwrap_or("-"),
+            stage = stage.unwrap_or("AWSCURRENT"),
             "fetched database secret"
         );
         Ok(secret)

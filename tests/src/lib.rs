@@ -10,5 +10,5 @@ pub mod aws;
 pub mod runtime_api;
 pub mod stack;
 
-pub use runtime_api::{Function, Invocation, Outcome};
+pub use runtime_api::{Function, Invocation, Outcome, forbid};
 pub use stack::{Stack, TestDb, event, function_binary};

@@ -30,7 +30,18 @@ pub struct Stack {
     pub ca_bundle: PathBuf,
     pub other_ca_bundle: PathBuf,
     pub aws_endpoint: String,
-    private: bool,
+    /// For a private stack: removes it when the last clone is dropped.
+    _private: Option<std::sync::Arc<PrivateStack>>,
+}
+
+/// Owns a private stack's lifetime.
+#[derive(Debug)]
+struct PrivateStack(PathBuf);
+
+impl Drop for PrivateStack {
+    fn drop(&mut self) {
+        let _ = run_script(Some(&self.0), "pg,moto", &["down"]);
+    }
 }
 
 fn run_script(dir: Option<&Path>, services: &str, args: &[&str]) -> anyhow::Result<String> {
@@ -74,8 +85,10 @@ impl Stack {
             app_password: get("STACK_APP_PASSWORD")?,
             ca_bundle: get("STACK_CA_BUNDLE")?.into(),
             other_ca_bundle: get("STACK_OTHER_CA_BUNDLE")?.into(),
+            _private: private.then(|| {
+                std::sync::Arc::new(PrivateStack(get("STACK_DIR").unwrap_or_default().into()))
+            }),
             aws_endpoint: moto,
-            private,
         })
     }
 
@@ -225,14 +238,6 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if self.private {
-            let _ = run_script(Some(&self.dir), "pg,moto", &["down"]);
-        }
     }
 }
 

@@ -100,6 +100,8 @@ async fn a_rotated_password_costs_no_failed_invocation() {
     let db = stack.fresh_database().await.unwrap();
     let role = format!("r_{}", uuid::Uuid::new_v4().simple());
     let (old, new) = (unique("old-pw"), unique("new-pw"));
+    integration_tests::forbid(&old);
+    integration_tests::forbid(&new);
     let admin = db.admin().await.unwrap();
     admin
         .batch_execute(&format!(
