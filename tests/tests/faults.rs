@@ -97,6 +97,7 @@ async fn burst(
             for e in share {
                 let inv = f.invoke_within(e, Duration::from_secs(5)).await;
                 out.push((inv.outcome, inv.elapsed));
+                tokio::time::sleep(pace).await;
             }
             out
         });
