@@ -238,6 +238,14 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
         })
         .collect();
 
+    // Every environment warm, with its connection open, before the rotation starts.
+    for (i, f) in environments.iter().enumerate() {
+        let mut e = event("post-confirmation.json");
+        e["request"]["userAttributes"]["sub"] = json!(format!("warm-{i}"));
+        e["request"]["userAttributes"]["preferred_username"] = json!(format!("warm{i}"));
+        f.invoke(&e).await.response();
+    }
+
     // Secrets Manager's single-user rotation, step by step, while the burst runs: the new
     // version is staged AWSPENDING, the database gets the new password, live sessions are cut
     // (as an idle timeout or failover would), and only then does AWSPENDING become AWSCURRENT.
@@ -292,7 +300,7 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
         .filter(|(o, _)| !matches!(o, Outcome::Response(_)))
         .collect();
     assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(row_counts(&db).await, (200, 200));
+    assert_eq!(row_counts(&db).await, (205, 205));
     let refreshed = environments
         .iter()
         .filter(|f| {
@@ -301,9 +309,22 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
                 .any(|l| l.contains("rejected the cached credentials"))
         })
         .count();
+    assert_eq!(
+        refreshed,
+        environments.len(),
+        "every warm environment felt the rotation"
+    );
+    let used_pending = environments
+        .iter()
+        .filter(|f| {
+            f.logs()
+                .iter()
+                .any(|l| l.contains("\"stage\":\"AWSPENDING\""))
+        })
+        .count();
     assert!(
-        refreshed >= 1,
-        "the rotation was felt by the warm environments"
+        used_pending >= 1,
+        "someone logged in while the new password was still AWSPENDING"
     );
 }
 
