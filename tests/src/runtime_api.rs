@@ -110,6 +110,20 @@ impl Function {
     /// Starts `binary` with exactly `env` (plus PATH and the variables Lambda itself sets),
     /// pointed at a fresh Runtime API on a loopback port.
     pub async fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<Function> {
+        let name = binary
+            .file_name()
+            .map_or("function".into(), |n| n.to_string_lossy().into_owned());
+        Self::spawn_program(&name, binary, &[], env).await
+    }
+
+    /// Like [`Function::spawn`], for any program that speaks the Runtime API (a Python
+    /// handler under `awslambdaric`, say), with arguments and a function name of its own.
+    pub async fn spawn_program(
+        function_name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> std::io::Result<Function> {
         for (k, v) in env {
             if k == "DATABASE_URL" {
                 if let Some(pw) = v
@@ -124,9 +138,7 @@ impl Function {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (queue, rx) = mpsc::channel(64);
-        let function_name = binary
-            .file_name()
-            .map_or("function".into(), |n| n.to_string_lossy().into_owned());
+        let function_name = function_name.to_owned();
         let api = Arc::new(Api {
             function_name: function_name.clone(),
             queue: tokio::sync::Mutex::new(rx),
@@ -136,8 +148,9 @@ impl Function {
         });
         tokio::spawn(serve(listener, api.clone()));
 
-        let mut cmd = Command::new(binary);
-        cmd.env_clear()
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &function_name)
