@@ -132,7 +132,7 @@ impl World {
             .unwrap()
             .execute(
                 "INSERT INTO users (cognito_user_id, email, display_name, handle, created_at) \
-                 VALUES ($1, $2, $2, $3, now() - interval '1 minute')",
+                 VALUES ($1, $2, $2, $3, now() - interval '1 hour')",
                 &[&sub, &format!("{handle}@example.com"), &handle],
             )
             .await

@@ -413,3 +413,60 @@ async fn concurrent_updates_for_one_owner_leave_ec2_and_the_table_agreeing() {
         "every request is in the audit log"
     );
 }
+
+fn change_at(owner: &str, ip: &str, time: &str) -> Value {
+    let mut e = change(owner, ip);
+    e["time"] = json!(time);
+    e
+}
+
+#[tokio::test]
+async fn a_late_retry_of_an_older_event_does_not_move_the_rule_back() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    let newer = f
+        .invoke(&change_at("andrew", "52.14.99.8", "2026-11-23T10:00:05Z"))
+        .await;
+    assert_eq!(newer.response()["outcome"], "applied");
+    // EventBridge retries the 10:00:00 event after the 10:00:05 one went through.
+    let older = f
+        .invoke(&change_at("andrew", "34.201.17.5", "2026-11-23T10:00:00Z"))
+        .await;
+    assert_eq!(older.response()["outcome"], "stale");
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+    assert_eq!(fx.row("andrew").await.0.as_deref(), Some("52.14.99.8/32"));
+    let outcomes: Vec<String> = fx.audit().await.into_iter().map(|a| a.3).collect();
+    assert_eq!(outcomes, ["applied", "stale"]);
+}
+
+#[tokio::test]
+async fn developers_behind_one_address_share_a_rule_and_moving_one_keeps_the_other() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("ann", None, None, false).await;
+    fx.add_owner("ben", None, None, false).await;
+    let f = fx.start().await;
+    f.invoke(&change("ann", "52.14.99.8")).await.response();
+    f.invoke(&change("ben", "52.14.99.8")).await.response();
+    let shared = fx.ingress().await;
+    assert_eq!(
+        shared.len(),
+        1,
+        "AWS holds one rule per address: {shared:?}"
+    );
+    assert_eq!(
+        fx.row("ben").await.1,
+        Some(shared[0].0.clone()),
+        "ben shares ann's rule"
+    );
+
+    f.invoke(&change("ann", "18.204.3.77")).await.response();
+    let cidrs: Vec<String> = fx.ingress().await.into_iter().map(|r| r.1).collect();
+    assert_eq!(cidrs.len(), 2, "{cidrs:?}");
+    assert!(
+        cidrs.contains(&"52.14.99.8/32".to_owned()),
+        "ben keeps his access: {cidrs:?}"
+    );
+    assert!(cidrs.contains(&"18.204.3.77/32".to_owned()));
+    assert_eq!(fx.row("ben").await.1, Some(shared[0].0.clone()));
+}

@@ -1,11 +1,17 @@
 //! Security groups: the managed rows of a group against its real ingress rules, and the
 //! remediation, done with sg-ip-update's own EC2 calls under its per-owner lock.
 
-use std::{collections::HashSet, time::Instant};
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::ClientWrapper;
 use serde_json::{Value, json};
-use sg_ip_update::rules::{self, AwsRule, ManagedRule};
+use sg_ip_update::{
+    ip::host_cidr,
+    rules::{self, AwsRule, ManagedRule},
+};
 
 use crate::{
     Error, State,
@@ -18,11 +24,15 @@ pub enum RuleDrift {
     Missing(ManagedRule),
     Changed(ManagedRule, AwsRule),
     Unexpected(AwsRule),
+    /// AWS has exactly what the row wants, under another rule id (a rule shared by developers
+    /// behind one address, or one created when the answer was lost): the row takes that id.
+    Adopt(ManagedRule, AwsRule),
 }
 
-/// Compares a group's rows with its AWS rules. A row claims the AWS rule with its id, or
-/// failing that one that lets in exactly what the row wants; CIDR rules nobody claims are
-/// unexpected. Rules whose source is another group or a prefix list are not ours to judge.
+/// Compares a group's rows with its AWS rules. A row is satisfied by any rule that lets in
+/// exactly what it wants (its own first; developers behind one address share one), else its
+/// own rule is `Changed`, else it is `Missing`. CIDR rules no row claims are unexpected. Rules
+/// whose source is another group or a prefix list are not ours to judge.
 pub fn compare_group(desired: &[ManagedRule], actual: &[AwsRule]) -> Vec<RuleDrift> {
     let mut claimed = HashSet::new();
     let mut drift = Vec::new();
@@ -30,26 +40,26 @@ pub fn compare_group(desired: &[ManagedRule], actual: &[AwsRule]) -> Vec<RuleDri
         let Some(cidr) = rule.cidr.as_deref() else {
             continue;
         };
-        let by_id = rule
+        let own = rule
             .aws_rule_id
             .as_deref()
             .and_then(|id| actual.iter().find(|a| a.id == id));
-        match by_id {
-            Some(a) => {
+        let exact = own
+            .filter(|a| a.matches(rule, cidr))
+            .or_else(|| actual.iter().find(|a| a.matches(rule, cidr)));
+        match (exact, own) {
+            (Some(a), _) => {
                 claimed.insert(a.id.clone());
-                if !a.matches(rule, cidr) {
-                    drift.push(RuleDrift::Changed(rule.clone(), a.clone()));
+                if own.is_some_and(|o| o.id == a.id) {
+                    continue;
                 }
+                drift.push(RuleDrift::Adopt(rule.clone(), a.clone()));
             }
-            None => match actual
-                .iter()
-                .find(|a| !claimed.contains(&a.id) && a.matches(rule, cidr))
-            {
-                Some(a) => {
-                    claimed.insert(a.id.clone());
-                }
-                None => drift.push(RuleDrift::Missing(rule.clone())),
-            },
+            (None, Some(a)) => {
+                claimed.insert(a.id.clone());
+                drift.push(RuleDrift::Changed(rule.clone(), a.clone()));
+            }
+            (None, None) => drift.push(RuleDrift::Missing(rule.clone())),
         }
     }
     for a in actual {
@@ -70,6 +80,9 @@ fn actual_json(a: &AwsRule) -> Value {
            "cidr": a.cidr, "description": a.description})
 }
 
+/// How long a fix waits for sg-ip-update to finish with the same owner.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// Checks one group and, when remediating, fixes what differs.
 pub async fn check_group(
     state: &State,
@@ -85,6 +98,13 @@ pub async fn check_group(
     for drift in compare_group(&desired, &actual) {
         let remediate = run.remediating() && Instant::now() < deadline;
         let finding = match drift {
+            RuleDrift::Adopt(rule, aws) => {
+                if remediate {
+                    let action = adopt(client, &rule, &aws.id).await?;
+                    tracing::info!(group, owner = %rule.owner, rule_id = %aws.id, action, "row takes the matching AWS rule");
+                }
+                continue;
+            }
             RuleDrift::Missing(rule) => {
                 let action = if remediate {
                     fix_rule(state, client, &rule, "created").await?
@@ -115,10 +135,7 @@ pub async fn check_group(
             }
             RuleDrift::Unexpected(aws) => {
                 let action = if remediate {
-                    match state.ec2.revoke(group, &aws.id).await {
-                        Ok(()) => "revoked".to_owned(),
-                        Err(e) => format!("failed: {e}"),
-                    }
+                    revoke_unexpected(state, client, group, &aws).await?
                 } else {
                     none(run)
                 };
@@ -144,37 +161,89 @@ fn none(run: &Run) -> String {
     }
 }
 
-/// Applies a row to AWS under the owner's lock, unless the row changed since it was compared
-/// (sg-ip-update got there first; the next run compares again).
+/// Revokes a rule no row wanted when the group was compared, unless one does now (a fix
+/// earlier in this run, or sg-ip-update meanwhile).
+async fn revoke_unexpected(
+    state: &State,
+    client: &ClientWrapper,
+    group: &str,
+    aws: &AwsRule,
+) -> Result<String, Error> {
+    let rows = rules::rules_in_group(client, group).await?;
+    let wanted = rows.iter().any(|r| {
+        r.aws_rule_id.as_deref() == Some(aws.id.as_str())
+            || r.cidr.as_deref().is_some_and(|c| aws.matches(r, c))
+    });
+    if wanted {
+        return Ok("skipped: a row wants it now".to_owned());
+    }
+    Ok(match state.ec2.revoke(group, &aws.id).await {
+        Ok(()) => "revoked".to_owned(),
+        Err(e) => format!("failed: {e}"),
+    })
+}
+
+/// Runs `step` on the row under the owner's lock, if the row is still as it was compared.
+async fn with_row<F>(client: &ClientWrapper, seen: &ManagedRule, step: F) -> Result<String, Error>
+where
+    F: AsyncFnOnce(ManagedRule) -> Result<String, Error>,
+{
+    if !rules::lock_owner(client, &seen.security_group_id, &seen.owner, LOCK_WAIT).await? {
+        return Ok("skipped: busy with another request".to_owned());
+    }
+    let action = async {
+        match rules::find_rule(client, &seen.security_group_id, &seen.owner).await? {
+            Some(rule) if rule == *seen => step(rule).await,
+            _ => Ok("skipped: the row changed meanwhile".to_owned()),
+        }
+    }
+    .await;
+    rules::unlock_owner(client, &seen.security_group_id, &seen.owner).await?;
+    action
+}
+
+async fn adopt(client: &ClientWrapper, seen: &ManagedRule, aws_id: &str) -> Result<String, Error> {
+    with_row(client, seen, async |rule| {
+        let cidr = rule.cidr.as_deref().unwrap_or_default();
+        rules::mark_applied(client, rule.id, cidr, aws_id).await?;
+        Ok("adopted".to_owned())
+    })
+    .await
+}
+
+/// Applies a row to AWS, unless the row changed since it was compared (sg-ip-update got there
+/// first; the next run compares again). The stored source is validated again first: the table
+/// only knows it is one host.
 async fn fix_rule(
     state: &State,
     client: &ClientWrapper,
     seen: &ManagedRule,
     done: &str,
 ) -> Result<String, Error> {
-    rules::lock_owner(client, &seen.security_group_id, &seen.owner).await?;
-    let action = async {
-        let current = rules::find_rule(client, &seen.security_group_id, &seen.owner).await?;
-        let Some(rule) = current.filter(|c| c == seen) else {
-            return Ok::<_, Error>("skipped: the row changed meanwhile".to_owned());
-        };
-        let Some(cidr) = rule.cidr.as_deref() else {
+    with_row(client, seen, async |mut rule| {
+        let Some(cidr) = rule.cidr.clone() else {
             return Ok("skipped: no desired source".to_owned());
         };
-        match state.ec2.apply(&rule, cidr).await {
+        if let Err(e) = host_cidr(&cidr, rule.allow_private) {
+            return Ok(format!("refused: {e}"));
+        }
+        if let Some(id) = rule.aws_rule_id.clone() {
+            if rules::rule_is_shared(client, rule.id, &rule.security_group_id, &id).await? {
+                rule.aws_rule_id = None;
+            }
+        }
+        match state.ec2.apply(&rule, &cidr).await {
             Ok(id) => {
-                rules::mark_applied(client, rule.id, cidr, &id).await?;
+                rules::mark_applied(client, rule.id, &cidr, &id).await?;
                 Ok(done.to_owned())
             }
             Err(e) => {
-                rules::mark_failed(client, rule.id, cidr, &e.to_string()).await?;
+                rules::mark_failed(client, rule.id, &cidr, &e.to_string()).await?;
                 Ok(format!("failed: {e}"))
             }
         }
-    }
-    .await;
-    rules::unlock_owner(client, &seen.security_group_id, &seen.owner).await?;
-    action
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -194,6 +263,7 @@ mod tests {
             allow_private: false,
             aws_rule_id: id.map(str::to_owned),
             status: "applied".into(),
+            last_request_at: None,
         }
     }
 
@@ -212,13 +282,47 @@ mod tests {
     fn in_step_means_no_drift() {
         let d = [
             row("a", Some("34.201.17.5/32"), Some("sgr-1")),
-            row("b", Some("52.14.99.8/32"), None),
+            row("b", Some("52.14.99.8/32"), Some("sgr-2")),
         ];
         let a = [
             aws("sgr-1", Some("34.201.17.5/32"), 5432),
             aws("sgr-2", Some("52.14.99.8/32"), 5432),
         ];
         assert!(compare_group(&d, &a).is_empty());
+    }
+
+    #[test]
+    fn developers_behind_one_address_share_its_rule() {
+        let d = [
+            row("a", Some("34.201.17.5/32"), Some("sgr-1")),
+            row("b", Some("34.201.17.5/32"), None),
+        ];
+        let a = [aws("sgr-1", Some("34.201.17.5/32"), 5432)];
+        let drift = compare_group(&d, &a);
+        assert!(
+            matches!(&drift[..], [RuleDrift::Adopt(r, a)] if r.owner == "b" && a.id == "sgr-1"),
+            "{drift:?}"
+        );
+    }
+
+    #[test]
+    fn a_leftover_rule_is_unexpected_and_the_right_one_adopted() {
+        // An IPv6 to IPv4 move that created the new rule but could not revoke the old one.
+        let d = [row("a", Some("34.201.17.5/32"), Some("sgr-old"))];
+        let a = [
+            aws("sgr-old", Some("2600:1f18::7/128"), 5432),
+            aws("sgr-new", Some("34.201.17.5/32"), 5432),
+        ];
+        let drift = compare_group(&d, &a);
+        assert!(
+            matches!(&drift[0], RuleDrift::Adopt(_, a) if a.id == "sgr-new"),
+            "{drift:?}"
+        );
+        assert!(
+            matches!(&drift[1], RuleDrift::Unexpected(a) if a.id == "sgr-old"),
+            "{drift:?}"
+        );
+        assert_eq!(drift.len(), 2);
     }
 
     #[test]

@@ -49,8 +49,13 @@ pub async fn check_users(
     run: &mut Run,
     deadline: Instant,
 ) -> Result<Completion, Error> {
-    // Rows created after this instant may belong to users listed before they existed.
-    let started = SystemTime::now();
+    // Rows created after this instant may belong to users listed before they existed, and
+    // ListUsers may lag a moment behind a sign-up: only older rows can be orphans. The
+    // database's clock, because it wrote created_at.
+    let cutoff: SystemTime = client
+        .query_one("SELECT now() - interval '5 minutes'", &[])
+        .await?
+        .get(0);
     client
         .batch_execute("CREATE TEMP TABLE IF NOT EXISTS drift_seen_subs (sub text PRIMARY KEY); TRUNCATE drift_seen_subs")
         .await?;
@@ -109,7 +114,7 @@ pub async fn check_users(
         }
     }
 
-    let orphans = client.query(ORPHANS, &[&started]).await?;
+    let orphans = client.query(ORPHANS, &[&cutoff]).await?;
     for row in orphans {
         let sub: String = row.get(0);
         let finding = Finding {

@@ -92,6 +92,9 @@ pub struct IpChange {
     pub ip: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// When EventBridge received the event; `None` for a direct invocation.
+    #[serde(skip)]
+    pub sent_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,8 @@ pub enum Error {
     },
     #[error("refused IP {ip:?}: {source}; nothing was changed")]
     InvalidIp { ip: String, source: IpError },
+    #[error("another request for owner {0:?} held the rule for too long; try again")]
+    Busy(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}; the rule is marked failed and drift-check will converge it")]
@@ -128,7 +133,7 @@ impl Classified for Error {
         match self {
             Self::Db(e) => e.is_retryable(),
             // The row says what should be; a retry (or drift-check) applies it.
-            Self::Apply(_) => true,
+            Self::Apply(_) | Self::Busy(_) => true,
             _ => false,
         }
     }
@@ -140,6 +145,7 @@ impl Classified for Error {
             Self::InvalidDescription(_) => "InvalidDescription",
             Self::UnknownOwner { .. } => "UnknownOwner",
             Self::InvalidIp { .. } => "InvalidIp",
+            Self::Busy(_) => "Busy",
             Self::Db(_) => "Database",
             Self::Apply(_) => "AwsApply",
         }
@@ -156,9 +162,12 @@ impl From<Error> for Diagnostic {
 /// invocation, and checks the owner and description.
 pub fn parse_event(payload: &Value) -> Result<IpChange, Error> {
     let change: IpChange = if payload.get("detail").is_some() {
-        EventBridgeEvent::<IpChange>::deserialize(payload)
-            .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?
-            .detail
+        let event = EventBridgeEvent::<IpChange>::deserialize(payload)
+            .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?;
+        IpChange {
+            sent_at: event.time.map(std::time::SystemTime::from),
+            ..event.detail
+        }
     } else {
         IpChange::deserialize(payload)
             .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?
@@ -211,12 +220,17 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     result
 }
 
+/// How long a request waits for another one for the same owner to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
+
 async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Value, Error> {
     let client = state.db.client().await?;
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
     let group = state.security_group_id.as_str();
-    rules::lock_owner(&client, group, &change.owner).await?;
+    if !rules::lock_owner(&client, group, &change.owner, LOCK_WAIT).await? {
+        return Err(Error::Busy(change.owner.clone()));
+    }
     let result = update_locked(state, &client, change, request_id).await;
     if let Err(e) = rules::unlock_owner(&client, group, &change.owner).await {
         tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
@@ -250,6 +264,16 @@ async fn update_locked(
     };
     let old = rule.cidr.clone();
     entry.old_cidr = old.as_deref();
+    if let (Some(sent), Some(newest)) = (change.sent_at, rule.last_request_at) {
+        if sent < newest {
+            // A late retry of an older event: the developer has moved on since.
+            entry.outcome = "stale";
+            entry.detail = Some("a newer request was already taken");
+            rules::audit(client, &entry).await?;
+            let shown = truncate(&change.ip, 100);
+            return Ok(summary(&rule, &shown, old.as_deref(), "stale"));
+        }
+    }
 
     let cidr = match host_cidr(&change.ip, rule.allow_private) {
         Ok(c) => c.to_string(),
@@ -276,11 +300,18 @@ async fn update_locked(
         && rule.aws_rule_id.is_some()
     {
         entry.outcome = "unchanged";
+        rules::note_request(client, rule.id, change.sent_at).await?;
         rules::audit(client, &entry).await?;
         return Ok(summary(&rule, &cidr, old.as_deref(), "unchanged"));
     }
 
-    rules::mark_pending(client, rule.id, &cidr).await?;
+    rules::mark_pending(client, rule.id, &cidr, change.sent_at).await?;
+    if let Some(id) = rule.aws_rule_id.clone() {
+        if rules::rule_is_shared(client, rule.id, group, &id).await? {
+            // Someone else behind the same address keeps that rule; this owner gets its own.
+            rule.aws_rule_id = None;
+        }
+    }
     match state.ec2.apply(&rule, &cidr).await {
         Ok(rule_id) => {
             rules::mark_applied(client, rule.id, &cidr, &rule_id).await?;

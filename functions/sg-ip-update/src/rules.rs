@@ -29,6 +29,8 @@ pub struct ManagedRule {
     pub allow_private: bool,
     pub aws_rule_id: Option<String>,
     pub status: String,
+    /// When the newest request this row has taken was sent.
+    pub last_request_at: Option<std::time::SystemTime>,
 }
 
 impl ManagedRule {
@@ -56,12 +58,13 @@ impl ManagedRule {
             allow_private: row.get("allow_private"),
             aws_rule_id: row.get("aws_rule_id"),
             status: row.get("status"),
+            last_request_at: row.get("last_request_at"),
         }
     }
 }
 
 const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protocol, from_port, \
-    to_port, cidr::text AS cidr, allow_private, aws_rule_id, status";
+    to_port, cidr::text AS cidr, allow_private, aws_rule_id, status, last_request_at";
 
 /// The owner's rule in a group, if the owner has one.
 pub async fn find_rule(
@@ -105,19 +108,49 @@ pub async fn managed_groups(client: &ClientWrapper) -> Result<Vec<String>, tokio
 
 /// Serialises every change to one owner's rule in one group, across execution environments
 /// and across sg-ip-update and drift-check. A session lock, not a transaction lock, so state
-/// written while holding it is committed before AWS is called.
+/// written while holding it is committed before AWS is called. Polls with
+/// `pg_try_advisory_lock` rather than waiting inside one statement, which the statement
+/// timeout would cut while the holder is busy with EC2; returns false when `wait` ran out.
 pub async fn lock_owner(
     client: &ClientWrapper,
     group: &str,
     owner: &str,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
-            &[&lock_key(group, owner)],
+    wait: std::time::Duration,
+) -> Result<bool, tokio_postgres::Error> {
+    let key = lock_key(group, owner);
+    let stmt = client
+        .prepare_cached("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .await?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if client.query_one(&stmt, &[&key]).await?.get::<_, bool>(0) {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether another row of the group points at this AWS rule: developers behind one address
+/// share the rule AWS allows for it, and moving one of them must not move the others.
+pub async fn rule_is_shared(
+    client: &ClientWrapper,
+    row_id: i64,
+    group: &str,
+    aws_rule_id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM managed_ingress_rules \
+             WHERE security_group_id = $1 AND aws_rule_id = $2 AND id <> $3)",
         )
-        .await
-        .map(drop)
+        .await?;
+    Ok(client
+        .query_one(&stmt, &[&group, &aws_rule_id, &row_id])
+        .await?
+        .get(0))
 }
 
 /// Releases [`lock_owner`]. When this fails the connection may still hold the lock: the caller
@@ -146,14 +179,34 @@ pub async fn mark_pending(
     client: &ClientWrapper,
     id: i64,
     cidr: &str,
+    sent_at: Option<std::time::SystemTime>,
 ) -> Result<(), tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
             "UPDATE managed_ingress_rules SET cidr = $2::text::cidr, status = 'pending', \
-             last_error = NULL, updated_at = now() WHERE id = $1",
+             last_error = NULL, updated_at = now(), \
+             last_request_at = GREATEST(last_request_at, COALESCE($3, now())) WHERE id = $1",
         )
         .await?;
-    client.execute(&stmt, &[&id, &cidr]).await.map(drop)
+    client
+        .execute(&stmt, &[&id, &cidr, &sent_at])
+        .await
+        .map(drop)
+}
+
+/// Notes that a request sent at `sent_at` was taken without a change (the same address).
+pub async fn note_request(
+    client: &ClientWrapper,
+    id: i64,
+    sent_at: Option<std::time::SystemTime>,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules \
+             SET last_request_at = GREATEST(last_request_at, COALESCE($2, now())) WHERE id = $1",
+        )
+        .await?;
+    client.execute(&stmt, &[&id, &sent_at]).await.map(drop)
 }
 
 /// Records that AWS now has the rule as the row wants it. Only when the desired source is
