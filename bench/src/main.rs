@@ -225,6 +225,54 @@ fn python_env(s: &Setup, app: &str) -> Vec<(String, String)> {
     vec![("DATABASE_URL".into(), url)]
 }
 
+/// 2,000 invocations from 50 environments (40 each, in order); returns errors, seconds, and
+/// the peak count of our function's server connections.
+async fn burst(s: &Setup, subject: &Subject) -> Result<(usize, f64, i64)> {
+    let mut envs = Vec::new();
+    for _ in 0..50 {
+        envs.push(subject.spawn(s).await?);
+    }
+    for f in &envs {
+        f.wait_initialised(Duration::from_secs(30)).await;
+    }
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (peak, stop, admin) = (peak.clone(), stop.clone(), s.db.admin().await?);
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'post-confirmation'";
+                if let Ok(r) = admin.query_one(sql, &[]).await {
+                    peak.fetch_max(r.get(0), std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let lanes = envs.iter().enumerate().map(|(lane, f)| async move {
+        let mut errors = 0;
+        for i in 0..40 {
+            errors += usize::from(!is_ok(
+                &f.invoke(&signup(&format!("burst{lane}"), i)).await.outcome,
+            ));
+        }
+        errors
+    });
+    let errors: usize = join_all(lanes).await.into_iter().sum();
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.await?;
+    for f in envs {
+        f.stop().await;
+    }
+    Ok((
+        errors,
+        secs,
+        peak.load(std::sync::atomic::Ordering::Relaxed),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let release = PathBuf::from(
@@ -295,23 +343,7 @@ async fn main() -> Result<()> {
     };
 
     let r_echo = measure(&s, &echo, "echo", 5, 1000).await?;
-    // Connections held by our function over its 1,000 warm invocations.
-    let sampler_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let stop = sampler_stop.clone();
-        let admin = s.db.admin().await?;
-        tokio::spawn(async move {
-            let mut seen = BTreeSet::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                seen.extend(pids(&admin, "post-confirmation").await.unwrap_or_default());
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            seen
-        })
-    };
     let r_ours = measure(&s, &ours, "ours", 5, 1000).await?;
-    sampler_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let pids_seen = sampler.await?;
     let r_url_tls = measure(&s, &ours_url_tls, "ourstls", 5, 0).await?;
     let r_url_plain = measure(&s, &ours_url_plain, "oursplain", 5, 0).await?;
     let r_careful = measure(&s, &careful, "careful", 5, 1000).await?;
@@ -459,10 +491,21 @@ async fn main() -> Result<()> {
 
     eprintln!("bench: connections and secret calls");
     writeln!(report, "\n## 4. Connections and secret calls\n")?;
+    // One environment, 1,000 warm invocations, every server backend it uses noted.
+    let f = ours.spawn(&s).await?;
+    f.invoke(&signup("conn", 0)).await;
+    let mut pids_seen = BTreeSet::new();
+    for i in 0..1000 {
+        f.invoke(&signup("conn", i + 1)).await;
+        if i % 10 == 0 {
+            pids_seen.extend(pids(&admin, "post-confirmation").await?);
+        }
+    }
+    f.stop().await;
     writeln!(
         report,
-        "- DB connections seen for post-confirmation over its 5 cold starts and 1,000 warm invocations \
-         (pg_stat_activity sampled every 20 ms): **{}** distinct backends, one per environment (5 environments).",
+        "- DB connections used by one environment over 1,000 warm invocations (pg_stat_activity read \
+         every 10 invocations): **{}**.",
         pids_seen.len()
     )?;
     s.stack.start_recording();
@@ -493,45 +536,11 @@ async fn main() -> Result<()> {
     ));
 
     eprintln!("bench: burst");
-    let mut envs = Vec::new();
-    for _ in 0..50 {
-        envs.push(ours.spawn(&s).await?);
-    }
-    for f in &envs {
-        f.wait_initialised(Duration::from_secs(30)).await;
-    }
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (peak, stop, admin) = (peak.clone(), stop.clone(), s.db.admin().await?);
-        tokio::spawn(async move {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(r) = admin.query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'post-confirmation'", &[]).await {
-                    peak.fetch_max(r.get(0), std::sync::atomic::Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
-    let started = Instant::now();
-    let lanes = envs.iter().enumerate().map(|(lane, f)| async move {
-        let mut errors = 0;
-        for i in 0..40 {
-            errors += usize::from(!is_ok(
-                &f.invoke(&signup(&format!("burst{lane}"), i)).await.outcome,
-            ));
-        }
-        errors
-    });
-    let burst_errors: usize = join_all(lanes).await.into_iter().sum();
-    let burst_secs = started.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    watcher.await?;
-    for f in envs {
-        f.stop().await;
-    }
+    let (burst_errors, burst_secs, peak_connections) = burst(&s, &ours).await?;
+    let (_, echo_secs, _) = burst(&s, &echo).await?;
     let (_, pg_tps50) = pgbench(&s, 50, 10)?;
     let burst_tps = 2000.0 / burst_secs;
+    let echo_tps = 2000.0 / echo_secs;
     let burst_ratio = burst_tps / pg_tps50;
     writeln!(
         report,
@@ -539,10 +548,13 @@ async fn main() -> Result<()> {
     )?;
     writeln!(
         report,
-        "- {burst_errors} errors; {burst_tps:.0} sign-ups/s ({burst_secs:.2} s); peak DB connections {}; \
-         pgbench with 50 clients on the same INSERT: {pg_tps50:.0} tps. Ratio **{burst_ratio:.2}x**. \
-         (pgbench at 1 client: {pg_tps1:.0} tps.)\n",
-        peak.load(std::sync::atomic::Ordering::Relaxed)
+        "- {burst_errors} errors; {burst_tps:.0} sign-ups/s ({burst_secs:.2} s); peak DB connections \
+         {peak_connections}; pgbench with 50 clients on the same INSERT: {pg_tps50:.0} tps. Ratio \
+         **{burst_ratio:.2}x**. (pgbench at 1 client: {pg_tps1:.0} tps.)\n\
+         - The driver's own ceiling, the echo function in the same 50 environments: {echo_tps:.0} \
+         invocations/s. Ours reaches {:.0}% of it: on 2 cores the 50 function processes, the driver \
+         and Postgres share the CPU, so this burst measures the Runtime API path, not the database.\n",
+        100.0 * burst_tps / echo_tps
     )?;
     targets.push((
         "burst with zero errors".into(),

@@ -319,6 +319,15 @@ impl Db {
         Self::new(config, client)
     }
 
+    /// Cold-start wiring every function shares: the AWS config from the environment and the
+    /// pool, with its first connection opened during init.
+    pub async fn init(config: &DbConfig) -> Result<(Self, aws_config::SdkConfig), DbError> {
+        let sdk = crate::aws::sdk_config().await;
+        let db = Self::from_config(config, &sdk)?;
+        db.warm_up().await;
+        Ok((db, sdk))
+    }
+
     /// Opens the first connection now, during init, where Lambda gives the CPU for free. A
     /// failure is only logged: the next invocation tries again and reports it then.
     pub async fn warm_up(&self) {

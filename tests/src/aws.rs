@@ -76,3 +76,19 @@ pub async fn create_pool(cognito: &aws_sdk_cognitoidentityprovider::Client) -> S
         .expect("pool id")
         .to_owned()
 }
+
+/// A new Secrets Manager secret holding `value`; returns its ARN.
+pub async fn create_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    value: &serde_json::Value,
+) -> String {
+    sm.create_secret()
+        .name(format!("db-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create_secret")
+        .arn()
+        .expect("arn")
+        .to_owned()
+}

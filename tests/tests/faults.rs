@@ -208,16 +208,7 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
     let mut secret = db.rds_secret(&old);
     secret["username"] = json!(role);
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
-    let arn = sm
-        .create_secret()
-        .name(format!("db-{}", uuid::Uuid::new_v4().simple()))
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let arn = aws::create_secret(&sm, &secret).await;
     let mut env = stack.aws_env();
     env.push(("DB_SECRET_ARN".into(), arn.clone()));
     env.push(("DB_CA_BUNDLE".into(), stack.ca_bundle.display().to_string()));

@@ -24,15 +24,7 @@ fn signup(sub: &str) -> serde_json::Value {
 
 async fn create_secret(stack: &Stack, value: &serde_json::Value) -> String {
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
-    sm.create_secret()
-        .name(unique("db"))
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .expect("create_secret")
-        .arn()
-        .expect("arn")
-        .to_owned()
+    integration_tests::aws::create_secret(&sm, value).await
 }
 
 fn secret_env(db: &TestDb, moto: &Stack, arn: &str) -> Vec<(String, String)> {

@@ -93,9 +93,7 @@ pub struct State {
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let sdk = shared::aws::sdk_config().await;
-        let db = Db::from_config(&config.db, &sdk)?;
-        db.warm_up().await;
+        let (db, sdk) = Db::init(&config.db).await?;
         let cognito = aws_sdk_cognitoidentityprovider::Client::from_conf(
             aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)
                 .timeout_config(shared::aws::operation_timeouts(config.aws_timeout))

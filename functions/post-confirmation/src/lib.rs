@@ -49,9 +49,7 @@ pub struct State {
 impl State {
     /// Builds the pool and opens its connection during init (best effort).
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let sdk = shared::aws::sdk_config().await;
-        let db = Db::from_config(&config.db, &sdk)?;
-        db.warm_up().await;
+        let (db, _) = Db::init(&config.db).await?;
         Ok(Self {
             db,
             mapping: config.mapping,

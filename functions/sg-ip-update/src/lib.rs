@@ -73,9 +73,7 @@ pub struct State {
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let sdk = shared::aws::sdk_config().await;
-        let db = Db::from_config(&config.db, &sdk)?;
-        db.warm_up().await;
+        let (db, sdk) = Db::init(&config.db).await?;
         Ok(Self {
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),

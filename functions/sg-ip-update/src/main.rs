@@ -4,7 +4,9 @@
 use lambda_runtime::{Error, service_fn};
 use sg_ip_update::{Config, State, handle};
 
-#[tokio::main]
+// One event at a time per environment: a single-threaded runtime keeps the handler and the
+// Postgres connection task on one thread, with no cross-thread wakeups on the hot path.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let config =
