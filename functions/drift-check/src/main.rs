@@ -1,5 +1,8 @@
 //! Wiring only: logging, config, the pool and the AWS clients are set up once per execution
 //! environment; the checks live in the library.
+// The runtime's service stack nests the handler's future deeply; computing its layout in an
+// optimised build needs more than the default query depth.
+#![recursion_limit = "256"]
 
 use drift_check::{Config, State, handle};
 use lambda_runtime::{Error, service_fn};

@@ -1,5 +1,8 @@
 //! Wiring only: logging, config and the pool are set up once per execution environment; the
 //! trigger's logic lives in the library.
+// The runtime's service stack nests the handler's future deeply; computing its layout in an
+// optimised build needs more than the default query depth.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, service_fn};
 use post_confirmation::{Config, State, handle};

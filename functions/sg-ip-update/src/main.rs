@@ -1,5 +1,8 @@
 //! Wiring only: logging, config, the pool and the EC2 client are set up once per execution
 //! environment; the logic lives in the library.
+// The runtime's service stack nests the handler's future deeply; computing its layout in an
+// optimised build needs more than the default query depth.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, service_fn};
 use sg_ip_update::{Config, State, handle};
