@@ -269,7 +269,6 @@ impl managed::Manager for PgManager {
 /// The pool and what it needs, shared by every invocation of an execution environment.
 pub struct Db {
     pool: managed::Pool<PgManager>,
-    secrets: Option<Arc<SecretCache>>,
     wait: Duration,
 }
 
@@ -280,17 +279,16 @@ impl Db {
         secrets_client: Option<aws_sdk_secretsmanager::Client>,
     ) -> Result<Self, DbError> {
         let connector = Connector::new(config.sslmode, config.ca_bundle.as_deref())?;
-        let (credentials, secrets) = match (&config.credentials, secrets_client) {
+        let credentials = match (&config.credentials, secrets_client) {
             (CredentialSource::SecretsManager { secret_id }, Some(client)) => {
-                let cache = Arc::new(SecretCache::new(client, secret_id.clone()));
-                (Credentials::Secret(cache.clone()), Some(cache))
+                Credentials::Secret(Arc::new(SecretCache::new(client, secret_id.clone())))
             }
             (CredentialSource::SecretsManager { .. }, None) => {
                 return Err(DbError::Pool(
                     "a Secrets Manager client is needed for DB_SECRET_ARN".into(),
                 ));
             }
-            (CredentialSource::Url(url), _) => (Credentials::Url(url.clone()), None),
+            (CredentialSource::Url(url), _) => Credentials::Url(url.clone()),
         };
         // Long enough for a cold connection: secret fetch, then connect, then one rotation retry.
         let wait = config.secret_timeout * 2 + config.connect_timeout * 2;
@@ -305,11 +303,7 @@ impl Db {
             .wait_timeout(Some(wait))
             .build()
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Self {
-            pool,
-            secrets,
-            wait,
-        })
+        Ok(Self { pool, wait })
     }
 
     /// Builds the pool from the environment's config and the shared AWS config.
@@ -364,10 +358,5 @@ impl Db {
             }
             other => Ok(other?),
         }
-    }
-
-    /// GetSecretValue calls made so far by this environment (0 with DATABASE_URL).
-    pub fn secret_fetches(&self) -> u64 {
-        self.secrets.as_ref().map_or(0, |s| s.fetch_count())
     }
 }

@@ -1,13 +1,7 @@
 //! Database credentials: the RDS secret format, and a cache that fetches the secret once per
 //! execution environment and again only when Postgres rejects the cached password (rotation).
 
-use std::{
-    fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::{fmt, sync::Arc};
 
 use aws_sdk_secretsmanager::{
     Client,
@@ -124,7 +118,6 @@ pub struct SecretCache {
     client: Client,
     secret_id: String,
     cached: Mutex<Option<Arc<DbSecret>>>,
-    fetches: AtomicU64,
 }
 
 impl SecretCache {
@@ -133,7 +126,6 @@ impl SecretCache {
             client,
             secret_id: secret_id.into(),
             cached: Mutex::new(None),
-            fetches: AtomicU64::new(0),
         }
     }
 
@@ -174,13 +166,7 @@ impl SecretCache {
         Ok(fresh)
     }
 
-    /// How many GetSecretValue calls this cache has made.
-    pub fn fetch_count(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
     async fn fetch(&self, stage: Option<&str>) -> Result<DbSecret, SecretError> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
         let out = self
             .client
             .get_secret_value()

@@ -14,9 +14,6 @@ impl HostCidr {
     pub fn addr(&self) -> IpAddr {
         self.0
     }
-    pub fn is_ipv6(&self) -> bool {
-        self.0.is_ipv6()
-    }
 }
 
 impl fmt::Display for HostCidr {
