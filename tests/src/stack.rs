@@ -293,6 +293,13 @@ impl TestDb {
         Ok(client)
     }
 
+    /// A login role with `app`'s privileges, for a test that changes its password.
+    pub async fn create_role(&self, role: &str, password: &str) -> anyhow::Result<()> {
+        let sql = format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'; GRANT app TO {role};");
+        self.admin().await?.batch_execute(&sql).await?;
+        Ok(())
+    }
+
     /// A superuser connection to this database.
     pub async fn admin(&self) -> anyhow::Result<tokio_postgres::Client> {
         self.stack.admin(&self.name).await

@@ -198,13 +198,7 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
     );
     forbid(&old);
     forbid(&new);
-    let admin = db.admin().await.unwrap();
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{old}'; GRANT app TO {role};"
-        ))
-        .await
-        .unwrap();
+    db.create_role(&role, &old).await.unwrap();
     let mut secret = db.rds_secret(&old);
     secret["username"] = json!(role);
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);

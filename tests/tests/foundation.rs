@@ -95,12 +95,7 @@ async fn a_rotated_password_costs_no_failed_invocation() {
     integration_tests::forbid(&old);
     integration_tests::forbid(&new);
     let admin = db.admin().await.unwrap();
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{old}'; GRANT app TO {role};"
-        ))
-        .await
-        .unwrap();
+    db.create_role(&role, &old).await.unwrap();
     let mut secret = db.rds_secret(&old);
     secret["username"] = json!(role);
     let arn = create_secret(stack, &secret).await;
