@@ -209,7 +209,13 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     };
     match &result {
         Ok(v) => {
-            tracing::info!(owner = %v["owner"], outcome = %v["outcome"], cidr = %v["cidr"], "sg-ip-update")
+            let field = |k: &str| v[k].as_str().unwrap_or("-").to_owned();
+            tracing::info!(
+                owner = field("owner"),
+                outcome = field("outcome"),
+                cidr = field("cidr"),
+                "sg-ip-update"
+            )
         }
         Err(e) => {
             tracing::error!(outcome = "error", retryable = e.is_retryable(), error = %e, "sg-ip-update")
