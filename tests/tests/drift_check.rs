@@ -451,3 +451,58 @@ async fn a_sign_up_lost_while_postgres_was_down_is_backfilled() {
         vec![(sub, "dora".to_owned(), "dora name".to_owned())]
     );
 }
+
+/// A pool that lost many users at once: every orphan is counted, only the cap's worth are
+/// stored and logged (and only that many rows are ever read into the function).
+#[tokio::test]
+async fn orphans_past_the_cap_are_counted_not_stored() {
+    let w = World::shared().await;
+    let kept = w.user("kept", true).await;
+    w.add_row(&kept, "kept").await;
+    w.sql(
+        "INSERT INTO users (cognito_user_id, email, display_name, handle, created_at) \
+         SELECT 'gone-' || i, 'g' || i || '@example.com', 'g' || i, 'g' || i, \
+                now() - interval '1 hour' - i * interval '1 second' \
+         FROM generate_series(1, 250) AS i",
+    )
+    .await;
+    let f = w.start(&[("DRIFT_MAX_FINDINGS_PER_KIND", "7")]).await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert_eq!(counts(&summary), [0, 0, 0, 0, 250]);
+    assert_eq!(summary["actions"], json!({"reported": 250}));
+
+    let client = w.db.connect_as_app().await.unwrap();
+    let stored: Vec<String> = client
+        .query(
+            "SELECT resource FROM drift_findings WHERE run_id = $1::text::uuid ORDER BY id",
+            &[&summary["run_id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // The oldest first: gone-250 was created first.
+    let oldest: Vec<String> = (244..=250)
+        .rev()
+        .map(|i| format!("users/gone-{i}"))
+        .collect();
+    assert_eq!(stored, oldest);
+    let persisted: Value = client
+        .query_one(
+            "SELECT counts::text FROM drift_runs WHERE id = $1::text::uuid",
+            &[&summary["run_id"].as_str().unwrap()],
+        )
+        .await
+        .map(|r| serde_json::from_str(r.get(0)).unwrap())
+        .unwrap();
+    assert_eq!(persisted["orphan_user"], 250);
+    assert_eq!(
+        f.logs()
+            .iter()
+            .filter(|l| l.contains("\"message\":\"drift finding\""))
+            .count(),
+        7
+    );
+}

@@ -115,6 +115,24 @@ impl Run {
         self.mode == Mode::Remediate
     }
 
+    /// How many more findings of this kind would still be stored and logged.
+    pub fn room(&self, kind: Kind) -> u64 {
+        self.max_per_kind
+            .saturating_sub(self.counts.get(&kind).copied().unwrap_or(0))
+    }
+
+    /// Counts findings past the cap that were never materialised one by one.
+    pub fn count_unstored(&mut self, kind: Kind, action: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        *self.counts.entry(kind).or_default() += n;
+        *self
+            .actions
+            .entry(action_class(action).to_owned())
+            .or_default() += n;
+    }
+
     /// Counts a finding; stores and logs it while its kind is under the cap.
     pub async fn record(
         &mut self,
