@@ -470,3 +470,31 @@ async fn developers_behind_one_address_share_a_rule_and_moving_one_keeps_the_oth
     assert!(cidrs.contains(&"18.204.3.77/32".to_owned()));
     assert_eq!(fx.row("ben").await.1, Some(shared[0].0.clone()));
 }
+
+/// A group deleted behind our back: the error carries AWS's code and message, not the raw HTTP
+/// response, so the log line and the row's last_error stay readable.
+#[tokio::test]
+async fn a_deleted_group_is_a_short_clear_error() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    fx.ec2
+        .delete_security_group()
+        .group_id(&fx.group)
+        .send()
+        .await
+        .unwrap();
+    let f = fx.start().await;
+    let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
+    let (_, message) = inv.error();
+    assert!(
+        message.contains("InvalidGroup.NotFound") && message.contains(&fx.group),
+        "{message}"
+    );
+    assert!(
+        message.len() < 300 && !message.contains("headers"),
+        "{message}"
+    );
+    let last_error = fx.row("andrew").await.3.unwrap_or_default();
+    assert!(last_error.contains("InvalidGroup.NotFound"), "{last_error}");
+    assert!(last_error.len() < 300, "{last_error}");
+}

@@ -314,10 +314,16 @@ where
         ),
         _ => false,
     };
+    // A service error says all it has in its code and message; the full context would add the
+    // raw HTTP response, headers and body, to every log line and finding that quotes it.
+    let message = match (&e, e.code(), e.message()) {
+        (SdkError::ServiceError(_), Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
     Ec2Error {
         operation,
         code,
-        message: DisplayErrorContext(&e).to_string(),
+        message,
         retryable,
     }
 }
