@@ -4,9 +4,7 @@
 use std::{fmt, sync::Arc};
 
 use aws_sdk_secretsmanager::{
-    Client,
-    error::{DisplayErrorContext, SdkError},
-    operation::get_secret_value::GetSecretValueError,
+    Client, error::SdkError, operation::get_secret_value::GetSecretValueError,
 };
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -84,7 +82,7 @@ impl DbSecret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("GetSecretValue failed: {}", DisplayErrorContext(.0.as_ref()))]
+    #[error("GetSecretValue failed: {}", crate::aws::error_line(.0.as_ref()))]
     Fetch(#[source] Box<SdkError<GetSecretValueError>>),
     #[error("the secret has no SecretString (binary secrets are not supported)")]
     NotAString,

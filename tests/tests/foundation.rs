@@ -180,6 +180,10 @@ async fn secret_problems_are_clear_errors_without_the_value() {
         let (t, m) = inv.error();
         assert_eq!(t, "Permanent.SecretUnavailable", "{m}");
         assert!(m.contains(mentions), "{m}");
+        assert!(
+            m.len() < 400 && !m.contains("headers"),
+            "one readable line: {m}"
+        );
         assert_no_secret(&f.logs(), &["leaky-value-123"]);
         assert!(!m.contains("leaky-value-123"));
     }

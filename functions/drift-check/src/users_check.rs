@@ -7,9 +7,7 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use aws_sdk_cognitoidentityprovider::{
-    error::DisplayErrorContext, types::UserStatusType, types::UserType,
-};
+use aws_sdk_cognitoidentityprovider::types::{UserStatusType, UserType};
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use shared::users::{InsertOutcome, NewUser, insert_confirmed_user};
@@ -78,7 +76,7 @@ pub async fn check_users(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::Cognito(DisplayErrorContext(&e).to_string()))?;
+        let page = page.map_err(|e| Error::Cognito(shared::aws::error_line(&e)))?;
         let mut all = Vec::with_capacity(PAGE as usize);
         let mut confirmed = HashMap::new();
         for user in page.users() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::{
     Client,
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    error::{ProvideErrorMetadata, SdkError},
     types::{
         Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRuleRequest, SecurityGroupRuleUpdate,
     },
@@ -314,16 +314,10 @@ where
         ),
         _ => false,
     };
-    // A service error says all it has in its code and message; the full context would add the
-    // raw HTTP response, headers and body, to every log line and finding that quotes it.
-    let message = match (&e, e.code(), e.message()) {
-        (SdkError::ServiceError(_), Some(code), Some(message)) => format!("{code}: {message}"),
-        _ => DisplayErrorContext(&e).to_string(),
-    };
     Ec2Error {
         operation,
         code,
-        message,
+        message: shared::aws::error_line(&e),
         retryable,
     }
 }
