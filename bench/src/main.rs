@@ -67,6 +67,15 @@ fn peak_rss_kb(pid: Option<u32>) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time the calling thread has used so far, in nanoseconds. Its runtime is single-threaded,
+/// so this is all the work of the loop it runs, the Postgres connection task included.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// CPU time the process has used so far, all threads, from the scheduler's own accounting
 /// (nanoseconds, not clock ticks).
 fn cpu_ns(pid: Option<u32>) -> u64 {
@@ -218,7 +227,7 @@ async fn warm_interleaved(subjects: &mut [(&str, &mut Run, Option<Function>)], w
 /// pool, rustls, the prepared statement), called in a loop in-process on a single-threaded
 /// runtime as the functions run it: no Lambda, no event, no logging. It splits the gap to
 /// pgbench into what the Postgres client stack costs and what the rest of an invocation costs.
-fn db_layer_alone(s: &Setup, n: usize) -> Result<Vec<f64>> {
+fn db_layer_alone(s: &Setup, n: usize) -> Result<(Vec<f64>, f64)> {
     let env: Vec<(String, String)> = s.db.url_env();
     std::thread::scope(|scope| {
         scope
@@ -235,6 +244,7 @@ fn db_layer_alone(s: &Setup, n: usize) -> Result<Vec<f64>> {
                     let db = shared::db::Db::new(&config, None)?;
                     db.warm_up().await;
                     let mut times = Vec::with_capacity(n);
+                    let cpu_before = thread_cpu_ns();
                     for i in 0..n {
                         let id = format!("layer-{i}-{}", uuid::Uuid::new_v4().simple());
                         let user = shared::users::NewUser {
@@ -248,7 +258,8 @@ fn db_layer_alone(s: &Setup, n: usize) -> Result<Vec<f64>> {
                             .await?;
                         times.push(ms(started.elapsed()));
                     }
-                    Ok::<_, anyhow::Error>(times)
+                    let cpu_us = (thread_cpu_ns() - cpu_before) as f64 / 1000.0 / n.max(1) as f64;
+                    Ok::<_, anyhow::Error>((times, cpu_us))
                 })
             })
             .join()
@@ -499,7 +510,7 @@ async fn main() -> Result<()> {
     let (r_url_plain, f) = measure(&s, &ours_url_plain, "oursplain", 5).await?;
     stop(f).await;
     let (pg_p50, pg_tps1) = pgbench(&s, 1, 10)?;
-    let layer = db_layer_alone(&s, 1000)?;
+    let (layer, layer_cpu_us) = db_layer_alone(&s, 1000)?;
 
     let floor = median(&r_echo.warm_ms);
     let net = |r: &Run| median(&r.warm_ms) - floor;
@@ -534,7 +545,7 @@ async fn main() -> Result<()> {
     }
     writeln!(
         report,
-        "| our database layer alone, in-process, same INSERT (no Lambda) | {:.3} | {:.3} | | | 0 |",
+        "| our database layer alone, in-process, same INSERT (no Lambda) | {:.3} | {:.3} | | {layer_cpu_us:.0} | 0 |",
         median(&layer),
         pct(&layer, 0.99)
     )?;
