@@ -67,25 +67,31 @@ fn peak_rss_kb(pid: Option<u32>) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time the calling thread has used so far, in nanoseconds. Its runtime is single-threaded,
-/// so this is all the work of the loop it runs, the Postgres connection task included.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+/// The first field of a schedstat file: the task's time on the CPU, in nanoseconds, from the
+/// scheduler's own accounting (not clock ticks).
+fn schedstat_ns(path: impl AsRef<std::path::Path>) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
-/// CPU time the process has used so far, all threads, from the scheduler's own accounting
-/// (nanoseconds, not clock ticks).
+/// CPU time the calling thread has used so far. Its runtime is single-threaded, so this is all
+/// the work of the loop it runs, the Postgres connection task included.
+fn thread_cpu_ns() -> u64 {
+    schedstat_ns("/proc/thread-self/schedstat").unwrap_or(0)
+}
+
+/// CPU time the process has used so far, all threads.
 fn cpu_ns(pid: Option<u32>) -> u64 {
     let Some(pid) = pid else { return 0 };
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
     tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|t| schedstat_ns(t.ok()?.path().join("schedstat")))
         .sum()
 }
 

@@ -26,20 +26,16 @@ const NOTE_PAGE: &str = "\
     SELECT c.sub FROM unnest($2::text[]) AS c(sub) \
     WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.cognito_user_id = c.sub)";
 
-/// The oldest orphans, at most $2 of them, each with the count of all orphans: a pool can
-/// lose many users at once (a restored backup, a deleted pool), and only the findings under
-/// the cap are stored, so no more rows than that are ever held in memory.
+/// How many orphans there are, and the subs of the oldest $2 of them: a pool can lose many
+/// users at once (a restored backup, a deleted pool), and only the findings under the cap are
+/// stored, so no more rows than that are ever held in memory.
 const ORPHANS: &str = "\
-    SELECT cognito_user_id, count(*) OVER () FROM users u \
-    WHERE u.created_at < $1 \
-      AND NOT EXISTS (SELECT 1 FROM drift_seen_subs s WHERE s.sub = u.cognito_user_id) \
-    ORDER BY u.created_at, u.id \
-    LIMIT $2";
-
-const ORPHAN_COUNT: &str = "\
-    SELECT count(*) FROM users u \
-    WHERE u.created_at < $1 \
-      AND NOT EXISTS (SELECT 1 FROM drift_seen_subs s WHERE s.sub = u.cognito_user_id)";
+    WITH orphan AS ( \
+        SELECT u.cognito_user_id, u.created_at, u.id FROM users u \
+        WHERE u.created_at < $1 \
+          AND NOT EXISTS (SELECT 1 FROM drift_seen_subs s WHERE s.sub = u.cognito_user_id)) \
+    SELECT (SELECT count(*) FROM orphan), \
+           ARRAY(SELECT cognito_user_id FROM orphan ORDER BY created_at, id LIMIT $2)";
 
 fn attributes(user: &UserType) -> HashMap<String, String> {
     user.attributes()
@@ -123,22 +119,13 @@ pub async fn check_users(
 
     // User data is never deleted automatically: orphans are reported, nothing more.
     const ACTION: &str = "reported";
-    let room = run.room(Kind::OrphanUser);
-    let (listed, total) = if room == 0 {
-        let total: i64 = client.query_one(ORPHAN_COUNT, &[&cutoff]).await?.get(0);
-        (Vec::new(), total)
-    } else {
-        let rows = client
-            .query(
-                ORPHANS,
-                &[&cutoff, &i64::try_from(room).unwrap_or(i64::MAX)],
-            )
-            .await?;
-        let total = rows.first().map_or(0, |r| r.get(1));
-        (rows, total)
-    };
-    for row in &listed {
-        let sub: String = row.get(0);
+    let room = i64::try_from(run.room(Kind::OrphanUser)).unwrap_or(i64::MAX);
+    let row = client.query_one(ORPHANS, &[&cutoff, &room]).await?;
+    let (total, listed): (i64, Vec<String>) = (row.get(0), row.get(1));
+    let unlisted = u64::try_from(total)
+        .unwrap_or(0)
+        .saturating_sub(listed.len() as u64);
+    for sub in listed {
         let finding = Finding {
             kind: Kind::OrphanUser,
             resource: format!("users/{sub}"),
@@ -148,9 +135,6 @@ pub async fn check_users(
         };
         run.record(client, finding).await?;
     }
-    let unlisted = u64::try_from(total)
-        .unwrap_or(0)
-        .saturating_sub(listed.len() as u64);
     run.count_unstored(Kind::OrphanUser, ACTION, unlisted);
     Ok(Completion::Complete)
 }
