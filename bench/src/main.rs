@@ -246,7 +246,7 @@ fn db_layer_alone(s: &Setup, n: usize) -> Result<(Vec<f64>, f64)> {
                 rt.block_on(async {
                     let lookup: std::collections::HashMap<&str, &str> =
                         env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    let config = shared::config::DbConfig::from_lookup(&lookup)?;
+                    let config = shared::db::DbConfig::from_lookup(&lookup)?;
                     let db = shared::db::Db::new(&config, None)?;
                     db.warm_up().await;
                     let mut times = Vec::with_capacity(n);

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {
     for allow_private in [false, true] {
-        if let Ok(c) = sg_ip_update::ip::host_cidr(data, allow_private) {
+        if let Ok(c) = ingress::ip::host_cidr(data, allow_private) {
             let text = c.to_string();
             assert!(text.ends_with("/32") || text.ends_with("/128"));
         }

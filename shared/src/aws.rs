@@ -1,5 +1,11 @@
-//! AWS SDK clients, all built from `aws-config`, so `AWS_ENDPOINT_URL` (or a per-service
-//! `AWS_ENDPOINT_URL_<SERVICE>`) points them at a local emulator with no code change.
+//! AWS SDK clients, all built the same way from one `aws-config` load per execution
+//! environment, so `AWS_ENDPOINT_URL` (or a per-service `AWS_ENDPOINT_URL_<SERVICE>`) points
+//! them at a local emulator with no code change:
+//!
+//! ```ignore
+//! let sdk = shared::aws::sdk_config().await;                       // once, in State::init
+//! let ec2 = aws_sdk_ec2::Client::new(&shared::aws::with_timeout(&sdk, timeout));
+//! ```
 
 use std::time::Duration;
 
@@ -21,12 +27,12 @@ pub fn operation_timeouts(total: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// A Secrets Manager client whose calls end within `timeout`.
-pub fn secrets_client(sdk: &SdkConfig, timeout: Duration) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+/// The shared configuration with [`operation_timeouts`] of `timeout`: what every client is
+/// built from (`Client::new(&with_timeout(&sdk, t))`), so each call ends within its budget.
+pub fn with_timeout(sdk: &SdkConfig, timeout: Duration) -> SdkConfig {
+    sdk.to_builder()
         .timeout_config(operation_timeouts(timeout))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+        .build()
 }
 
 /// An SDK error as one readable line. A service error says all it has in its code and message;
@@ -42,5 +48,34 @@ where
         (SdkError::ServiceError(_), Some(code), Some(message)) => format!("{code}: {message}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_owned(),
         _ => DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// Whether an SDK call may succeed if made again later: the network, a timeout, throttling or
+/// AWS's own fault. A missing resource, a missing permission or a bad request never is.
+pub fn is_transient<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => matches!(
+            e.code(),
+            Some(
+                "RequestLimitExceeded"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "TooManyRequestsException"
+                    | "InternalError"
+                    | "InternalErrorException"
+                    | "InternalFailure"
+                    | "InternalServiceError"
+                    | "ServiceUnavailable"
+                    | "Unavailable"
+            )
+        ),
+        _ => false,
     }
 }

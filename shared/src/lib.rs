@@ -1,19 +1,27 @@
-//! What every function shares, built once per execution environment:
+//! What every function shares, built once per execution environment.
 //!
-//! - [`config`]: database settings from the environment, validated at cold start.
-//! - [`secret`]: RDS credentials from Secrets Manager, cached, refreshed on rotation.
-//! - [`tls`]: rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle).
-//! - [`db`]: the deadpool-postgres pool, with rotation and dead-connection handling.
-//! - [`errors`]: how handler errors reach Lambda (retryable or permanent).
-//! - [`aws`]: SDK clients from `aws-config` (so `AWS_ENDPOINT_URL` reaches an emulator).
-//! - [`logging`]: JSON log lines carrying the invocation's request id.
-//! - [`migrate`]: the versioned schema in `migrations/`.
-//! - [`users`]: mapping Cognito attributes to a `users` row and inserting it idempotently.
+//! | module | concept |
+//! |---|---|
+//! | [`env`] | reading settings from the environment; [`env::ConfigError`] names the variable |
+//! | [`db`] | database settings, error classification, and the pool with rotation handling |
+//! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
+//! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
+//! | [`aws`] | one SDK config per environment and one way to build every client from it |
+//! | [`errors`] | how handler errors reach Lambda (retryable or permanent) |
+//! | [`deadline`] | time left before the invocation's deadline |
+//! | [`logging`] | JSON log lines carrying the invocation's request id |
+//! | [`migrate`] | the versioned schema in `migrations/` |
+//! | [`users`] | Cognito attributes to a `users` row, inserted idempotently |
+//!
+//! A function's `State::init` loads [`aws::sdk_config`] once and hands it to
+//! [`db::Db::init`] and to every SDK client it builds with [`aws::with_timeout`].
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod aws;
-pub mod config;
 pub mod db;
+pub mod deadline;
+pub mod env;
 pub mod errors;
 pub mod logging;
 pub mod migrate;

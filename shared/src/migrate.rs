@@ -1,7 +1,7 @@
 //! Schema migrations: the versioned `.sql` files in `migrations/`, embedded at build time and
 //! applied in order by refinery, which records each in `refinery_schema_history`.
 
-use crate::{config::DbConfig, db::Db};
+use crate::db::{Db, DbConfig, DbError};
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -10,7 +10,7 @@ mod embedded {
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Db(#[from] DbError),
     #[error("migration failed: {0}")]
     Refinery(#[from] refinery::Error),
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use deadpool_postgres::ClientWrapper;
 use tokio_postgres::error::SqlState;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// Which Cognito attribute feeds which column.
 #[derive(Debug, Clone, PartialEq, Eq)]

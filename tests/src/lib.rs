@@ -4,11 +4,13 @@
 //!   configuration for moto, private stacks for fault injection, the function binaries.
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
+//! - [`workspace`]: the crate graph from `cargo metadata`, for the layout and IAM tests.
 #![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod runtime_api;
 pub mod stack;
+pub mod workspace;
 
 pub use runtime_api::{Function, Invocation, Outcome, forbid};
 pub use stack::{Stack, TestDb, event, function_binary};

@@ -6,8 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
 use serde_json::json;
 use shared::{
-    config::{CredentialSource, DbConfig},
-    db::{Db, DbError},
+    db::{CredentialSource, Db, DbConfig, DbError},
     tls::SslMode,
 };
 

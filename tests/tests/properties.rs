@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use ingress::ip::{IpError, host_cidr};
 use integration_tests::event;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use sg_ip_update::ip::{IpError, host_cidr};
 use shared::users::{AttributeMapping, NewUser, UserError};
 
 fn json() -> impl Strategy<Value = Value> {
@@ -71,7 +71,7 @@ proptest! {
 
     #[test]
     fn sg_ip_update_parses_anything_without_panicking(v in prop_oneof![json(), mutated("sg-ip-update.json")]) {
-        if let Ok(change) = sg_ip_update::parse_event(&v) {
+        if let Ok(change) = sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default()) {
             prop_assert!((1..=64).contains(&change.owner.len()));
         }
     }

@@ -4,10 +4,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
-use integration_tests::stack::repo_root;
+use integration_tests::{stack::repo_root, workspace::Workspace};
 use serde_norway::Value;
 
 /// The SDK calls the code makes, and the IAM action each needs.
@@ -32,25 +32,25 @@ const CALLS: [(&str, &str); 6] = [
     (".list_users()", "cognito-idp:ListUsers"),
 ];
 
-/// Each function's resource, and the crates whose code runs in it.
-const FUNCTIONS: [(&str, &[&str]); 3] = [
-    (
-        "PostConfirmationFunction",
-        &["shared/src", "functions/post-confirmation/src"],
-    ),
-    (
-        "SgIpUpdateFunction",
-        &["shared/src", "functions/sg-ip-update/src"],
-    ),
-    (
-        "DriftCheckFunction",
-        &[
-            "shared/src",
-            "functions/sg-ip-update/src",
-            "functions/drift-check/src",
-        ],
-    ),
+/// Each function's resource, and the crate it is built from.
+const FUNCTIONS: [(&str, &str); 3] = [
+    ("PostConfirmationFunction", "post-confirmation"),
+    ("SgIpUpdateFunction", "sg-ip-update"),
+    ("DriftCheckFunction", "drift-check"),
 ];
+
+/// The `src` folders of every workspace crate whose code runs in `krate`'s binary, as cargo
+/// resolves them: the function's own, and each library it depends on.
+fn source_dirs(ws: &Workspace, krate: &str) -> Vec<String> {
+    let dirs: Vec<String> = ws
+        .local_closure(krate)
+        .iter()
+        .filter_map(|c| ws.dir(c))
+        .map(|d| format!("{}/src", d.display()))
+        .collect();
+    assert!(dirs.len() >= 2, "{krate} is built from {dirs:?}");
+    dirs
+}
 
 fn template() -> Value {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
@@ -97,7 +97,7 @@ fn all_statements() -> Vec<(String, Value)> {
     out
 }
 
-fn calls_in(dirs: &[&str]) -> BTreeSet<String> {
+fn calls_in(dirs: &[String]) -> BTreeSet<String> {
     fn walk(dir: &Path, found: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
@@ -153,8 +153,10 @@ fn a_wildcard_resource_only_for_describe() {
 #[test]
 fn each_function_may_make_exactly_the_calls_its_code_makes() {
     let all = all_statements();
+    let ws = Workspace::load().unwrap();
     let mut granted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (function, dirs) in FUNCTIONS {
+    for (function, krate) in FUNCTIONS {
+        let dirs = source_dirs(&ws, krate);
         let actions: BTreeSet<String> = all
             .iter()
             .filter(|(owner, _)| owner == function)
@@ -162,7 +164,7 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
             // The failure queues are written by Lambda and EventBridge on the function's behalf.
             .filter(|a| !a.starts_with("sqs:"))
             .collect();
-        let used = calls_in(dirs);
+        let used = calls_in(&dirs);
         assert!(!used.is_empty());
         assert_eq!(actions, used, "{function}: granted vs called");
         granted.insert(function, actions);
@@ -177,7 +179,8 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
 #[test]
 fn every_function_is_built_by_cargo_lambda_from_its_crate() {
     let t = template();
-    for (function, dirs) in FUNCTIONS {
+    let ws = Workspace::load().unwrap();
+    for (function, krate) in FUNCTIONS {
         let f = &t["Resources"][function];
         assert_eq!(
             f["Metadata"]["BuildMethod"].as_str(),
@@ -185,11 +188,7 @@ fn every_function_is_built_by_cargo_lambda_from_its_crate() {
             "{function}"
         );
         let code_uri = f["Properties"]["CodeUri"].as_str().unwrap();
-        assert_eq!(
-            Some(code_uri),
-            dirs.last().map(|d| d.trim_end_matches("/src")),
-            "{function}"
-        );
+        assert_eq!(Some(PathBuf::from(code_uri)), ws.dir(krate), "{function}");
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         assert!(repo_root().join(code_uri).join("Cargo.toml").exists());
         assert!(code_uri.ends_with(binary), "{function}: binary {binary}");

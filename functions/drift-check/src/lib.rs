@@ -8,20 +8,20 @@ pub mod request;
 pub mod rules_check;
 pub mod users_check;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use ingress::ec2::{Ec2, Ec2Error};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use sg_ip_update::rules::{Ec2, Ec2Error};
 use shared::{
-    config::{ConfigError, DbConfig, Env, ProcessEnv},
-    db::{Db, DbError},
+    db::{Db, DbConfig, DbError},
+    env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic},
     users::AttributeMapping,
 };
 
 use crate::{
-    report::Run,
+    report::{Run, RunStatus, Summary},
     request::{Mode, RequestError, Scope},
 };
 
@@ -45,9 +45,7 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        let user_pool_id = env
-            .non_empty("USER_POOL_ID")
-            .ok_or_else(|| ConfigError::Missing("USER_POOL_ID must be set (region_id)".into()))?;
+        let user_pool_id = env.required("USER_POOL_ID", "(region_id)")?;
         let pool_ok = user_pool_id.split_once('_').is_some_and(|(region, id)| {
             !region.is_empty()
                 && !id.is_empty()
@@ -93,12 +91,12 @@ pub struct State {
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let (db, sdk) = Db::init(&config.db).await?;
-        let cognito = aws_sdk_cognitoidentityprovider::Client::from_conf(
-            aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)
-                .timeout_config(shared::aws::operation_timeouts(config.aws_timeout))
-                .build(),
-        );
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::init(&config.db, &sdk).await?;
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&shared::aws::with_timeout(
+            &sdk,
+            config.aws_timeout,
+        ));
         Ok(Self {
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),
@@ -116,8 +114,24 @@ pub enum Error {
     Db(#[from] DbError),
     #[error("could not check: {0}")]
     Ec2(#[from] Ec2Error),
-    #[error("could not check: Cognito ListUsers failed: {0}")]
-    Cognito(String),
+    #[error("could not check: Cognito ListUsers failed: {message}")]
+    Cognito { message: String, retryable: bool },
+}
+
+impl Error {
+    /// A failed ListUsers page, classified as every SDK error is.
+    pub fn cognito<E, R>(e: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata
+            + std::error::Error
+            + 'static,
+        R: std::fmt::Debug,
+    {
+        Self::Cognito {
+            message: shared::aws::error_line(e),
+            retryable: shared::aws::is_transient(e),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for Error {
@@ -128,7 +142,12 @@ impl From<tokio_postgres::Error> for Error {
 
 impl Classified for Error {
     fn is_retryable(&self) -> bool {
-        !matches!(self, Self::BadRequest(_))
+        match self {
+            Self::BadRequest(_) => false,
+            Self::Db(e) => e.is_retryable(),
+            Self::Ec2(e) => e.retryable,
+            Self::Cognito { retryable, .. } => *retryable,
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -136,7 +155,7 @@ impl Classified for Error {
             Self::BadRequest(_) => "BadRequest",
             Self::Db(_) => "Database",
             Self::Ec2(_) => "Ec2",
-            Self::Cognito(_) => "Cognito",
+            Self::Cognito { .. } => "Cognito",
         }
     }
 }
@@ -155,8 +174,17 @@ pub enum Completion {
     Partial,
 }
 
+impl From<Completion> for RunStatus {
+    fn from(c: Completion) -> Self {
+        match c {
+            Completion::Complete => RunStatus::Complete,
+            Completion::Partial => RunStatus::Partial,
+        }
+    }
+}
+
 /// Runs one check. Drift is not an error: the function fails only when it could not check.
-pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error> {
     let started = Instant::now();
     let (payload, context) = event.into_parts();
     let request = match request::parse(&payload) {
@@ -166,10 +194,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
             return Err(e.into());
         }
     };
-    let remaining = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
+    let remaining = shared::deadline::time_left(&context);
     let deadline = started + remaining.saturating_sub(state.config.deadline_margin);
     let requested = request.mode.unwrap_or(state.config.mode);
 
@@ -179,7 +204,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     let mode = if paused { Mode::Report } else { requested };
     let scope = match &request.scope {
         Scope::All => "all".to_owned(),
-        Scope::Group(g) => g.clone(),
+        Scope::Group(g) => g.to_string(),
     };
     let mut run = Run::start(
         &client,
@@ -194,9 +219,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
 
     let outcome = check(state, &client, &request.scope, &mut run, deadline).await;
     let (status, error) = match &outcome {
-        Ok(Completion::Complete) => ("complete", None),
-        Ok(Completion::Partial) => ("partial", None),
-        Err(e) => ("failed", Some(e.to_string())),
+        Ok(completion) => (RunStatus::from(*completion), None),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     if let Err(e) = run.finish(&client, status, error.as_deref()).await {
         tracing::error!(error = %e, "could not record the end of the run");
@@ -209,11 +233,12 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     let summary = run.summary(status, paused, started.elapsed());
     match outcome {
         Ok(_) => {
-            tracing::info!(run_id = %run.id, status, counts = %summary["counts"], "drift-check");
+            let counts = serde_json::to_string(&summary.counts).unwrap_or_default();
+            tracing::info!(run_id = %run.id, %status, counts, "drift-check");
             Ok(summary)
         }
         Err(e) => {
-            tracing::error!(run_id = %run.id, status, error = %e, outcome = "error", "drift-check");
+            tracing::error!(run_id = %run.id, %status, error = %e, outcome = "error", "drift-check");
             Err(e)
         }
     }
@@ -226,17 +251,15 @@ async fn check(
     run: &mut Run,
     deadline: Instant,
 ) -> Result<Completion, Error> {
+    let managed = ingress::store::managed_groups(client).await?;
     let groups = match scope {
-        Scope::All => sg_ip_update::rules::managed_groups(client).await?,
+        Scope::All => managed,
         Scope::Group(g) => {
-            if !sg_ip_update::rules::managed_groups(client)
-                .await?
-                .contains(g)
-            {
+            if !managed.iter().any(|m| m == g.as_str()) {
                 tracing::info!(group = %g, "security group is not managed; nothing to check");
                 return Ok(Completion::Complete);
             }
-            vec![g.clone()]
+            vec![g.to_string()]
         }
     };
     for group in &groups {

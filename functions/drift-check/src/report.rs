@@ -12,6 +12,18 @@ use serde_json::{Value, json};
 
 use crate::{Config, request::Mode};
 
+/// Writes a vocabulary enum as its SQL/JSON spelling.
+macro_rules! display_as_str {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use display_as_str;
+
 /// The kinds of difference drift-check knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,15 +40,16 @@ pub enum Kind {
     OrphanUser,
 }
 
-pub const KINDS: [Kind; 5] = [
-    Kind::Missing,
-    Kind::Changed,
-    Kind::Unexpected,
-    Kind::MissingUser,
-    Kind::OrphanUser,
-];
-
 impl Kind {
+    /// Every kind, in the order of the SQL CHECK list.
+    pub const ALL: [Kind; 5] = [
+        Kind::Missing,
+        Kind::Changed,
+        Kind::Unexpected,
+        Kind::MissingUser,
+        Kind::OrphanUser,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
@@ -48,6 +61,142 @@ impl Kind {
     }
 }
 
+display_as_str!(Kind);
+
+/// How a run ended (`drift_runs.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not yet finished (or the function died mid-run).
+    Running,
+    /// Everything in scope was checked.
+    Complete,
+    /// Stopped before the deadline; what was checked is recorded.
+    Partial,
+    /// Could not check (AWS or the database failed); the error is recorded.
+    Failed,
+}
+
+impl RunStatus {
+    /// Every status, in the order of the SQL CHECK list.
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Running,
+        RunStatus::Complete,
+        RunStatus::Partial,
+        RunStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+display_as_str!(RunStatus);
+
+/// Why a fix was not attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// sg-ip-update held the owner's lock past the wait.
+    Busy,
+    /// The row moved since it was compared; the next run compares again.
+    RowChanged,
+    /// The row has no desired source yet.
+    NoDesiredSource,
+    /// A row wants the rule now (a fix earlier in the run, or sg-ip-update meanwhile).
+    WantedNow,
+}
+
+/// What was done about one finding (`drift_findings.action`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Report mode: nothing to do.
+    None,
+    /// Remediate mode, but the deadline came first.
+    OutOfTime,
+    /// The lost sign-up was inserted by someone else since the page was read.
+    InsertedMeanwhile,
+    Created,
+    Modified,
+    Revoked,
+    Adopted,
+    Backfilled,
+    /// Orphans: user data is never deleted automatically.
+    Reported,
+    Skipped(Skip),
+    /// The stored source failed validation and was not applied.
+    Refused(String),
+    /// The fix was attempted and failed, with the cause.
+    Failed(String),
+}
+
+/// Actions as counted in the summary and `drift_runs`: without their detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionClass {
+    None,
+    Created,
+    Modified,
+    Revoked,
+    Adopted,
+    Backfilled,
+    Reported,
+    Skipped,
+    Refused,
+    Failed,
+}
+
+impl Action {
+    pub fn class(&self) -> ActionClass {
+        match self {
+            Self::None | Self::OutOfTime | Self::InsertedMeanwhile => ActionClass::None,
+            Self::Created => ActionClass::Created,
+            Self::Modified => ActionClass::Modified,
+            Self::Revoked => ActionClass::Revoked,
+            Self::Adopted => ActionClass::Adopted,
+            Self::Backfilled => ActionClass::Backfilled,
+            Self::Reported => ActionClass::Reported,
+            Self::Skipped(_) => ActionClass::Skipped,
+            Self::Refused(_) => ActionClass::Refused,
+            Self::Failed(_) => ActionClass::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::OutOfTime => f.write_str("none: out of time"),
+            Self::InsertedMeanwhile => f.write_str("none: inserted meanwhile"),
+            Self::Created => f.write_str("created"),
+            Self::Modified => f.write_str("modified"),
+            Self::Revoked => f.write_str("revoked"),
+            Self::Adopted => f.write_str("adopted"),
+            Self::Backfilled => f.write_str("backfilled"),
+            Self::Reported => f.write_str("reported"),
+            Self::Skipped(why) => f.write_str(match why {
+                Skip::Busy => "skipped: busy with another request",
+                Skip::RowChanged => "skipped: the row changed meanwhile",
+                Skip::NoDesiredSource => "skipped: no desired source",
+                Skip::WantedNow => "skipped: a row wants it now",
+            }),
+            Self::Refused(why) => write!(f, "refused: {why}"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One difference, and what was done about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -55,7 +204,7 @@ pub struct Finding {
     pub resource: String,
     pub desired: Option<Value>,
     pub actual: Option<Value>,
-    pub action: String,
+    pub action: Action,
 }
 
 /// The bookkeeping of one run.
@@ -66,19 +215,20 @@ pub struct Run {
     pub trigger: String,
     pub scope: String,
     pub counts: BTreeMap<Kind, u64>,
-    pub actions: BTreeMap<String, u64>,
+    pub actions: BTreeMap<ActionClass, u64>,
     pub first: Vec<Finding>,
     max_per_kind: u64,
 }
 
 const SUMMARY_FINDINGS: usize = 20;
 
-/// Whether an operator has paused remediation (`drift_settings.remediation_paused`).
+/// Whether an operator has paused remediation (`drift_settings.remediation_paused`). Without
+/// the settings row the switch fails closed: paused.
 pub async fn remediation_paused(client: &ClientWrapper) -> Result<bool, tokio_postgres::Error> {
     let row = client
         .query_opt("SELECT remediation_paused FROM drift_settings", &[])
         .await?;
-    Ok(row.is_some_and(|r| r.get(0)))
+    Ok(row.is_none_or(|r| r.get(0)))
 }
 
 impl Run {
@@ -103,7 +253,7 @@ impl Run {
             mode,
             trigger: trigger.to_owned(),
             scope: scope.to_owned(),
-            counts: KINDS.iter().map(|k| (*k, 0)).collect(),
+            counts: Kind::ALL.iter().map(|k| (*k, 0)).collect(),
             actions: BTreeMap::new(),
             first: Vec::new(),
             max_per_kind: config.max_findings_per_kind,
@@ -122,15 +272,12 @@ impl Run {
     }
 
     /// Counts findings past the cap that were never materialised one by one.
-    pub fn count_unstored(&mut self, kind: Kind, action: &str, n: u64) {
+    pub fn count_unstored(&mut self, kind: Kind, action: &Action, n: u64) {
         if n == 0 {
             return;
         }
         *self.counts.entry(kind).or_default() += n;
-        *self
-            .actions
-            .entry(action_class(action).to_owned())
-            .or_default() += n;
+        *self.actions.entry(action.class()).or_default() += n;
     }
 
     /// Counts a finding; stores and logs it while its kind is under the cap.
@@ -141,22 +288,20 @@ impl Run {
     ) -> Result<(), tokio_postgres::Error> {
         let count = self.counts.entry(finding.kind).or_default();
         *count += 1;
-        *self
-            .actions
-            .entry(action_class(&finding.action).to_owned())
-            .or_default() += 1;
+        *self.actions.entry(finding.action.class()).or_default() += 1;
         if *count > self.max_per_kind {
             return Ok(());
         }
         let desired = finding.desired.as_ref().map(Value::to_string);
         let actual = finding.actual.as_ref().map(Value::to_string);
+        let action = finding.action.to_string();
         tracing::warn!(
             run_id = %self.id,
             kind = finding.kind.as_str(),
             resource = %finding.resource,
             desired = desired.as_deref().unwrap_or("null"),
             actual = actual.as_deref().unwrap_or("null"),
-            action = %finding.action,
+            action = %action,
             "drift finding"
         );
         let stmt = client
@@ -174,7 +319,7 @@ impl Run {
                     &finding.resource,
                     &desired,
                     &actual,
-                    &finding.action,
+                    &action,
                 ],
             )
             .await?;
@@ -184,51 +329,57 @@ impl Run {
         Ok(())
     }
 
-    fn counts_json(&self) -> Value {
-        Value::Object(
-            self.counts
-                .iter()
-                .map(|(k, n)| (k.as_str().to_owned(), json!(n)))
-                .collect(),
-        )
-    }
-
     pub async fn finish(
         &self,
         client: &ClientWrapper,
-        status: &str,
+        status: RunStatus,
         error: Option<&str>,
     ) -> Result<(), tokio_postgres::Error> {
+        // A map of unit-variant keys to numbers cannot fail to serialize.
+        let counts = serde_json::to_string(&self.counts).unwrap_or_else(|_| "{}".to_owned());
         client
             .execute(
                 "UPDATE drift_runs SET finished_at = now(), status = $2, counts = $3::text::jsonb, error = $4 \
                  WHERE id = $1::text::uuid",
-                &[&self.id, &status, &self.counts_json().to_string(), &error],
+                &[&self.id, &status.as_str(), &counts, &error],
             )
             .await
             .map(drop)
     }
 
-    pub fn summary(&self, status: &str, paused: bool, elapsed: Duration) -> Value {
-        json!({
-            "run_id": self.id,
-            "status": status,
-            "trigger": self.trigger,
-            "scope": self.scope,
-            "requested_mode": self.requested.as_str(),
-            "mode": self.mode.as_str(),
-            "remediation_paused": paused,
-            "duration_ms": elapsed.as_millis() as u64,
-            "counts": self.counts_json(),
-            "actions": self.actions,
-            "findings": self.first,
-        })
+    pub fn summary(&self, status: RunStatus, paused: bool, elapsed: Duration) -> Summary {
+        Summary {
+            run_id: self.id.clone(),
+            status,
+            trigger: self.trigger.clone(),
+            scope: self.scope.clone(),
+            requested_mode: self.requested,
+            mode: self.mode,
+            remediation_paused: paused,
+            duration_ms: elapsed.as_millis() as u64,
+            counts: self.counts.clone(),
+            actions: self.actions.clone(),
+            findings: self.first.clone(),
+        }
     }
 }
 
-/// The action without its detail (`failed: <cause>` counts as `failed`).
-fn action_class(action: &str) -> &str {
-    action.split(':').next().unwrap_or(action)
+/// What a run found and did: the function's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub trigger: String,
+    pub scope: String,
+    pub requested_mode: Mode,
+    pub mode: Mode,
+    pub remediation_paused: bool,
+    pub duration_ms: u64,
+    /// Every kind, found or not.
+    pub counts: BTreeMap<Kind, u64>,
+    pub actions: BTreeMap<ActionClass, u64>,
+    /// The first findings, in the order found.
+    pub findings: Vec<Finding>,
 }
 
 /// CloudWatch Embedded Metric Format: one line per kind (dimension `Kind`) and one total,
@@ -248,7 +399,7 @@ pub fn emit_metrics(counts: &BTreeMap<Kind, u64>) {
     for (kind, n) in counts {
         println!(
             "{}",
-            json!({"_aws": directive(json!([["Kind"]])), "Kind": kind.as_str(), "Findings": n})
+            json!({"_aws": directive(json!([["Kind"]])), "Kind": kind, "Findings": n})
         );
     }
     let total: u64 = counts.values().sum();

@@ -2,22 +2,27 @@
 //! Scheduler's `Input` (delivered as-is), a classic schedule rule's `Scheduled Event`
 //! envelope, a direct invocation, or a CloudTrail security-group change.
 
+use ingress::group::SecurityGroupId;
+use serde::Serialize;
 use serde_json::Value;
 
-/// Report only, or also push AWS (and the users table) towards the desired state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::report::display_as_str;
+
+/// Report only, or also push AWS (and the users table) towards the desired state
+/// (`drift_runs.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     Report,
     Remediate,
 }
 
 impl Mode {
+    /// Every mode, in the order of the SQL CHECK list.
+    pub const ALL: [Mode; 2] = [Mode::Report, Mode::Remediate];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "report" => Some(Self::Report),
-            "remediate" => Some(Self::Remediate),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -28,13 +33,15 @@ impl Mode {
     }
 }
 
+display_as_str!(Mode);
+
 /// What to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// Every managed security group and the user pool.
     All,
     /// One security group, because CloudTrail reported a change to it.
-    Group(String),
+    Group(SecurityGroupId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,25 +137,20 @@ fn cloudtrail(detail: &Value) -> Result<Request, RequestError> {
 }
 
 /// CloudTrail spells the group id `groupId` for some calls and nests it as `GroupId` inside a
-/// request object for others: take the first one anywhere in the parameters.
-fn find_group(v: &Value) -> Option<String> {
+/// request object for others: take the first well-formed one anywhere in the parameters.
+fn find_group(v: &Value) -> Option<SecurityGroupId> {
     match v {
         Value::Object(o) => o
             .iter()
             .find_map(|(k, v)| {
-                (k.eq_ignore_ascii_case("groupId"))
-                    .then(|| v.as_str().filter(|s| is_group_id(s)).map(str::to_owned))
+                k.eq_ignore_ascii_case("groupId")
+                    .then(|| v.as_str().and_then(|s| s.parse().ok()))
                     .flatten()
             })
             .or_else(|| o.values().find_map(find_group)),
         Value::Array(a) => a.iter().find_map(find_group),
         _ => None,
     }
-}
-
-fn is_group_id(s: &str) -> bool {
-    s.strip_prefix("sg-")
-        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn truncate(s: &str) -> String {
@@ -198,13 +200,14 @@ mod tests {
             json!({"groupId": "sg-0123456789abcdef0"}),
         ))
         .unwrap();
-        assert_eq!(r.scope, Scope::Group("sg-0123456789abcdef0".into()));
+        let group = |s: &str| Scope::Group(s.parse().unwrap());
+        assert_eq!(r.scope, group("sg-0123456789abcdef0"));
         let nested = json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-0a1b2c3d", "SecurityGroupRule": {}}});
         assert_eq!(
             parse(&ev("ModifySecurityGroupRules", nested))
                 .unwrap()
                 .scope,
-            Scope::Group("sg-0a1b2c3d".into())
+            group("sg-0a1b2c3d")
         );
         assert_eq!(
             parse(&ev("RevokeSecurityGroupIngress", json!({}))),

@@ -1,5 +1,5 @@
 //! Security groups: the managed rows of a group against its real ingress rules, and the
-//! remediation, done with sg-ip-update's own EC2 calls under its per-owner lock.
+//! remediation, done with the same EC2 calls as sg-ip-update under its per-owner lock.
 
 use std::{
     collections::HashSet,
@@ -7,15 +7,12 @@ use std::{
 };
 
 use deadpool_postgres::ClientWrapper;
+use ingress::{ec2::AwsRule, ip::HostCidr, rule::ManagedRule, store};
 use serde_json::{Value, json};
-use sg_ip_update::{
-    ip::host_cidr,
-    rules::{self, AwsRule, ManagedRule},
-};
 
 use crate::{
     Error, State,
-    report::{Finding, Kind, Run},
+    report::{Action, Finding, Kind, Run, Skip},
 };
 
 /// One difference in a group.
@@ -37,7 +34,7 @@ pub fn compare_group(desired: &[ManagedRule], actual: &[AwsRule]) -> Vec<RuleDri
     let mut claimed = HashSet::new();
     let mut drift = Vec::new();
     for rule in desired {
-        let Some(cidr) = rule.cidr.as_deref() else {
+        let Some(cidr) = rule.cidr else {
             continue;
         };
         let own = rule
@@ -94,20 +91,20 @@ pub async fn check_group(
     // AWS first, rows second: a rule sg-ip-update creates is committed as the row's desired
     // source before it reaches AWS, so a rule seen here is never mistaken for unexpected.
     let actual = state.ec2.ingress_rules(group).await?;
-    let desired = rules::rules_in_group(client, group).await?;
+    let desired = store::rules_in_group(client, group).await?;
     for drift in compare_group(&desired, &actual) {
         let remediate = run.remediating() && Instant::now() < deadline;
         let finding = match drift {
             RuleDrift::Adopt(rule, aws) => {
                 if remediate {
                     let action = adopt(client, &rule, &aws.id).await?;
-                    tracing::info!(group, owner = %rule.owner, rule_id = %aws.id, action, "row takes the matching AWS rule");
+                    tracing::info!(group, owner = %rule.owner, rule_id = %aws.id, %action, "row takes the matching AWS rule");
                 }
                 continue;
             }
             RuleDrift::Missing(rule) => {
                 let action = if remediate {
-                    fix_rule(state, client, &rule, "created").await?
+                    fix_rule(state, client, &rule, Action::Created).await?
                 } else {
                     none(run)
                 };
@@ -121,7 +118,7 @@ pub async fn check_group(
             }
             RuleDrift::Changed(rule, aws) => {
                 let action = if remediate {
-                    fix_rule(state, client, &rule, "modified").await?
+                    fix_rule(state, client, &rule, Action::Modified).await?
                 } else {
                     none(run)
                 };
@@ -153,11 +150,12 @@ pub async fn check_group(
     Ok(())
 }
 
-fn none(run: &Run) -> String {
+/// No fix: report mode, or remediate mode past the deadline.
+fn none(run: &Run) -> Action {
     if run.remediating() {
-        "none: out of time".to_owned()
+        Action::OutOfTime
     } else {
-        "none".to_owned()
+        Action::None
     }
 }
 
@@ -168,45 +166,47 @@ async fn revoke_unexpected(
     client: &ClientWrapper,
     group: &str,
     aws: &AwsRule,
-) -> Result<String, Error> {
-    let rows = rules::rules_in_group(client, group).await?;
+) -> Result<Action, Error> {
+    let rows = store::rules_in_group(client, group).await?;
     let wanted = rows.iter().any(|r| {
         r.aws_rule_id.as_deref() == Some(aws.id.as_str())
-            || r.cidr.as_deref().is_some_and(|c| aws.matches(r, c))
+            || r.cidr.is_some_and(|c| aws.matches(r, c))
     });
     if wanted {
-        return Ok("skipped: a row wants it now".to_owned());
+        return Ok(Action::Skipped(Skip::WantedNow));
     }
     Ok(match state.ec2.revoke(group, &aws.id).await {
-        Ok(()) => "revoked".to_owned(),
-        Err(e) => format!("failed: {e}"),
+        Ok(()) => Action::Revoked,
+        Err(e) => Action::Failed(e.to_string()),
     })
 }
 
 /// Runs `step` on the row under the owner's lock, if the row is still as it was compared.
-async fn with_row<F>(client: &ClientWrapper, seen: &ManagedRule, step: F) -> Result<String, Error>
+async fn with_row<F>(client: &ClientWrapper, seen: &ManagedRule, step: F) -> Result<Action, Error>
 where
-    F: AsyncFnOnce(ManagedRule) -> Result<String, Error>,
+    F: AsyncFnOnce(ManagedRule) -> Result<Action, Error>,
 {
-    if !rules::lock_owner(client, &seen.security_group_id, &seen.owner, LOCK_WAIT).await? {
-        return Ok("skipped: busy with another request".to_owned());
+    if !store::lock_owner(client, &seen.security_group_id, &seen.owner, LOCK_WAIT).await? {
+        return Ok(Action::Skipped(Skip::Busy));
     }
     let action = async {
-        match rules::find_rule(client, &seen.security_group_id, &seen.owner).await? {
+        match store::find_rule(client, &seen.security_group_id, &seen.owner).await? {
             Some(rule) if rule == *seen => step(rule).await,
-            _ => Ok("skipped: the row changed meanwhile".to_owned()),
+            _ => Ok(Action::Skipped(Skip::RowChanged)),
         }
     }
     .await;
-    rules::unlock_owner(client, &seen.security_group_id, &seen.owner).await?;
+    store::unlock_owner(client, &seen.security_group_id, &seen.owner).await?;
     action
 }
 
-async fn adopt(client: &ClientWrapper, seen: &ManagedRule, aws_id: &str) -> Result<String, Error> {
+async fn adopt(client: &ClientWrapper, seen: &ManagedRule, aws_id: &str) -> Result<Action, Error> {
     with_row(client, seen, async |rule| {
-        let cidr = rule.cidr.as_deref().unwrap_or_default();
-        rules::mark_applied(client, rule.id, cidr, aws_id).await?;
-        Ok("adopted".to_owned())
+        let Some(cidr) = rule.cidr else {
+            return Ok(Action::Skipped(Skip::NoDesiredSource));
+        };
+        store::mark_applied(client, rule.id, cidr, aws_id).await?;
+        Ok(Action::Adopted)
     })
     .await
 }
@@ -218,28 +218,29 @@ async fn fix_rule(
     state: &State,
     client: &ClientWrapper,
     seen: &ManagedRule,
-    done: &str,
-) -> Result<String, Error> {
+    done: Action,
+) -> Result<Action, Error> {
     with_row(client, seen, async |mut rule| {
-        let Some(cidr) = rule.cidr.clone() else {
-            return Ok("skipped: no desired source".to_owned());
+        let Some(stored) = rule.cidr else {
+            return Ok(Action::Skipped(Skip::NoDesiredSource));
         };
-        if let Err(e) = host_cidr(&cidr, rule.allow_private) {
-            return Ok(format!("refused: {e}"));
-        }
+        let host = match HostCidr::recheck(stored, rule.allow_private) {
+            Ok(h) => h,
+            Err(e) => return Ok(Action::Refused(e.to_string())),
+        };
         if let Some(id) = rule.aws_rule_id.clone() {
-            if rules::rule_is_shared(client, rule.id, &rule.security_group_id, &id).await? {
+            if store::rule_is_shared(client, rule.id, &rule.security_group_id, &id).await? {
                 rule.aws_rule_id = None;
             }
         }
-        match state.ec2.apply(&rule, &cidr).await {
+        match state.ec2.apply(&rule, host).await {
             Ok(id) => {
-                rules::mark_applied(client, rule.id, &cidr, &id).await?;
-                Ok(done.to_owned())
+                store::mark_applied(client, rule.id, stored, &id).await?;
+                Ok(done)
             }
             Err(e) => {
-                rules::mark_failed(client, rule.id, &cidr, &e.to_string()).await?;
-                Ok(format!("failed: {e}"))
+                store::mark_failed(client, rule.id, stored, &e.to_string()).await?;
+                Ok(Action::Failed(e.to_string()))
             }
         }
     })
@@ -248,6 +249,8 @@ async fn fix_rule(
 
 #[cfg(test)]
 mod tests {
+    use ingress::{ip::Cidr, rule::RuleStatus};
+
     use super::*;
 
     fn row(owner: &str, cidr: Option<&str>, id: Option<&str>) -> ManagedRule {
@@ -259,10 +262,10 @@ mod tests {
             ip_protocol: "tcp".into(),
             from_port: 5432,
             to_port: 5432,
-            cidr: cidr.map(str::to_owned),
+            cidr: cidr.and_then(Cidr::parse),
             allow_private: false,
             aws_rule_id: id.map(str::to_owned),
-            status: "applied".into(),
+            status: RuleStatus::Applied,
             last_request_at: None,
         }
     }
@@ -273,7 +276,7 @@ mod tests {
             ip_protocol: "tcp".into(),
             from_port: port,
             to_port: port,
-            cidr: cidr.map(str::to_owned),
+            cidr: cidr.and_then(Cidr::parse),
             description: None,
         }
     }

@@ -14,7 +14,7 @@ use shared::users::{InsertOutcome, NewUser, insert_confirmed_user};
 
 use crate::{
     Completion, Error, State,
-    report::{Finding, Kind, Run},
+    report::{Action, Finding, Kind, Run},
 };
 
 /// Cognito's largest ListUsers page.
@@ -72,7 +72,7 @@ pub async fn check_users(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::Cognito(shared::aws::error_line(&e)))?;
+        let page = page.map_err(|e| Error::cognito(&e))?;
         let mut all = Vec::with_capacity(PAGE as usize);
         let mut confirmed = HashMap::new();
         for user in page.users() {
@@ -99,9 +99,9 @@ pub async fn check_users(
             let action = if run.remediating() && Instant::now() < deadline {
                 backfill(state, client, username.as_deref(), attrs).await?
             } else if run.remediating() {
-                "none: out of time".to_owned()
+                Action::OutOfTime
             } else {
-                "none".to_owned()
+                Action::None
             };
             let finding = Finding {
                 kind: Kind::MissingUser,
@@ -118,7 +118,6 @@ pub async fn check_users(
     }
 
     // User data is never deleted automatically: orphans are reported, nothing more.
-    const ACTION: &str = "reported";
     let room = i64::try_from(run.room(Kind::OrphanUser)).unwrap_or(i64::MAX);
     let row = client.query_one(ORPHANS, &[&cutoff, &room]).await?;
     let (total, listed): (i64, Vec<String>) = (row.get(0), row.get(1));
@@ -131,11 +130,11 @@ pub async fn check_users(
             resource: format!("users/{sub}"),
             desired: None,
             actual: Some(json!({"sub": sub})),
-            action: ACTION.to_owned(),
+            action: Action::Reported,
         };
         run.record(client, finding).await?;
     }
-    run.count_unstored(Kind::OrphanUser, ACTION, unlisted);
+    run.count_unstored(Kind::OrphanUser, &Action::Reported, unlisted);
     Ok(Completion::Complete)
 }
 
@@ -145,16 +144,16 @@ async fn backfill(
     client: &ClientWrapper,
     username: Option<&str>,
     attrs: &HashMap<String, String>,
-) -> Result<String, Error> {
+) -> Result<Action, Error> {
     let user = match NewUser::from_attributes(username, attrs, &state.config.mapping) {
         Ok(u) => u,
-        Err(e) => return Ok(format!("failed: {e}")),
+        Err(e) => return Ok(Action::Failed(e.to_string())),
     };
     Ok(match insert_confirmed_user(client, &user).await? {
-        InsertOutcome::Inserted => "backfilled".to_owned(),
-        InsertOutcome::AlreadyPresent => "none: inserted meanwhile".to_owned(),
+        InsertOutcome::Inserted => Action::Backfilled,
+        InsertOutcome::AlreadyPresent => Action::InsertedMeanwhile,
         InsertOutcome::HandleTaken { other_sub } => {
-            format!("failed: the handle is taken by {other_sub}")
+            Action::Failed(format!("the handle is taken by {other_sub}"))
         }
     })
 }

@@ -2,15 +2,15 @@
 //! once however often Cognito delivers the event, and answers within Cognito's 5 s.
 #![forbid(unsafe_code)]
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsPostConfirmation;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    config::{ConfigError, DbConfig, Env, ProcessEnv},
-    db::{Db, DbError},
+    db::{Db, DbConfig, DbError},
+    env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
     users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user},
 };
@@ -49,7 +49,8 @@ pub struct State {
 impl State {
     /// Builds the pool and opens its connection during init (best effort).
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let (db, _) = Db::init(&config.db).await?;
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::init(&config.db, &sdk).await?;
         Ok(Self {
             db,
             mapping: config.mapping,
@@ -139,11 +140,8 @@ impl From<Error> for Diagnostic {
 /// only answer Cognito accepts.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = event.into_parts();
-    let remaining = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(Duration::from_millis(100));
+    let remaining =
+        shared::deadline::time_left(&context).saturating_sub(Duration::from_millis(100));
     let budget = state.budget.min(remaining);
 
     let source = payload

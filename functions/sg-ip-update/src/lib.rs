@@ -3,24 +3,23 @@
 //! the table records the desired state before AWS is touched.
 #![forbid(unsafe_code)]
 
-pub mod ip;
-pub mod rules;
-
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use ingress::{
+    ec2::{Ec2, Ec2Error},
+    group::SecurityGroupId,
+    ip::{Cidr, IpError, host_cidr},
+    rule::{ManagedRule, RuleStatus},
+    store::{self, AuditEntry, AuditOutcome},
+};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::{
-    config::{ConfigError, DbConfig, Env, ProcessEnv},
-    db::{Db, DbError},
+    db::{Db, DbConfig, DbError},
+    env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
-};
-
-use crate::{
-    ip::{IpError, host_cidr},
-    rules::{AuditEntry, Ec2, Ec2Error, ManagedRule},
 };
 
 /// The function's settings, read once at cold start.
@@ -28,8 +27,10 @@ use crate::{
 pub struct Config {
     pub db: DbConfig,
     /// The one security group this function may change (its IAM policy names only it).
-    pub security_group_id: String,
+    pub security_group_id: SecurityGroupId,
     pub aws_timeout: Duration,
+    /// The EventBridge events this function takes; any other envelope is refused.
+    pub envelope: Envelope,
 }
 
 impl Config {
@@ -39,45 +40,59 @@ impl Config {
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         let security_group_id = env
-            .non_empty("SECURITY_GROUP_ID")
-            .ok_or_else(|| ConfigError::Missing("SECURITY_GROUP_ID must be set (sg-...)".into()))?;
-        if !is_security_group_id(&security_group_id) {
-            return Err(ConfigError::invalid(
-                "SECURITY_GROUP_ID",
-                "expected sg- and 8 or 17 hex digits",
-            ));
-        }
+            .required("SECURITY_GROUP_ID", "(sg-...)")?
+            .parse()
+            .map_err(|e: ingress::group::BadGroupId| {
+                ConfigError::invalid("SECURITY_GROUP_ID", e.to_string())
+            })?;
+        let defaults = Envelope::default();
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             security_group_id,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            envelope: Envelope {
+                source: env.non_empty("IP_EVENT_SOURCE").unwrap_or(defaults.source),
+                detail_type: env
+                    .non_empty("IP_EVENT_DETAIL_TYPE")
+                    .unwrap_or(defaults.detail_type),
+            },
         })
     }
 }
 
-fn is_security_group_id(s: &str) -> bool {
-    s.strip_prefix("sg-").is_some_and(|hex| {
-        (8..=17).contains(&hex.len())
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+/// The `source` and `detail-type` an EventBridge IP change must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub source: String,
+    pub detail_type: String,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Self {
+            source: "dev.workspace".to_owned(),
+            detail_type: "Workspace IP Changed".to_owned(),
+        }
+    }
 }
 
 /// What lives for the whole execution environment.
 pub struct State {
     pub db: Db,
     pub ec2: Ec2,
-    pub security_group_id: String,
+    pub security_group_id: SecurityGroupId,
+    pub envelope: Envelope,
 }
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let (db, sdk) = Db::init(&config.db).await?;
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::init(&config.db, &sdk).await?;
         Ok(Self {
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),
             security_group_id: config.security_group_id,
+            envelope: config.envelope,
         })
     }
 }
@@ -92,7 +107,7 @@ pub struct IpChange {
     pub description: Option<String>,
     /// When EventBridge received the event; `None` for a direct invocation.
     #[serde(skip)]
-    pub sent_at: Option<std::time::SystemTime>,
+    pub sent_at: Option<SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +116,16 @@ pub enum Error {
         "the event is neither an EventBridge event nor a bare {{\"owner\", \"ip\"}} object: {0}"
     )]
     BadEvent(String),
+    #[error(
+        "EventBridge event from source {event_source:?} with detail-type {detail_type:?} refused: only \
+         {expected_source:?} / {expected_detail_type:?} events are IP changes"
+    )]
+    WrongEnvelope {
+        event_source: String,
+        detail_type: String,
+        expected_source: String,
+        expected_detail_type: String,
+    },
     #[error("owner {0:?} is not a valid owner name (1-64 of A-Z a-z 0-9 . _ @ + -)")]
     InvalidOwner(String),
     #[error("the description is invalid: {0}")]
@@ -130,15 +155,22 @@ impl Classified for Error {
     fn is_retryable(&self) -> bool {
         match self {
             Self::Db(e) => e.is_retryable(),
-            // The row says what should be; a retry (or drift-check) applies it.
-            Self::Apply(_) | Self::Busy(_) => true,
-            _ => false,
+            // The row says what should be; a retry (or drift-check) applies it once AWS can.
+            Self::Apply(e) => e.retryable,
+            Self::Busy(_) => true,
+            Self::BadEvent(_)
+            | Self::WrongEnvelope { .. }
+            | Self::InvalidOwner(_)
+            | Self::InvalidDescription(_)
+            | Self::UnknownOwner { .. }
+            | Self::InvalidIp { .. } => false,
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
             Self::BadEvent(_) => "BadEvent",
+            Self::WrongEnvelope { .. } => "WrongEnvelope",
             Self::InvalidOwner(_) => "InvalidOwner",
             Self::InvalidDescription(_) => "InvalidDescription",
             Self::UnknownOwner { .. } => "UnknownOwner",
@@ -156,19 +188,27 @@ impl From<Error> for Diagnostic {
     }
 }
 
-/// Reads the request from an EventBridge event, or from the bare detail object of a direct
-/// invocation, and checks the owner and description.
-pub fn parse_event(payload: &Value) -> Result<IpChange, Error> {
+/// Reads the request from an EventBridge event carrying the configured source and
+/// detail-type, or from the bare detail object of a direct invocation, and checks the owner
+/// and description.
+pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<IpChange, Error> {
+    let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
     let change: IpChange = if payload.get("detail").is_some() {
-        let event = EventBridgeEvent::<IpChange>::deserialize(payload)
-            .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?;
+        let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
+        if event.source != envelope.source || event.detail_type != envelope.detail_type {
+            return Err(Error::WrongEnvelope {
+                event_source: truncate(&event.source, 64),
+                detail_type: truncate(&event.detail_type, 64),
+                expected_source: envelope.source.clone(),
+                expected_detail_type: envelope.detail_type.clone(),
+            });
+        }
         IpChange {
-            sent_at: event.time.map(std::time::SystemTime::from),
-            ..event.detail
+            sent_at: event.time.map(SystemTime::from),
+            ..IpChange::deserialize(&event.detail).map_err(bad)?
         }
     } else {
-        IpChange::deserialize(payload)
-            .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?
+        IpChange::deserialize(payload).map_err(bad)?
     };
     let owner_ok = (1..=64).contains(&change.owner.len())
         && change
@@ -200,23 +240,48 @@ fn check_description(d: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// What one request did: the function's answer, and its log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub outcome: AuditOutcome,
+    pub owner: String,
+    pub security_group_id: String,
+    pub security_group_rule_id: Option<String>,
+    /// The address now wanted (for `stale`, the one the old request asked for, as sent).
+    pub cidr: String,
+    pub previous_cidr: Option<Cidr>,
+}
+
+impl Summary {
+    fn of(rule: &ManagedRule, outcome: AuditOutcome, cidr: String, previous: Option<Cidr>) -> Self {
+        Self {
+            outcome,
+            owner: rule.owner.clone(),
+            security_group_id: rule.security_group_id.clone(),
+            security_group_rule_id: rule.aws_rule_id.clone(),
+            cidr,
+            previous_cidr: previous,
+        }
+    }
+}
+
 /// Handles one IP change; returns what was done.
-pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error> {
     let (payload, context) = event.into_parts();
-    let result = match parse_event(&payload) {
+    let result = match parse_event(&payload, &state.envelope) {
         Ok(change) => update(state, &change, &context.request_id).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            audit_refused_request(state, &payload, &e, &context.request_id).await;
+            Err(e)
+        }
     };
     match &result {
-        Ok(v) => {
-            let field = |k: &str| v[k].as_str().unwrap_or("-").to_owned();
-            tracing::info!(
-                owner = field("owner"),
-                outcome = field("outcome"),
-                cidr = field("cidr"),
-                "sg-ip-update"
-            )
-        }
+        Ok(s) => tracing::info!(
+            owner = %s.owner,
+            outcome = %s.outcome,
+            cidr = %s.cidr,
+            "sg-ip-update"
+        ),
         Err(e) => {
             tracing::error!(outcome = "error", retryable = e.is_retryable(), error = %e, "sg-ip-update")
         }
@@ -224,23 +289,74 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     result
 }
 
+/// A value from the request as it may be stored and shown: at most `max` characters, NUL
+/// (which Postgres text cannot hold) written as `\0`, and a non-string shown as its JSON.
+fn quoted_raw(v: Option<&Value>, max: usize) -> Option<String> {
+    let text = match v? {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(truncate(&text, max).replace('\0', "\\0"))
+}
+
+/// Records a request refused before its owner was looked up. Best effort: the refusal is
+/// the answer whether or not the audit row could be written.
+async fn audit_refused_request(state: &State, payload: &Value, e: &Error, request_id: &str) {
+    let fields = match payload.get("detail") {
+        Some(detail) => detail,
+        None => payload,
+    };
+    let owner = quoted_raw(fields.get("owner"), 64).unwrap_or_default();
+    let ip = quoted_raw(fields.get("ip"), 100);
+    let detail = truncate(&e.to_string(), 500).replace('\0', "\\0");
+    let entry = AuditEntry {
+        owner: &owner,
+        security_group_id: state.security_group_id.as_str(),
+        old_cidr: None,
+        new_cidr: ip.as_deref(),
+        outcome: AuditOutcome::RefusedInvalidRequest,
+        detail: Some(&detail),
+        request_id,
+    };
+    let written = match state.db.client().await {
+        Ok(client) => store::audit(&client, &entry).await.map_err(DbError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not audit the refused request");
+    }
+}
+
 /// How long a request waits for another one for the same owner to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
 
-async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Value, Error> {
+async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Summary, Error> {
     let client = state.db.client().await?;
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
     let group = state.security_group_id.as_str();
-    if !rules::lock_owner(&client, group, &change.owner, LOCK_WAIT).await? {
+    if !store::lock_owner(&client, group, &change.owner, LOCK_WAIT).await? {
         return Err(Error::Busy(change.owner.clone()));
     }
     let result = update_locked(state, &client, change, request_id).await;
-    if let Err(e) = rules::unlock_owner(&client, group, &change.owner).await {
+    if let Err(e) = store::unlock_owner(&client, group, &change.owner).await {
         tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
         drop(deadpool::managed::Object::take(client));
     }
     result
+}
+
+/// Whether a request sent at `sent` is older than the newest one the row has taken.
+/// EventBridge stamps events to the whole second while a direct request is stamped on
+/// arrival to the microsecond, so both are compared to the second: a request in the same
+/// second as the newest is taken (the later arrival wins), and only one from an earlier
+/// second is stale. A newer request is never dropped.
+pub fn is_stale(sent: Option<SystemTime>, newest: Option<SystemTime>) -> bool {
+    let second = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    matches!((sent, newest), (Some(s), Some(n)) if second(s) < second(n))
 }
 
 async fn update_locked(
@@ -248,106 +364,93 @@ async fn update_locked(
     client: &deadpool_postgres::ClientWrapper,
     change: &IpChange,
     request_id: &str,
-) -> Result<Value, Error> {
+) -> Result<Summary, Error> {
     let group = state.security_group_id.as_str();
     let mut entry = AuditEntry {
         owner: &change.owner,
         security_group_id: group,
         old_cidr: None,
         new_cidr: Some(&change.ip),
-        outcome: "refused_unknown_owner",
+        outcome: AuditOutcome::RefusedUnknownOwner,
         detail: None,
         request_id,
     };
-    let Some(mut rule) = rules::find_rule(client, group, &change.owner).await? else {
-        rules::audit(client, &entry).await?;
+    let Some(mut rule) = store::find_rule(client, group, &change.owner).await? else {
+        store::audit(client, &entry).await?;
         return Err(Error::UnknownOwner {
             owner: change.owner.clone(),
             security_group_id: group.to_owned(),
         });
     };
-    let old = rule.cidr.clone();
-    entry.old_cidr = old.as_deref();
-    if let (Some(sent), Some(newest)) = (change.sent_at, rule.last_request_at) {
-        if sent < newest {
-            // A late retry of an older event: the developer has moved on since.
-            entry.outcome = "stale";
-            entry.detail = Some("a newer request was already taken");
-            rules::audit(client, &entry).await?;
-            let shown = truncate(&change.ip, 100);
-            return Ok(summary(&rule, &shown, old.as_deref(), "stale"));
-        }
+    let old = rule.cidr;
+    let old_text = old.map(|c| c.to_string());
+    entry.old_cidr = old_text.as_deref();
+    if is_stale(change.sent_at, rule.last_request_at) {
+        // A late retry of an older event: the developer has moved on since.
+        let shown = truncate(&change.ip, 100);
+        entry.new_cidr = Some(&shown);
+        entry.outcome = AuditOutcome::Stale;
+        entry.detail = Some("a newer request was already taken");
+        store::audit(client, &entry).await?;
+        return Ok(Summary::of(&rule, AuditOutcome::Stale, shown.clone(), old));
     }
 
     let cidr = match host_cidr(&change.ip, rule.allow_private) {
-        Ok(c) => c.to_string(),
+        Ok(c) => c,
         Err(source) => {
             let detail = source.to_string();
             let shown = truncate(&change.ip, 100);
             entry.new_cidr = Some(&shown);
-            entry.outcome = "refused_invalid_ip";
+            entry.outcome = AuditOutcome::RefusedInvalidIp;
             entry.detail = Some(&detail);
-            rules::audit(client, &entry).await?;
-            return Err(Error::InvalidIp {
-                ip: truncate(&change.ip, 100),
-                source,
-            });
+            store::audit(client, &entry).await?;
+            return Err(Error::InvalidIp { ip: shown, source });
         }
     };
-    entry.new_cidr = Some(&cidr);
+    let cidr_text = cidr.to_string();
+    entry.new_cidr = Some(&cidr_text);
     if let Some(d) = &change.description {
         rule.description = d.clone();
     }
 
-    if old.as_deref() == Some(cidr.as_str())
-        && rule.status == "applied"
-        && rule.aws_rule_id.is_some()
+    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied && rule.aws_rule_id.is_some()
     {
-        entry.outcome = "unchanged";
-        rules::note_request(client, rule.id, change.sent_at).await?;
-        rules::audit(client, &entry).await?;
-        return Ok(summary(&rule, &cidr, old.as_deref(), "unchanged"));
+        entry.outcome = AuditOutcome::Unchanged;
+        store::note_request(client, rule.id, change.sent_at).await?;
+        store::audit(client, &entry).await?;
+        return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
     }
 
-    rules::mark_pending(client, rule.id, &cidr, change.sent_at).await?;
+    store::mark_pending(client, rule.id, cidr, change.sent_at).await?;
     if let Some(id) = rule.aws_rule_id.clone() {
-        if rules::rule_is_shared(client, rule.id, group, &id).await? {
+        if store::rule_is_shared(client, rule.id, group, &id).await? {
             // Someone else behind the same address keeps that rule; this owner gets its own.
             rule.aws_rule_id = None;
         }
     }
-    match state.ec2.apply(&rule, &cidr).await {
+    match state.ec2.apply(&rule, cidr).await {
         Ok(rule_id) => {
-            rules::mark_applied(client, rule.id, &cidr, &rule_id).await?;
-            entry.outcome = "applied";
-            rules::audit(client, &entry).await?;
+            store::mark_applied(client, rule.id, cidr.into(), &rule_id).await?;
+            entry.outcome = AuditOutcome::Applied;
+            store::audit(client, &entry).await?;
             rule.aws_rule_id = Some(rule_id);
-            Ok(summary(&rule, &cidr, old.as_deref(), "applied"))
+            Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old))
         }
         Err(e) => {
             let detail = e.to_string();
-            rules::mark_failed(client, rule.id, &cidr, &detail).await?;
-            entry.outcome = "failed";
+            store::mark_failed(client, rule.id, cidr.into(), &detail).await?;
+            entry.outcome = AuditOutcome::Failed;
             entry.detail = Some(&detail);
-            rules::audit(client, &entry).await?;
+            store::audit(client, &entry).await?;
             Err(Error::Apply(e))
         }
     }
 }
 
-fn summary(rule: &ManagedRule, cidr: &str, previous: Option<&str>, outcome: &str) -> Value {
-    json!({
-        "outcome": outcome,
-        "owner": rule.owner,
-        "security_group_id": rule.security_group_id,
-        "security_group_rule_id": rule.aws_rule_id,
-        "cidr": cidr,
-        "previous_cidr": previous,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -358,9 +461,10 @@ mod tests {
             "detail": {"owner": "andrew", "ip": "34.201.17.5"}
         });
         let bare = json!({"owner": "andrew", "ip": "34.201.17.5", "description": "andrew laptop"});
-        assert_eq!(parse_event(&envelope).unwrap().ip, "34.201.17.5");
+        let ours = Envelope::default();
+        assert_eq!(parse_event(&envelope, &ours).unwrap().ip, "34.201.17.5");
         assert_eq!(
-            parse_event(&bare).unwrap().description.as_deref(),
+            parse_event(&bare, &ours).unwrap().description.as_deref(),
             Some("andrew laptop")
         );
     }
@@ -379,8 +483,67 @@ mod tests {
             json!({"detail": "not an object"}),
             json!([]),
         ] {
-            assert!(parse_event(&bad).is_err(), "{bad}");
+            assert!(parse_event(&bad, &Envelope::default()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_configured_envelope_is_an_ip_change() {
+        let envelope = |source: &str, detail_type: &str| {
+            json!({"version": "0", "id": "1", "detail-type": detail_type, "source": source,
+                   "time": "2026-11-23T10:00:00Z", "detail": {"owner": "andrew", "ip": "34.201.17.5"}})
+        };
+        let ours = Envelope::default();
+        assert!(parse_event(&envelope("dev.workspace", "Workspace IP Changed"), &ours).is_ok());
+        for (source, detail_type) in [
+            ("evil.example", "Workspace IP Changed"),
+            ("aws.ec2", "Workspace IP Changed"),
+            ("dev.workspace", "Something Else"),
+            ("dev.workspace", "workspace ip changed"),
+        ] {
+            let err = parse_event(&envelope(source, detail_type), &ours).unwrap_err();
+            assert!(
+                matches!(err, Error::WrongEnvelope { .. }),
+                "{source} / {detail_type}: {err}"
+            );
+            assert!(!err.is_retryable());
+        }
+        let custom = Envelope {
+            source: "corp.vpn".into(),
+            detail_type: "Address Changed".into(),
+        };
+        assert!(parse_event(&envelope("corp.vpn", "Address Changed"), &custom).is_ok());
+        assert!(parse_event(&envelope("dev.workspace", "Workspace IP Changed"), &custom).is_err());
+    }
+
+    #[test]
+    fn a_request_from_the_same_second_is_never_stale() {
+        let at = |ms: u64| Some(std::time::UNIX_EPOCH + Duration::from_millis(ms));
+        // A direct request at 58.317 s, then an EventBridge event stamped 58 s: the event is
+        // the newer one and must be taken.
+        assert!(!is_stale(at(58_000), at(58_317)));
+        assert!(is_stale(at(57_999), at(58_317)));
+        assert!(!is_stale(at(59_000), at(58_317)));
+        assert!(!is_stale(None, at(58_317)));
+        assert!(!is_stale(at(58_000), None));
+    }
+
+    #[test]
+    fn raw_values_are_cut_and_made_storable() {
+        assert_eq!(
+            quoted_raw(Some(&json!("a\0b")), 10).as_deref(),
+            Some("a\\0b")
+        );
+        assert_eq!(quoted_raw(Some(&json!(5)), 10).as_deref(), Some("5"));
+        assert_eq!(
+            quoted_raw(Some(&json!(["x"])), 10).as_deref(),
+            Some("[\"x\"]")
+        );
+        assert_eq!(
+            quoted_raw(Some(&json!("x".repeat(300))), 100).map(|s| s.chars().count()),
+            Some(101)
+        );
+        assert_eq!(quoted_raw(None, 10), None);
     }
 
     #[test]

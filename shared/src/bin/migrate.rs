@@ -1,7 +1,7 @@
 //! `migrate`: applies the schema migrations to the database the environment names
 //! (DB_SECRET_ARN or DATABASE_URL, as the functions read them).
 
-use shared::{aws, config::DbConfig, migrate};
+use shared::{aws, db::DbConfig, migrate};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -14,6 +14,20 @@ impl HostCidr {
     pub fn addr(&self) -> IpAddr {
         self.0
     }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.0.is_ipv6()
+    }
+
+    /// Validates a stored source again, as [`host_cidr`] validates a request's address: the
+    /// table only knows that it is one host.
+    pub fn recheck(cidr: Cidr, allow_private: bool) -> Result<Self, IpError> {
+        let host = if cidr.is_ipv6() { 128 } else { 32 };
+        if cidr.prefix != host {
+            return Err(IpError::TooWide(cidr.prefix));
+        }
+        admit(cidr.addr, allow_private)
+    }
 }
 
 impl fmt::Display for HostCidr {
@@ -40,27 +54,65 @@ pub enum IpError {
 /// Parses `ip` (an address, or an address with its full-host prefix) into one host, refusing
 /// unroutable, special-purpose and, unless `allow_private`, private addresses.
 pub fn host_cidr(ip: &str, allow_private: bool) -> Result<HostCidr, IpError> {
-    let parsed = parse(ip)?;
-    match classify(parsed) {
-        Class::Public => Ok(HostCidr(parsed)),
-        Class::Private(_) if allow_private => Ok(HostCidr(parsed)),
+    admit(parse(ip)?, allow_private)
+}
+
+fn admit(addr: IpAddr, allow_private: bool) -> Result<HostCidr, IpError> {
+    match classify(addr) {
+        Class::Public => Ok(HostCidr(addr)),
+        Class::Private(_) if allow_private => Ok(HostCidr(addr)),
         Class::Private(kind) => Err(IpError::Private(kind)),
         Class::Forbidden(kind) => Err(IpError::Forbidden(kind)),
     }
 }
 
-/// Canonical form of any CIDR text (for comparing what AWS reports with what we store):
-/// the address part normalised, the prefix kept.
-pub fn canonical_cidr(cidr: &str) -> Option<String> {
-    let (addr, prefix) = cidr.split_once('/').unwrap_or((cidr, ""));
-    let addr: IpAddr = addr.parse().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix: u8 = if prefix.is_empty() {
-        max
-    } else {
-        prefix.parse().ok()?
-    };
-    (prefix <= max).then(|| format!("{addr}/{prefix}"))
+/// Any CIDR as AWS or the table states it, of any width: compared by value, shown in
+/// canonical form (`2600:1f18::7/128`), so what AWS reports and what we store compare equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Reads `addr/prefix`, or a bare address as one host. Lenient on spelling (upper-case
+    /// hex, zero compression) because it reads what AWS and Postgres print, not requests.
+    pub fn parse(cidr: &str) -> Option<Self> {
+        let (addr, prefix) = cidr.split_once('/').unwrap_or((cidr, ""));
+        let addr: IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = if prefix.is_empty() {
+            max
+        } else {
+            prefix.parse().ok()?
+        };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+}
+
+impl From<HostCidr> for Cidr {
+    fn from(h: HostCidr) -> Self {
+        Self {
+            addr: h.0,
+            prefix: if h.is_ipv6() { 128 } else { 32 },
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl serde::Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 fn parse(ip: &str) -> Result<IpAddr, IpError> {
@@ -271,16 +323,33 @@ mod tests {
     }
 
     #[test]
-    fn canonical_cidrs_compare_equal() {
+    fn cidrs_compare_equal_in_canonical_form() {
+        let canonical = |s: &str| Cidr::parse(s).map(|c| c.to_string());
         assert_eq!(
-            canonical_cidr("2600:1F18:0::7/128").as_deref(),
+            canonical("2600:1F18:0::7/128").as_deref(),
             Some("2600:1f18::7/128")
         );
-        assert_eq!(canonical_cidr("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(canonical("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(canonical("34.201.17.5").as_deref(), Some("34.201.17.5/32"));
+        assert_eq!(canonical("nonsense"), None);
         assert_eq!(
-            canonical_cidr("34.201.17.5").as_deref(),
-            Some("34.201.17.5/32")
+            Cidr::parse("2600:1f18::7/128"),
+            Cidr::parse("2600:1F18:0::7")
         );
-        assert_eq!(canonical_cidr("nonsense"), None);
+    }
+
+    #[test]
+    fn stored_sources_are_checked_again() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        assert!(HostCidr::recheck(c("34.201.17.5/32"), false).is_ok());
+        assert_eq!(
+            HostCidr::recheck(c("34.201.17.0/24"), false),
+            Err(IpError::TooWide(24))
+        );
+        assert_eq!(
+            HostCidr::recheck(c("10.0.0.1/32"), false),
+            Err(IpError::Private("private"))
+        );
+        assert!(HostCidr::recheck(c("10.0.0.1/32"), true).is_ok());
     }
 }

@@ -1,9 +1,12 @@
 //! Database settings, read from the environment once at cold start and validated there, so a
 //! bad deployment fails with a message naming the variable instead of on some later invocation.
 
-use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
+use std::{fmt, path::PathBuf, time::Duration};
 
-use crate::tls::SslMode;
+use crate::{
+    env::{ConfigError, Env, ProcessEnv},
+    tls::SslMode,
+};
 
 /// Where the database credentials come from.
 #[derive(Clone)]
@@ -48,88 +51,6 @@ pub struct DbConfig {
     pub application_name: String,
 }
 
-/// A missing or malformed environment variable. Never carries a variable's value: some of
-/// them hold passwords.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Missing(String),
-    #[error("{var} is invalid: {reason}")]
-    Invalid { var: String, reason: String },
-}
-
-impl ConfigError {
-    pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            var: var.to_owned(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Reads variables by name; the process environment in production, a map in unit tests.
-pub trait Env {
-    fn get(&self, name: &str) -> Option<String>;
-
-    /// A variable that is set to something other than blanks.
-    fn non_empty(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// Parses a variable, or returns `default` when it is unset.
-    fn parse_or<T: FromStr>(
-        &self,
-        name: &str,
-        default: T,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        match self.non_empty(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError::invalid(name, format!("expected {expected}"))),
-        }
-    }
-
-    /// A duration in milliseconds within `range_ms`.
-    fn millis_or(
-        &self,
-        name: &str,
-        default_ms: u64,
-        range_ms: std::ops::RangeInclusive<u64>,
-    ) -> Result<Duration, ConfigError> {
-        let ms = self.parse_or(name, default_ms, "a whole number of milliseconds")?;
-        if !range_ms.contains(&ms) {
-            return Err(ConfigError::invalid(
-                name,
-                format!(
-                    "{ms} ms is outside {}..={} ms",
-                    range_ms.start(),
-                    range_ms.end()
-                ),
-            ));
-        }
-        Ok(Duration::from_millis(ms))
-    }
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl<S: std::hash::BuildHasher> Env for std::collections::HashMap<&str, &str, S> {
-    fn get(&self, name: &str) -> Option<String> {
-        std::collections::HashMap::get(self, name).map(|v| (*v).to_owned())
-    }
-}
-
 impl DbConfig {
     /// Reads the database settings from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -157,9 +78,7 @@ impl DbConfig {
                 CredentialSource::Url(Box::new(parsed))
             }
             (None, None) => {
-                return Err(ConfigError::Missing(
-                    "DB_SECRET_ARN or DATABASE_URL must be set".to_owned(),
-                ));
+                return Err(ConfigError::missing("DB_SECRET_ARN or DATABASE_URL", None));
             }
         };
 
@@ -170,10 +89,12 @@ impl DbConfig {
         )?;
         let ca_bundle = env.non_empty("DB_CA_BUNDLE").map(PathBuf::from);
         if sslmode == SslMode::VerifyFull && ca_bundle.is_none() {
-            return Err(ConfigError::Missing(
-                "DB_CA_BUNDLE must be set when DB_SSLMODE is verify-full (the default): \
-                 the path of a PEM bundle of trusted CAs, such as the RDS global bundle"
-                    .to_owned(),
+            return Err(ConfigError::missing(
+                "DB_CA_BUNDLE",
+                Some(
+                    "when DB_SSLMODE is verify-full (the default): the path of a PEM bundle \
+                     of trusted CAs, such as the RDS global bundle",
+                ),
             ));
         }
 

@@ -1,0 +1,293 @@
+//! The managed rules' store: reading rows, recording each step of applying one (pending,
+//! applied, failed), the per-owner lock sg-ip-update and drift-check share, and the
+//! append-only audit of every request.
+
+use std::{fmt, time::Duration};
+
+use deadpool_postgres::ClientWrapper;
+use serde::Serialize;
+
+use crate::{
+    ip::{Cidr, HostCidr},
+    rule::{ManagedRule, RuleStatus},
+};
+
+const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protocol, from_port, \
+    to_port, cidr::text AS cidr, allow_private, aws_rule_id, status, last_request_at";
+
+/// The owner's rule in a group, if the owner has one.
+pub async fn find_rule(
+    client: &ClientWrapper,
+    security_group_id: &str,
+    owner: &str,
+) -> Result<Option<ManagedRule>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE security_group_id = $1 AND owner = $2"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&stmt, &[&security_group_id, &owner])
+        .await?
+        .as_ref()
+        .map(ManagedRule::from_row)
+        .transpose()
+}
+
+/// The managed rules of one group, for drift-check.
+pub async fn rules_in_group(
+    client: &ClientWrapper,
+    group: &str,
+) -> Result<Vec<ManagedRule>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE security_group_id = $1 ORDER BY id"
+    );
+    let rows = client.query(&sql, &[&group]).await?;
+    rows.iter().map(ManagedRule::from_row).collect()
+}
+
+/// The groups that have managed rules.
+pub async fn managed_groups(client: &ClientWrapper) -> Result<Vec<String>, tokio_postgres::Error> {
+    let sql = "SELECT DISTINCT security_group_id FROM managed_ingress_rules ORDER BY 1";
+    Ok(client
+        .query(sql, &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Serialises every change to one owner's rule in one group, across execution environments
+/// and across sg-ip-update and drift-check. A session lock, not a transaction lock, so state
+/// written while holding it is committed before AWS is called. Polls with
+/// `pg_try_advisory_lock` rather than waiting inside one statement, which the statement
+/// timeout would cut while the holder is busy with EC2; returns false when `wait` ran out.
+pub async fn lock_owner(
+    client: &ClientWrapper,
+    group: &str,
+    owner: &str,
+    wait: Duration,
+) -> Result<bool, tokio_postgres::Error> {
+    let key = lock_key(group, owner);
+    let stmt = client
+        .prepare_cached("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .await?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if client.query_one(&stmt, &[&key]).await?.get::<_, bool>(0) {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether another row of the group points at this AWS rule: developers behind one address
+/// share the rule AWS allows for it, and moving one of them must not move the others.
+pub async fn rule_is_shared(
+    client: &ClientWrapper,
+    row_id: i64,
+    group: &str,
+    aws_rule_id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM managed_ingress_rules \
+             WHERE security_group_id = $1 AND aws_rule_id = $2 AND id <> $3)",
+        )
+        .await?;
+    Ok(client
+        .query_one(&stmt, &[&group, &aws_rule_id, &row_id])
+        .await?
+        .get(0))
+}
+
+/// Releases [`lock_owner`]. When this fails the connection may still hold the lock: the caller
+/// must not return it to the pool.
+pub async fn unlock_owner(
+    client: &ClientWrapper,
+    group: &str,
+    owner: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&lock_key(group, owner)],
+        )
+        .await
+        .map(drop)
+}
+
+fn lock_key(group: &str, owner: &str) -> String {
+    format!("managed-ingress/{group}/{owner}")
+}
+
+/// Records the new desired source before AWS is touched, so the table always says what
+/// should be, even when the call that follows fails or the function dies.
+pub async fn mark_pending(
+    client: &ClientWrapper,
+    id: i64,
+    cidr: HostCidr,
+    sent_at: Option<std::time::SystemTime>,
+) -> Result<(), tokio_postgres::Error> {
+    let cidr = cidr.to_string();
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules SET cidr = $2::text::cidr, status = $4, \
+             last_error = NULL, updated_at = now(), \
+             last_request_at = GREATEST(last_request_at, COALESCE($3, now())) WHERE id = $1",
+        )
+        .await?;
+    let status = RuleStatus::Pending.as_str();
+    client
+        .execute(&stmt, &[&id, &cidr, &sent_at, &status])
+        .await
+        .map(drop)
+}
+
+/// Notes that a request sent at `sent_at` was taken without a change (the same address).
+pub async fn note_request(
+    client: &ClientWrapper,
+    id: i64,
+    sent_at: Option<std::time::SystemTime>,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules \
+             SET last_request_at = GREATEST(last_request_at, COALESCE($2, now())) WHERE id = $1",
+        )
+        .await?;
+    client.execute(&stmt, &[&id, &sent_at]).await.map(drop)
+}
+
+/// Records that AWS now has the rule as the row wants it. Only when the desired source is
+/// still `cidr`: a newer request may have moved it meanwhile.
+pub async fn mark_applied(
+    client: &ClientWrapper,
+    id: i64,
+    cidr: Cidr,
+    aws_rule_id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules SET status = $4, aws_rule_id = $3, \
+             last_error = NULL, updated_at = now() WHERE id = $1 AND cidr = $2::text::cidr",
+        )
+        .await?;
+    let (cidr, status) = (cidr.to_string(), RuleStatus::Applied.as_str());
+    Ok(client
+        .execute(&stmt, &[&id, &cidr, &aws_rule_id, &status])
+        .await?
+        == 1)
+}
+
+/// Records that applying failed, with the cause, for drift-check and people to see.
+pub async fn mark_failed(
+    client: &ClientWrapper,
+    id: i64,
+    cidr: Cidr,
+    error: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules SET status = $4, last_error = $3, updated_at = now() \
+             WHERE id = $1 AND cidr = $2::text::cidr",
+        )
+        .await?;
+    let (cidr, status) = (cidr.to_string(), RuleStatus::Failed.as_str());
+    client
+        .execute(&stmt, &[&id, &cidr, &error, &status])
+        .await
+        .map(drop)
+}
+
+/// What came of one request (`ip_update_audit.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// AWS now has the new address.
+    Applied,
+    /// The address was already applied; AWS was not called.
+    Unchanged,
+    /// Older than a request the row already took; nothing changed.
+    Stale,
+    /// Applying failed; the row says `failed` with the cause.
+    Failed,
+    /// No managed rule for the owner in the group.
+    RefusedUnknownOwner,
+    /// The address is not one acceptable host.
+    RefusedInvalidIp,
+    /// The request itself is malformed (its shape, owner or description).
+    RefusedInvalidRequest,
+}
+
+impl AuditOutcome {
+    /// Every outcome, in the order of the SQL CHECK list.
+    pub const ALL: [Self; 7] = [
+        Self::Applied,
+        Self::Unchanged,
+        Self::Stale,
+        Self::Failed,
+        Self::RefusedUnknownOwner,
+        Self::RefusedInvalidIp,
+        Self::RefusedInvalidRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Stale => "stale",
+            Self::Failed => "failed",
+            Self::RefusedUnknownOwner => "refused_unknown_owner",
+            Self::RefusedInvalidIp => "refused_invalid_ip",
+            Self::RefusedInvalidRequest => "refused_invalid_request",
+        }
+    }
+}
+
+impl fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of the append-only audit log.
+pub struct AuditEntry<'a> {
+    pub owner: &'a str,
+    pub security_group_id: &'a str,
+    pub old_cidr: Option<&'a str>,
+    pub new_cidr: Option<&'a str>,
+    pub outcome: AuditOutcome,
+    pub detail: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+/// Appends one line to `ip_update_audit`.
+pub async fn audit(
+    client: &ClientWrapper,
+    e: &AuditEntry<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO ip_update_audit (owner, security_group_id, old_cidr, new_cidr, outcome, detail, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    client
+        .execute(
+            &stmt,
+            &[
+                &e.owner,
+                &e.security_group_id,
+                &e.old_cidr,
+                &e.new_cidr,
+                &e.outcome.as_str(),
+                &e.detail,
+                &e.request_id,
+            ],
+        )
+        .await
+        .map(drop)
+}

@@ -1,0 +1,97 @@
+//! What can go wrong with the database, and which of it may pass by itself: the one
+//! classification every function uses to answer retryable or permanent.
+
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+
+use crate::{secret::SecretError, tls::TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("could not get the database credentials: {0}")]
+    Secret(#[from] SecretError),
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] TlsError),
+    #[error("could not connect to Postgres at {target}: {}", describe(source))]
+    Connect {
+        target: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("connecting to Postgres at {target} timed out after {after:?}")]
+    ConnectTimeout { target: String, after: Duration },
+    #[error("timed out after {0:?} waiting for a pooled connection")]
+    PoolTimeout(Duration),
+    #[error("the connection pool failed: {0}")]
+    Pool(String),
+    #[error("query failed: {}", describe(.0))]
+    Query(#[from] tokio_postgres::Error),
+}
+
+impl DbError {
+    /// Whether the same request can succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Secret(e) => e.is_retryable(),
+            Self::Tls(_) | Self::Pool(_) => false,
+            // An unreachable or restarting server, or a password mid-rotation: all pass.
+            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,
+            Self::Query(e) => is_transient(e),
+        }
+    }
+}
+
+/// The error with its causes: tokio-postgres's own `Display` says only "db error" and leaves
+/// the server's message (and the SQLSTATE) in the source chain.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if let Some(code) = e.code() {
+        text.push_str(&format!(" (SQLSTATE {})", code.code()));
+    }
+    text
+}
+
+/// SQLSTATE 28P01/28000: the server refused the credentials.
+pub fn is_auth_failure(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
+}
+
+/// The connection itself is gone (closed socket, server shut down or restarting); the
+/// statement never ran or its effect is unknown, so an idempotent statement can be re-sent.
+pub fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW;
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// A failure that may pass by itself: a lost connection, a statement or lock timeout, a
+/// serialization failure or deadlock, too many connections.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if is_connection_lost(e) {
+        return true;
+    }
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::QUERY_CANCELED
+            || *c == SqlState::LOCK_NOT_AVAILABLE
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::TOO_MANY_CONNECTIONS
+    )
+}
