@@ -49,6 +49,11 @@ pub enum IpError {
     Forbidden(&'static str),
     #[error("{0} addresses are refused unless the rule allows private addresses")]
     Private(&'static str),
+    #[error("{wrapper} addresses wrapping a {kind} IPv4 address cannot be allowed")]
+    Wrapped {
+        wrapper: &'static str,
+        kind: &'static str,
+    },
 }
 
 /// Parses `ip` (an address, or an address with its full-host prefix) into one host, refusing
@@ -63,6 +68,7 @@ fn admit(addr: IpAddr, allow_private: bool) -> Result<HostCidr, IpError> {
         Class::Private(_) if allow_private => Ok(HostCidr(addr)),
         Class::Private(kind) => Err(IpError::Private(kind)),
         Class::Forbidden(kind) => Err(IpError::Forbidden(kind)),
+        Class::Wrapped(wrapper, kind) => Err(IpError::Wrapped { wrapper, kind }),
     }
 }
 
@@ -126,7 +132,12 @@ fn parse(ip: &str) -> Result<IpAddr, IpError> {
     };
     let addr: IpAddr = addr.parse().map_err(|_| IpError::Malformed)?;
     if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only, and no leading zero: `/032` is not a way of writing /32.
+        if p.is_empty()
+            || p.len() > 3
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || (p.len() > 1 && p.starts_with('0'))
+        {
             return Err(IpError::Malformed);
         }
         let p: u8 = p.parse().map_err(|_| IpError::Malformed)?;
@@ -145,6 +156,8 @@ enum Class {
     Public,
     Private(&'static str),
     Forbidden(&'static str),
+    /// A tunnelling address whose embedded IPv4 address is not public.
+    Wrapped(&'static str, &'static str),
 }
 
 fn classify(ip: IpAddr) -> Class {
@@ -198,6 +211,14 @@ fn in_v6(a: Ipv6Addr, net: Ipv6Addr, len: u32) -> bool {
     u128::from(a) & mask == u128::from(net) & mask
 }
 
+/// The kind of a non-public IPv4 address, for tunnelling addresses that carry one.
+fn embedded_refusal(v4: Ipv4Addr) -> Option<&'static str> {
+    match classify_v4(v4) {
+        Class::Public => None,
+        Class::Private(kind) | Class::Forbidden(kind) | Class::Wrapped(_, kind) => Some(kind),
+    }
+}
+
 fn classify_v6(a: Ipv6Addr) -> Class {
     let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap_or(Ipv6Addr::UNSPECIFIED);
     if a.is_unspecified() {
@@ -205,6 +226,23 @@ fn classify_v6(a: Ipv6Addr) -> Class {
     }
     if a.is_loopback() {
         return Class::Forbidden("loopback");
+    }
+    let bits = u128::from(a);
+    // 6to4 (2002::/16) carries its IPv4 address in bits 16-47; Teredo (2001::/32) carries the
+    // server's in bits 32-63 and the client's, inverted, in the last 32. A wrapped address
+    // must pass the IPv4 rules too. (Teredo is refused below in any case, as part of
+    // 2001::/23; this only names the reason.)
+    if in_v6(a, v6("2002::"), 16) {
+        if let Some(kind) = embedded_refusal(Ipv4Addr::from((bits >> 80) as u32)) {
+            return Class::Wrapped("6to4", kind);
+        }
+    }
+    if in_v6(a, v6("2001::"), 32) {
+        let server = Ipv4Addr::from((bits >> 64) as u32);
+        let client = Ipv4Addr::from(!(bits as u32));
+        if let Some(kind) = embedded_refusal(server).or(embedded_refusal(client)) {
+            return Class::Wrapped("Teredo", kind);
+        }
     }
     let forbidden: [(Ipv6Addr, u32, &str); 10] = [
         (v6("fe80::"), 10, "link-local"),
@@ -253,6 +291,38 @@ mod tests {
             host_cidr("2600:1F18::7/128", false).unwrap().to_string(),
             "2600:1f18::7/128"
         );
+    }
+
+    #[test]
+    fn tunnelling_addresses_are_judged_by_what_they_wrap() {
+        assert_eq!(
+            host_cidr("2002:c000:201::1", true),
+            Err(IpError::Wrapped {
+                wrapper: "6to4",
+                kind: "documentation"
+            })
+        );
+        assert_eq!(
+            host_cidr("2002:a00:1::1", true),
+            Err(IpError::Wrapped {
+                wrapper: "6to4",
+                kind: "private"
+            })
+        );
+        // Client 192.0.2.45, inverted in the last 32 bits.
+        assert_eq!(
+            host_cidr("2001:0:4136:e378:8000:63bf:3fff:fdd2", false),
+            Err(IpError::Wrapped {
+                wrapper: "Teredo",
+                kind: "documentation"
+            })
+        );
+        // 6to4 of a public address (34.201.17.5) is a routable host.
+        assert_eq!(
+            host_cidr("2002:22c9:1105::1", false).map(|c| c.to_string()),
+            Ok("2002:22c9:1105::1/128".to_owned())
+        );
+        assert_eq!(host_cidr("8.8.8.8/032", false), Err(IpError::Malformed));
     }
 
     #[test]
@@ -316,6 +386,15 @@ mod tests {
             "localhost",
             "1.1.1.1;rm -rf",
             "34.201.17.5/32/32",
+            "8.8.8.8/032",
+            "8.8.8.8/0032",
+            "2600:1f18::7/0128",
+            // 6to4 and Teredo wrapping documentation, private and loopback IPv4 addresses.
+            "2002:c000:201::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
         ];
         for ip in refused {
             assert!(host_cidr(ip, false).is_err(), "{ip:?} must be refused");

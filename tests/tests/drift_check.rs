@@ -254,7 +254,7 @@ async fn report_mode_finds_every_kind_and_changes_nothing() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect();
-    assert_eq!(emf.len(), 6, "one metric line per kind and a total");
+    assert_eq!(emf.len(), 7, "one metric line per kind and a total");
     assert!(
         emf.iter()
             .any(|m| m["Kind"] == "unexpected" && m["Findings"] == 1)
@@ -505,4 +505,98 @@ async fn orphans_past_the_cap_are_counted_not_stored() {
             .count(),
         7
     );
+}
+
+/// The kill switch fails closed: with its settings row gone, a remediate run only reports.
+#[tokio::test]
+async fn without_its_row_the_kill_switch_fails_closed() {
+    let (w, group, _) = drifted_world().await;
+    w.sql("DELETE FROM drift_settings").await;
+    let before = w.ingress(&group).await;
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = f
+        .invoke(&json!({"mode": "remediate"}))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["remediation_paused"], true, "{summary:#}");
+    assert_eq!(summary["requested_mode"], "remediate");
+    assert_eq!(summary["mode"], "report");
+    assert_eq!(counts(&summary), [1, 1, 1, 1, 1]);
+    assert_eq!(summary["actions"], json!({"none": 4, "reported": 1}));
+    assert_eq!(
+        w.ingress(&group).await,
+        before,
+        "no rule created, moved or revoked"
+    );
+    assert_eq!(w.user_rows().await.len(), 2, "nobody backfilled");
+}
+
+/// A team's own rules in a managed group (a VPN range, say) survive remediation once an
+/// allowlist entry names them; a rule no entry names exactly, like 0.0.0.0/0, does not.
+#[tokio::test]
+async fn an_allowlisted_vpn_range_survives_remediate_while_the_open_world_is_revoked() {
+    let w = World::shared().await;
+    let group = w.group().await;
+    let kept = w.open(&group, "34.201.17.5/32", 5432).await;
+    w.manage(&group, "andrew", "34.201.17.5/32", Some(&kept))
+        .await;
+    let vpn = w.open(&group, "10.20.0.0/16", 5432).await;
+    w.open(&group, "0.0.0.0/0", 5432).await;
+    w.db.connect_as_app()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO drift_allowed_rules (security_group_id, cidr, reason, added_by) \
+             VALUES ($1, '10.20.0.0/16', 'office VPN', 'ops@example.com')",
+            &[&group],
+        )
+        .await
+        .unwrap();
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["allowed"], 1, "{summary:#}");
+    assert_eq!(summary["counts"]["unexpected"], 1, "{summary:#}");
+    assert_eq!(summary["actions"]["revoked"], 1);
+    assert_eq!(summary["actions"]["kept"], 1);
+    let allowed = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "allowed")
+        .unwrap();
+    assert_eq!(allowed["resource"], format!("{group}/{vpn}"));
+    assert_eq!(allowed["desired"]["reason"], "office VPN");
+    assert_eq!(
+        w.ingress(&group).await,
+        [
+            ("10.20.0.0/16".to_owned(), 5432),
+            ("34.201.17.5/32".to_owned(), 5432)
+        ],
+        "the VPN range stays; 0.0.0.0/0 is gone"
+    );
+    // Allowlisted rules are not drift: the alarm's total counts only the revoked one.
+    let total = f
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("_aws").is_some() && v.get("Kind").is_none())
+        .unwrap();
+    assert_eq!(total["Findings"], 1);
+    let second = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(second["counts"]["unexpected"], 0);
+    assert_eq!(second["counts"]["allowed"], 1);
+}
+
+/// A database error that will not pass by itself (here: drift-check's tables are missing) is
+/// a permanent error, classified as the other functions classify it.
+#[tokio::test]
+async fn a_database_error_that_will_not_pass_is_permanent() {
+    let w = World::shared().await;
+    w.sql("DROP TABLE drift_settings").await;
+    let f = w.start(&[]).await;
+    let inv = f.invoke(&json!({})).await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Permanent.Database", "{m}");
+    assert!(m.contains("drift_settings") && m.contains("42P01"), "{m}");
 }

@@ -127,19 +127,24 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
             .await
             .expect("initialised");
     }
-    // Restart Postgres once, while the burst is under way.
+    // Restart Postgres once, while the burst is under way; time the whole restart (stop,
+    // start, ready for connections).
     let restarter = {
         let stack = stack.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
-            tokio::task::spawn_blocking(move || stack.pg_restart())
-                .await
-                .unwrap();
+            tokio::task::spawn_blocking(move || {
+                let at = Instant::now();
+                stack.pg_restart();
+                at.elapsed()
+            })
+            .await
+            .unwrap()
         })
     };
     let started = Instant::now();
     let results = burst(&environments, &events, Duration::ZERO).await;
-    restarter.await.unwrap();
+    let restart = restarter.await.unwrap();
     let failed: Vec<_> = results
         .iter()
         .filter(|(o, _)| !matches!(o, Outcome::Response(_)))
@@ -158,11 +163,22 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
         }
     }
     eprintln!(
-        "burst: {} sign-ups in {:?}, {} failed during the restart",
+        "burst: {} sign-ups in {:?}, {} failed during a restart of {restart:?}",
         results.len(),
         started.elapsed(),
         failed.len()
     );
+    // The trigger rides out a restart inside its budget: one that completes within 2 s costs
+    // nobody an error at sign-up. (A slower restart, on a loaded machine, may cost some; they
+    // must then be clear retryable errors, checked above, and drift-check heals them below.)
+    if restart < Duration::from_secs(2) {
+        assert!(
+            failed.is_empty(),
+            "a restart of {restart:?} failed {} sign-ups: {:?}",
+            failed.len(),
+            failed.first()
+        );
+    }
 
     // What the trigger could not store, drift-check backfills.
     let mut env = db.url_env();

@@ -485,7 +485,9 @@ async fn a_deleted_group_is_a_short_clear_error() {
         .unwrap();
     let f = fx.start().await;
     let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
-    let (_, message) = inv.error();
+    let (error_type, message) = inv.error();
+    // A missing group stays missing: EventBridge must not retry it for a day.
+    assert_eq!(error_type, "Permanent.AwsApply", "{message}");
     assert!(
         message.contains("InvalidGroup.NotFound") && message.contains(&fx.group),
         "{message}"
@@ -497,4 +499,135 @@ async fn a_deleted_group_is_a_short_clear_error() {
     let last_error = fx.row("andrew").await.3.unwrap_or_default();
     assert!(last_error.contains("InvalidGroup.NotFound"), "{last_error}");
     assert!(last_error.len() < 300, "{last_error}");
+}
+
+/// Only the configured source and detail-type are IP changes: anyone else's event on the bus,
+/// or AWS's own, is refused, audited, and changes nothing.
+#[tokio::test]
+async fn envelopes_from_another_source_or_detail_type_are_refused_and_audited() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+    for (source, detail_type) in [
+        ("evil.example", "Workspace IP Changed"),
+        ("aws.ec2", "Workspace IP Changed"),
+        ("dev.workspace", "Something Else"),
+    ] {
+        let mut e = change("andrew", "52.14.99.8");
+        e["source"] = json!(source);
+        e["detail-type"] = json!(detail_type);
+        let inv = f.invoke(&e).await;
+        let (t, m) = inv.error();
+        assert_eq!(
+            t, "Permanent.WrongEnvelope",
+            "{source} / {detail_type}: {m}"
+        );
+        assert!(m.contains(source) && m.contains(detail_type), "{m}");
+    }
+    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    let audit = fx.audit().await;
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    for (owner, _, new_cidr, outcome) in audit {
+        assert_eq!(
+            (owner.as_str(), new_cidr.as_deref(), outcome.as_str()),
+            ("andrew", Some("52.14.99.8"), "refused_invalid_request")
+        );
+    }
+    // The configured pair still works, as does the bare detail of a direct invocation.
+    assert_eq!(
+        f.invoke(&change("andrew", "52.14.99.8")).await.response()["outcome"],
+        "applied"
+    );
+}
+
+/// Requests refused before the owner is even looked up still land in the audit, with their
+/// raw values cut short and made storable, and never crash the function.
+#[tokio::test]
+async fn malformed_requests_are_audited_too() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    let long_owner = "o".repeat(500);
+    let payloads = [
+        json!({"owner": "andrew", "ip": null}),
+        json!({"owner": "andrew", "ip": 5}),
+        json!({"owner": "andrew", "ip": ["34.201.17.5"]}),
+        json!({"owner": "andrew", "ip": {"v4": "34.201.17.5"}}),
+        json!({"owner": "a b", "ip": "34.201.17.5"}),
+        json!({"owner": "nul\u{0}owner", "ip": "34.201.17.5\u{0}"}),
+        json!({"owner": long_owner, "ip": "34.201.17.5"}),
+        json!({"owner": 7, "ip": "34.201.17.5"}),
+    ];
+    for p in &payloads {
+        let inv = f.invoke(p).await;
+        let (t, m) = inv.error();
+        assert!(t.starts_with("Permanent."), "{p}: {t} {m}");
+    }
+    assert!(f.exit_status().is_none(), "the process lives on");
+    let audit = fx.audit().await;
+    assert_eq!(
+        audit.len(),
+        payloads.len(),
+        "one audit row per request: {audit:?}"
+    );
+    assert!(
+        audit.iter().all(|a| a.3 == "refused_invalid_request"),
+        "{audit:?}"
+    );
+    let new: Vec<Option<&str>> = audit.iter().map(|a| a.2.as_deref()).collect();
+    assert_eq!(
+        &new[..4],
+        [
+            None,
+            Some("5"),
+            Some("[\"34.201.17.5\"]"),
+            Some("{\"v4\":\"34.201.17.5\"}")
+        ]
+    );
+    assert_eq!(audit[4].0, "a b");
+    assert_eq!(audit[5].0, "nul\\0owner");
+    assert_eq!(audit[5].2.as_deref(), Some("34.201.17.5\\0"));
+    assert!(audit[6].0.chars().count() <= 65, "{}", audit[6].0);
+    assert_eq!(audit[7].0, "7");
+    assert_eq!(fx.row("andrew").await.0, None, "nothing was applied");
+}
+
+/// EventBridge stamps events to the second; a direct request is stamped on arrival to the
+/// microsecond. An event from the same second as the newest request taken is newer, not stale.
+#[tokio::test]
+async fn an_event_stamped_in_the_same_second_as_a_direct_request_is_not_dropped() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    let direct = f
+        .invoke(&json!({"owner": "andrew", "ip": "34.201.17.5"}))
+        .await;
+    assert_eq!(direct.response()["outcome"], "applied");
+    // The event EventBridge would stamp in that same second: its time is the direct
+    // request's, cut to the whole second.
+    let second: String = fx
+        .db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT to_char(last_request_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM managed_ingress_rules WHERE owner = 'andrew'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let event = f.invoke(&change_at("andrew", "52.14.99.8", &second)).await;
+    assert_eq!(event.response()["outcome"], "applied", "{second}");
+    assert_eq!(fx.row("andrew").await.0.as_deref(), Some("52.14.99.8/32"));
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+    // One from an earlier second still is stale.
+    let older = f
+        .invoke(&change_at("andrew", "18.204.3.77", "2026-01-01T00:00:00Z"))
+        .await;
+    assert_eq!(older.response()["outcome"], "stale");
 }

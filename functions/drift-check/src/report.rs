@@ -34,6 +34,8 @@ pub enum Kind {
     Changed,
     /// A CIDR rule in a managed group that no row describes.
     Unexpected,
+    /// A rule no row describes that `drift_allowed_rules` names: expected, kept, not drift.
+    Allowed,
     /// Confirmed in Cognito, no row: a lost sign-up.
     MissingUser,
     /// A row whose sub is gone from the pool. Only ever reported.
@@ -42,19 +44,26 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
+        Kind::Allowed,
         Kind::MissingUser,
         Kind::OrphanUser,
     ];
+
+    /// Whether this kind is a difference to act on (and to alarm on); `allowed` is not.
+    pub fn is_drift(self) -> bool {
+        self != Kind::Allowed
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
             Self::Changed => "changed",
             Self::Unexpected => "unexpected",
+            Self::Allowed => "allowed",
             Self::MissingUser => "missing_user",
             Self::OrphanUser => "orphan_user",
         }
@@ -127,6 +136,8 @@ pub enum Action {
     Backfilled,
     /// Orphans: user data is never deleted automatically.
     Reported,
+    /// An allowlisted rule, left as it is.
+    Kept,
     Skipped(Skip),
     /// The stored source failed validation and was not applied.
     Refused(String),
@@ -145,6 +156,7 @@ pub enum ActionClass {
     Adopted,
     Backfilled,
     Reported,
+    Kept,
     Skipped,
     Refused,
     Failed,
@@ -160,6 +172,7 @@ impl Action {
             Self::Adopted => ActionClass::Adopted,
             Self::Backfilled => ActionClass::Backfilled,
             Self::Reported => ActionClass::Reported,
+            Self::Kept => ActionClass::Kept,
             Self::Skipped(_) => ActionClass::Skipped,
             Self::Refused(_) => ActionClass::Refused,
             Self::Failed(_) => ActionClass::Failed,
@@ -179,6 +192,7 @@ impl std::fmt::Display for Action {
             Self::Adopted => f.write_str("adopted"),
             Self::Backfilled => f.write_str("backfilled"),
             Self::Reported => f.write_str("reported"),
+            Self::Kept => f.write_str("kept"),
             Self::Skipped(why) => f.write_str(match why {
                 Skip::Busy => "skipped: busy with another request",
                 Skip::RowChanged => "skipped: the row changed meanwhile",
@@ -382,8 +396,9 @@ pub struct Summary {
     pub findings: Vec<Finding>,
 }
 
-/// CloudWatch Embedded Metric Format: one line per kind (dimension `Kind`) and one total,
-/// printed straight to stdout, where Lambda's log agent turns them into metrics.
+/// CloudWatch Embedded Metric Format: one line per kind (dimension `Kind`) and one total of
+/// the drift kinds (the alarm's metric: allowlisted rules are not drift), printed straight to
+/// stdout, where Lambda's log agent turns them into metrics.
 pub fn emit_metrics(counts: &BTreeMap<Kind, u64>) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -402,7 +417,11 @@ pub fn emit_metrics(counts: &BTreeMap<Kind, u64>) {
             json!({"_aws": directive(json!([["Kind"]])), "Kind": kind, "Findings": n})
         );
     }
-    let total: u64 = counts.values().sum();
+    let total: u64 = counts
+        .iter()
+        .filter(|(kind, _)| kind.is_drift())
+        .map(|(_, n)| n)
+        .sum();
     println!(
         "{}",
         json!({"_aws": directive(json!([[]])), "Findings": total})

@@ -7,7 +7,12 @@ use std::{
 };
 
 use deadpool_postgres::ClientWrapper;
-use ingress::{ec2::AwsRule, ip::HostCidr, rule::ManagedRule, store};
+use ingress::{
+    ec2::AwsRule,
+    ip::{Cidr, HostCidr},
+    rule::ManagedRule,
+    store,
+};
 use serde_json::{Value, json};
 
 use crate::{
@@ -24,13 +29,65 @@ pub enum RuleDrift {
     /// AWS has exactly what the row wants, under another rule id (a rule shared by developers
     /// behind one address, or one created when the answer was lost): the row takes that id.
     Adopt(ManagedRule, AwsRule),
+    /// A rule no row describes that an allowlist entry names: kept.
+    Allowed(AwsRule, AllowedRule),
+}
+
+/// An entry of `drift_allowed_rules`: a foreign rule an operator declared expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedRule {
+    pub cidr: Option<Cidr>,
+    pub aws_rule_id: Option<String>,
+    pub reason: String,
+    pub added_by: String,
+}
+
+impl AllowedRule {
+    /// Exact matching only: an entry for a range never covers a wider or another rule, so a
+    /// rule like 0.0.0.0/0 stays only when an entry names it.
+    pub fn covers(&self, aws: &AwsRule) -> bool {
+        (self.cidr.is_some() || self.aws_rule_id.is_some())
+            && self.cidr.is_none_or(|c| aws.cidr == Some(c))
+            && self.aws_rule_id.as_deref().is_none_or(|id| id == aws.id)
+    }
+}
+
+const ALLOWED_IN_GROUP: &str = "\
+    SELECT cidr::text, aws_rule_id, reason, added_by FROM drift_allowed_rules \
+    WHERE security_group_id = $1 ORDER BY id";
+
+/// The allowlist entries of one group.
+pub async fn allowed_in_group(
+    client: &ClientWrapper,
+    group: &str,
+) -> Result<Vec<AllowedRule>, tokio_postgres::Error> {
+    client
+        .query(ALLOWED_IN_GROUP, &[&group])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AllowedRule {
+                cidr: r
+                    .try_get::<_, Option<String>>(0)?
+                    .and_then(|c| Cidr::parse(&c)),
+                aws_rule_id: r.try_get(1)?,
+                reason: r.try_get(2)?,
+                added_by: r.try_get(3)?,
+            })
+        })
+        .collect()
 }
 
 /// Compares a group's rows with its AWS rules. A row is satisfied by any rule that lets in
 /// exactly what it wants (its own first; developers behind one address share one), else its
-/// own rule is `Changed`, else it is `Missing`. CIDR rules no row claims are unexpected. Rules
-/// whose source is another group or a prefix list are not ours to judge.
-pub fn compare_group(desired: &[ManagedRule], actual: &[AwsRule]) -> Vec<RuleDrift> {
+/// own rule is `Changed`, else it is `Missing`. CIDR rules no row claims are unexpected, unless
+/// an allowlist entry names them. Rules whose source is another group or a prefix list are not
+/// ours to judge.
+pub fn compare_group(
+    desired: &[ManagedRule],
+    actual: &[AwsRule],
+    allowed: &[AllowedRule],
+) -> Vec<RuleDrift> {
     let mut claimed = HashSet::new();
     let mut drift = Vec::new();
     for rule in desired {
@@ -61,7 +118,10 @@ pub fn compare_group(desired: &[ManagedRule], actual: &[AwsRule]) -> Vec<RuleDri
     }
     for a in actual {
         if a.cidr.is_some() && !claimed.contains(&a.id) {
-            drift.push(RuleDrift::Unexpected(a.clone()));
+            drift.push(match allowed.iter().find(|e| e.covers(a)) {
+                Some(entry) => RuleDrift::Allowed(a.clone(), entry.clone()),
+                None => RuleDrift::Unexpected(a.clone()),
+            });
         }
     }
     drift
@@ -92,7 +152,8 @@ pub async fn check_group(
     // source before it reaches AWS, so a rule seen here is never mistaken for unexpected.
     let actual = state.ec2.ingress_rules(group).await?;
     let desired = store::rules_in_group(client, group).await?;
-    for drift in compare_group(&desired, &actual) {
+    let allowed = allowed_in_group(client, group).await?;
+    for drift in compare_group(&desired, &actual, &allowed) {
         let remediate = run.remediating() && Instant::now() < deadline;
         let finding = match drift {
             RuleDrift::Adopt(rule, aws) => {
@@ -130,6 +191,13 @@ pub async fn check_group(
                     action,
                 }
             }
+            RuleDrift::Allowed(aws, entry) => Finding {
+                kind: Kind::Allowed,
+                resource: format!("{group}/{}", aws.id),
+                desired: Some(json!({"allowed_by": entry.added_by, "reason": entry.reason})),
+                actual: Some(actual_json(&aws)),
+                action: Action::Kept,
+            },
             RuleDrift::Unexpected(aws) => {
                 let action = if remediate {
                     revoke_unexpected(state, client, group, &aws).await?
@@ -249,7 +317,7 @@ async fn fix_rule(
 
 #[cfg(test)]
 mod tests {
-    use ingress::{ip::Cidr, rule::RuleStatus};
+    use ingress::rule::RuleStatus;
 
     use super::*;
 
@@ -291,7 +359,7 @@ mod tests {
             aws("sgr-1", Some("34.201.17.5/32"), 5432),
             aws("sgr-2", Some("52.14.99.8/32"), 5432),
         ];
-        assert!(compare_group(&d, &a).is_empty());
+        assert!(compare_group(&d, &a, &[]).is_empty());
     }
 
     #[test]
@@ -301,7 +369,7 @@ mod tests {
             row("b", Some("34.201.17.5/32"), None),
         ];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 5432)];
-        let drift = compare_group(&d, &a);
+        let drift = compare_group(&d, &a, &[]);
         assert!(
             matches!(&drift[..], [RuleDrift::Adopt(r, a)] if r.owner == "b" && a.id == "sgr-1"),
             "{drift:?}"
@@ -316,7 +384,7 @@ mod tests {
             aws("sgr-old", Some("2600:1f18::7/128"), 5432),
             aws("sgr-new", Some("34.201.17.5/32"), 5432),
         ];
-        let drift = compare_group(&d, &a);
+        let drift = compare_group(&d, &a, &[]);
         assert!(
             matches!(&drift[0], RuleDrift::Adopt(_, a) if a.id == "sgr-new"),
             "{drift:?}"
@@ -340,7 +408,7 @@ mod tests {
             aws("sgr-open", Some("0.0.0.0/0"), 5432),
             aws("sgr-app", None, 5432),
         ];
-        let drift = compare_group(&d, &a);
+        let drift = compare_group(&d, &a, &[]);
         assert_eq!(drift.len(), 3, "{drift:?}");
         assert!(matches!(&drift[0], RuleDrift::Missing(r) if r.owner == "gone"));
         assert!(
@@ -350,11 +418,42 @@ mod tests {
     }
 
     #[test]
+    fn an_allowlisted_rule_is_kept_and_only_the_one_it_names() {
+        let d = [row("a", Some("34.201.17.5/32"), Some("sgr-1"))];
+        let a = [
+            aws("sgr-1", Some("34.201.17.5/32"), 5432),
+            aws("sgr-vpn", Some("10.20.0.0/16"), 5432),
+            aws("sgr-open", Some("0.0.0.0/0"), 5432),
+            aws("sgr-bastion", Some("52.0.0.9/32"), 5432),
+        ];
+        let entry = |cidr: Option<&str>, id: Option<&str>| AllowedRule {
+            cidr: cidr.and_then(Cidr::parse),
+            aws_rule_id: id.map(str::to_owned),
+            reason: "vpn".into(),
+            added_by: "ops".into(),
+        };
+        let allowed = [
+            entry(Some("10.20.0.0/16"), None),
+            entry(None, Some("sgr-bastion")),
+            // Both given: both must match, and this id has another source.
+            entry(Some("0.0.0.0/0"), Some("sgr-vpn")),
+        ];
+        let drift = compare_group(&d, &a, &allowed);
+        assert_eq!(drift.len(), 3, "{drift:?}");
+        assert!(matches!(&drift[0], RuleDrift::Allowed(a, _) if a.id == "sgr-vpn"));
+        assert!(matches!(&drift[1], RuleDrift::Unexpected(a) if a.id == "sgr-open"));
+        assert!(matches!(&drift[2], RuleDrift::Allowed(a, _) if a.id == "sgr-bastion"));
+        // A wider entry never covers a narrower or another rule: only an exact one does.
+        assert!(!entry(Some("0.0.0.0/0"), None).covers(&a[1]));
+        assert!(!entry(Some("10.0.0.0/8"), None).covers(&a[1]));
+    }
+
+    #[test]
     fn other_ports_are_a_change() {
         let d = [row("a", Some("34.201.17.5/32"), Some("sgr-1"))];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 22)];
         assert!(matches!(
-            compare_group(&d, &a)[..],
+            compare_group(&d, &a, &[])[..],
             [RuleDrift::Changed(..)]
         ));
     }

@@ -2,7 +2,7 @@
 //! once however often Cognito delivers the event, and answers within Cognito's 5 s.
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsPostConfirmation;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -158,7 +158,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
         .unwrap_or("-")
         .to_owned();
 
-    let result = match tokio::time::timeout(budget, confirm(state, &payload)).await {
+    let deadline = Instant::now() + budget;
+    let result = match tokio::time::timeout(budget, confirm(state, &payload, deadline)).await {
         Ok(result) => result,
         Err(_) => Err(Error::OutOfTime(budget)),
     };
@@ -212,14 +213,22 @@ pub fn parse_event(
     Ok((trigger, user))
 }
 
-async fn confirm(state: &State, payload: &Value) -> Result<InsertOutcome, Error> {
+async fn confirm(
+    state: &State,
+    payload: &Value,
+    deadline: Instant,
+) -> Result<InsertOutcome, Error> {
     let (trigger, user) = parse_event(payload, &state.mapping)?;
     tracing::debug!(trigger = trigger.as_str(), "inserting confirmed user");
     // Both trigger sources insert only when the row is missing: a sign-up creates it, a
-    // password reset heals a row an earlier failure lost, and neither overwrites.
+    // password reset heals a row an earlier failure lost, and neither overwrites. A restart
+    // of the server is ridden out while the budget allows: each failure here is a person
+    // who sees an error at sign-up.
     match state
         .db
-        .run(async |client| insert_confirmed_user(client, &user).await)
+        .run_until(deadline, async |client| {
+            insert_confirmed_user(client, &user).await
+        })
         .await?
     {
         InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),

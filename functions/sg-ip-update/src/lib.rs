@@ -290,9 +290,11 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
 }
 
 /// A value from the request as it may be stored and shown: at most `max` characters, NUL
-/// (which Postgres text cannot hold) written as `\0`, and a non-string shown as its JSON.
+/// (which Postgres text cannot hold) written as `\0`, a non-string shown as its JSON, and
+/// null or absent as nothing.
 fn quoted_raw(v: Option<&Value>, max: usize) -> Option<String> {
     let text = match v? {
+        Value::Null => return None,
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -544,6 +546,7 @@ mod tests {
             Some(101)
         );
         assert_eq!(quoted_raw(None, 10), None);
+        assert_eq!(quoted_raw(Some(&Value::Null), 10), None);
     }
 
     #[test]

@@ -39,6 +39,42 @@ impl DbError {
             Self::Query(e) => is_transient(e),
         }
     }
+
+    /// Whether this looks like a server restarting: the connection was refused or cut, or the
+    /// server said it is starting up or shutting down. Worth retrying within the same
+    /// invocation, after a short pause, while time remains.
+    pub fn passes_soon(&self) -> bool {
+        match self {
+            Self::Connect { source, .. } => {
+                is_connection_lost(source)
+                    || source
+                        .code()
+                        .is_some_and(|c| *c == SqlState::CANNOT_CONNECT_NOW)
+                    || io_error_kind(source).is_some_and(|k| {
+                        matches!(
+                            k,
+                            std::io::ErrorKind::ConnectionRefused
+                                | std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::ConnectionAborted
+                        )
+                    })
+            }
+            Self::Query(e) => is_connection_lost(e),
+            _ => false,
+        }
+    }
+}
+
+/// The kind of the I/O error underneath a tokio-postgres error, if there is one.
+fn io_error_kind(e: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// The error with its causes: tokio-postgres's own `Display` says only "db error" and leaves

@@ -2,7 +2,10 @@
 //! a fresh secret when the server rejects the cached password (rotation), and one transparent
 //! retry when a pooled connection turns out to have died while the environment was frozen.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
@@ -274,6 +277,31 @@ impl Db {
                 Ok(op(&client).await?)
             }
             other => Ok(other?),
+        }
+    }
+
+    /// Like [`Db::run`], and rides out a short server restart: while the error says the
+    /// server is restarting ([`DbError::passes_soon`]), tries again after a pause (25 ms,
+    /// doubling to 250 ms) as long as one more attempt and the answer fit before `deadline`.
+    /// Past that it returns the error, so the caller still answers in time.
+    pub async fn run_until<T, F>(&self, deadline: Instant, op: F) -> Result<T, DbError>
+    where
+        F: AsyncFn(&ClientWrapper) -> Result<T, tokio_postgres::Error>,
+    {
+        // Time kept for the last attempt and the answer's way back.
+        const ROOM: Duration = Duration::from_millis(250);
+        let mut pause = Duration::from_millis(25);
+        let mut attempts = 1u32;
+        loop {
+            match self.run(&op).await {
+                Err(e) if e.passes_soon() && Instant::now() + pause + ROOM < deadline => {
+                    tracing::warn!(error = %e, attempts, retry_in_ms = pause.as_millis() as u64, "database unavailable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                    attempts += 1;
+                }
+                other => return other,
+            }
         }
     }
 }
