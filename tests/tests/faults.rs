@@ -127,15 +127,18 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
             .await
             .expect("initialised");
     }
-    // Restart Postgres once, while the burst is under way; time the whole restart (stop,
-    // start, ready for connections).
+    // Restart Postgres once, while the burst is under way, staying down a second in between
+    // (a slower restart than the bare `pg_ctl` one, closer to a managed database's); time the
+    // whole outage: stop, down, start, ready for connections.
     let restarter = {
         let stack = stack.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
             tokio::task::spawn_blocking(move || {
                 let at = Instant::now();
-                stack.pg_restart();
+                stack.pg_stop();
+                std::thread::sleep(Duration::from_secs(1));
+                stack.pg_start();
                 at.elapsed()
             })
             .await
@@ -143,7 +146,9 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
         })
     };
     let started = Instant::now();
-    let results = burst(&environments, &events, Duration::ZERO).await;
+    // Paced so the burst spans some 2.5 s and the outage lands in its middle, whatever the
+    // machine's speed.
+    let results = burst(&environments, &events, Duration::from_millis(40)).await;
     let restart = restarter.await.unwrap();
     let failed: Vec<_> = results
         .iter()
