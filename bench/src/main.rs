@@ -3,6 +3,10 @@
 //! production (scram-sha-256, TLS), measures, and writes BENCHMARKS.md. Numbers drift from run
 //! to run: the report gives medians and ratios from one run, side by side.
 
+mod fixtures;
+mod procfs;
+mod stats;
+
 use std::{
     collections::BTreeSet,
     fmt::Write as _,
@@ -13,8 +17,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, aws, event};
-use serde_json::{Value, json};
+use integration_tests::{Function, Outcome, Stack, TestDb, aws};
+use serde_json::json;
+
+use crate::{
+    fixtures::{confirmed_user, signup},
+    procfs::{cpu_ns, peak_rss_kb, thread_cpu_ns},
+    stats::{median, ms, pct},
+};
 
 struct Setup {
     stack: Stack,
@@ -35,102 +45,6 @@ struct Run {
     /// The function process's CPU time per warm invocation, in microseconds.
     cpu_us_per_warm: f64,
     errors: usize,
-}
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn median(v: &[f64]) -> f64 {
-    pct(v, 0.5)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn peak_rss_kb(pid: Option<u32>) -> u64 {
-    let Some(pid) = pid else { return 0 };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// The first field of a schedstat file: the task's time on the CPU, in nanoseconds, from the
-/// scheduler's own accounting (not clock ticks).
-fn schedstat_ns(path: impl AsRef<std::path::Path>) -> Option<u64> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// CPU time the calling thread has used so far. Its runtime is single-threaded, so this is all
-/// the work of the loop it runs, the Postgres connection task included.
-fn thread_cpu_ns() -> u64 {
-    schedstat_ns("/proc/thread-self/schedstat").unwrap_or(0)
-}
-
-/// CPU time the process has used so far, all threads.
-fn cpu_ns(pid: Option<u32>) -> u64 {
-    let Some(pid) = pid else { return 0 };
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| schedstat_ns(t.ok()?.path().join("schedstat")))
-        .sum()
-}
-
-fn signup(tag: &str, i: usize) -> Value {
-    let mut e = event("post-confirmation.json");
-    let a = &mut e["request"]["userAttributes"];
-    a["sub"] = json!(format!("{tag}-{i}-{}", uuid::Uuid::new_v4().simple()));
-    a["preferred_username"] = json!(format!("{tag}{i}{}", uuid::Uuid::new_v4().simple()));
-    e
-}
-
-/// A confirmed user (as after sign-up and confirmation); returns its sub.
-async fn confirmed_user(
-    cognito: &aws_sdk_cognitoidentityprovider::Client,
-    pool: &str,
-    i: usize,
-) -> Result<String> {
-    let username = format!("u{i:06}");
-    let created = cognito
-        .admin_create_user()
-        .user_pool_id(pool)
-        .username(&username)
-        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
-        .send()
-        .await?;
-    cognito
-        .admin_set_user_password()
-        .user_pool_id(pool)
-        .username(&username)
-        .password("Correct-Horse-9")
-        .permanent(true)
-        .send()
-        .await?;
-    created
-        .user()
-        .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
-        .and_then(|a| a.value())
-        .map(str::to_owned)
-        .context("admin_create_user returned no sub")
 }
 
 /// How a subject is started.
