@@ -4,256 +4,31 @@
 //! to run: the report gives medians and ratios from one run, side by side.
 
 mod fixtures;
+mod floors;
 mod procfs;
+mod setup;
 mod stats;
+mod subjects;
 
 use std::{
     collections::BTreeSet,
     fmt::Write as _,
-    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, aws};
+use integration_tests::{Outcome, aws};
 use serde_json::json;
 
 use crate::{
     fixtures::{confirmed_user, signup},
-    procfs::{cpu_ns, peak_rss_kb, thread_cpu_ns},
+    procfs::peak_rss_kb,
+    setup::{Options, Setup},
     stats::{median, ms, pct},
+    subjects::{Run, Runs, Subject, is_ok},
 };
-
-struct Setup {
-    stack: Stack,
-    db: TestDb,
-    release: PathBuf,
-    python: PathBuf,
-    python_dir: PathBuf,
-    secret_arn: String,
-}
-
-/// What one subject did under the driver.
-#[derive(Default, Clone)]
-struct Run {
-    init_ms: Vec<f64>,
-    cold_ms: Vec<f64>,
-    warm_ms: Vec<f64>,
-    peak_rss_kb: u64,
-    /// The function process's CPU time per warm invocation, in microseconds.
-    cpu_us_per_warm: f64,
-    errors: usize,
-}
-
-/// How a subject is started.
-#[derive(Clone)]
-enum Subject {
-    Rust {
-        name: &'static str,
-        env: Vec<(String, String)>,
-    },
-    Python {
-        module: &'static str,
-        env: Vec<(String, String)>,
-    },
-}
-
-impl Subject {
-    async fn spawn(&self, s: &Setup) -> Result<Function> {
-        Ok(match self {
-            Subject::Rust { name, env } => {
-                Function::spawn_program(name, &s.release.join(name), &[], env).await?
-            }
-            Subject::Python { module, env } => {
-                let mut env = env.clone();
-                env.push(("PYTHONPATH".into(), s.python_dir.display().to_string()));
-                let handler = format!("{module}.lambda_handler");
-                Function::spawn_program(module, &s.python, &["-m", "awslambdaric", &handler], &env)
-                    .await?
-            }
-        })
-    }
-}
-
-async fn stop(f: Option<Function>) {
-    if let Some(f) = f {
-        f.stop().await;
-    }
-}
-
-fn is_ok(o: &Outcome) -> bool {
-    matches!(o, Outcome::Response(_))
-}
-
-/// `cold` cold starts (spawn, first event at once); the last environment is kept, warm, for
-/// [`warm_interleaved`].
-async fn measure(
-    s: &Setup,
-    subject: &Subject,
-    tag: &str,
-    cold: usize,
-) -> Result<(Run, Option<Function>)> {
-    let mut run = Run::default();
-    let mut kept = None;
-    for c in 0..cold {
-        let f = subject.spawn(s).await?;
-        let first = f.invoke(&signup(tag, c * 1_000_000)).await;
-        run.cold_ms.push(ms(first.elapsed));
-        run.init_ms.push(f.init_duration().map_or(f64::NAN, ms));
-        run.errors += usize::from(!is_ok(&first.outcome));
-        if c + 1 == cold {
-            kept = Some(f);
-        } else {
-            f.stop().await;
-        }
-    }
-    Ok((run, kept))
-}
-
-/// Warm invocations per subject in one turn: back to back, as an environment under steady
-/// traffic sees them (one invocation per turn would measure an environment idle for the
-/// others' turns: cold caches, a sleeping CPU, about 0.14 ms more even for echo).
-const TURN: usize = 250;
-
-/// `warm` invocations on each kept environment, taken in turns of [`TURN`], so that the
-/// machine's drift over the run falls on every subject alike. Then each environment's peak
-/// RSS and CPU per invocation, and it is stopped.
-async fn warm_interleaved(subjects: &mut [(&str, &mut Run, Option<Function>)], warm: usize) {
-    let cpu_before: Vec<u64> = subjects
-        .iter()
-        .map(|(_, _, f)| cpu_ns(f.as_ref().and_then(Function::pid)))
-        .collect();
-    for turn in (0..warm).step_by(TURN) {
-        for (tag, run, f) in subjects.iter_mut() {
-            let Some(f) = f else { continue };
-            for i in turn..warm.min(turn + TURN) {
-                let inv = f.invoke(&signup(tag, i)).await;
-                run.errors += usize::from(!is_ok(&inv.outcome));
-                run.warm_ms.push(ms(inv.elapsed));
-            }
-        }
-    }
-    for ((_, run, f), before) in subjects.iter_mut().zip(cpu_before) {
-        let Some(f) = f.take() else { continue };
-        run.peak_rss_kb = peak_rss_kb(f.pid());
-        run.cpu_us_per_warm = (cpu_ns(f.pid()) - before) as f64 / 1000.0 / warm.max(1) as f64;
-        f.stop().await;
-    }
-}
-
-/// The same sign-up insert through the functions' own database layer (`shared::db::Db`, the
-/// pool, rustls, the prepared statement), called in a loop in-process on a single-threaded
-/// runtime as the functions run it: no Lambda, no event, no logging. It splits the gap to
-/// pgbench into what the Postgres client stack costs and what the rest of an invocation costs.
-fn db_layer_alone(s: &Setup, n: usize) -> Result<(Vec<f64>, f64)> {
-    let env: Vec<(String, String)> = s.db.url_env();
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                // Made, used and dropped on this thread: a runtime may not be dropped inside
-                // the driver's own.
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async {
-                    let lookup: std::collections::HashMap<&str, &str> =
-                        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    let config = shared::config::DbConfig::from_lookup(&lookup)?;
-                    let db = shared::db::Db::new(&config, None)?;
-                    db.warm_up().await;
-                    let mut times = Vec::with_capacity(n);
-                    let cpu_before = thread_cpu_ns();
-                    for i in 0..n {
-                        let id = format!("layer-{i}-{}", uuid::Uuid::new_v4().simple());
-                        let user = shared::users::NewUser {
-                            cognito_user_id: id.clone(),
-                            email: "b@example.com".into(),
-                            display_name: "bench".into(),
-                            handle: id,
-                        };
-                        let started = Instant::now();
-                        db.run(async |c| shared::users::insert_confirmed_user(c, &user).await)
-                            .await?;
-                        times.push(ms(started.elapsed()));
-                    }
-                    let cpu_us = (thread_cpu_ns() - cpu_before) as f64 / 1000.0 / n.max(1) as f64;
-                    Ok::<_, anyhow::Error>((times, cpu_us))
-                })
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("the in-process loop panicked"))?
-    })
-}
-
-fn pgbench(s: &Setup, clients: u32, seconds: u32) -> Result<(f64, f64)> {
-    let dir = std::env::temp_dir().join(format!("pgbench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let script = dir.join("insert.sql");
-    std::fs::write(
-        &script,
-        "\\set id random(1, 4611686018427387903)\n\
-         INSERT INTO users (cognito_user_id, email, display_name, handle) \
-         VALUES ('pgb-' || :id, 'b@example.com', 'bench', 'pgb-' || :id) \
-         ON CONFLICT (cognito_user_id) DO NOTHING;\n",
-    )?;
-    let out = Command::new("pgbench")
-        .current_dir(&dir)
-        .args(["-n", "-M", "prepared", "-l", "-f"])
-        .arg(&script)
-        .args([
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-        ])
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.stack.pg_port.to_string(),
-            "-U",
-            "app",
-            &s.db.name,
-        ])
-        .env("PGPASSWORD", &s.stack.app_password)
-        .env("PGSSLMODE", "require")
-        .output()
-        .context("running pgbench")?;
-    if !out.status.success() {
-        bail!("pgbench: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let tps = text
-        .lines()
-        .find(|l| l.starts_with("tps"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(f64::NAN);
-    let mut latencies = Vec::new();
-    for entry in std::fs::read_dir(&dir)?.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("pgbench_log")
-        {
-            for line in std::fs::read_to_string(entry.path())?.lines() {
-                if let Some(us) = line
-                    .split_whitespace()
-                    .nth(2)
-                    .and_then(|n| n.parse::<f64>().ok())
-                {
-                    latencies.push(us / 1000.0);
-                }
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok((median(&latencies), tps))
-}
 
 async fn pids(client: &tokio_postgres::Client, app: &str) -> Result<BTreeSet<i32>> {
     let rows = client
@@ -265,172 +40,32 @@ async fn pids(client: &tokio_postgres::Client, app: &str) -> Result<BTreeSet<i32
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-fn secret_env(s: &Setup) -> Vec<(String, String)> {
-    let mut env = s.stack.aws_env();
-    env.push(("DB_SECRET_ARN".into(), s.secret_arn.clone()));
-    env.push((
-        "DB_CA_BUNDLE".into(),
-        s.stack.ca_bundle.display().to_string(),
-    ));
-    env
-}
-
-fn python_env(s: &Setup, app: &str) -> Vec<(String, String)> {
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/{}?sslmode=require&application_name={app}",
-        s.stack.app_password, s.stack.pg_port, s.db.name
-    );
-    vec![("DATABASE_URL".into(), url)]
-}
-
-/// 2,000 invocations from 50 environments (40 each, in order); returns errors, seconds, and
-/// the peak count of our function's server connections.
-async fn burst(s: &Setup, subject: &Subject) -> Result<(usize, f64, i64)> {
-    let mut envs = Vec::new();
-    for _ in 0..50 {
-        envs.push(subject.spawn(s).await?);
-    }
-    for f in &envs {
-        f.wait_initialised(Duration::from_secs(30)).await;
-    }
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (peak, stop, admin) = (peak.clone(), stop.clone(), s.db.admin().await?);
-        tokio::spawn(async move {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'post-confirmation'";
-                if let Ok(r) = admin.query_one(sql, &[]).await {
-                    peak.fetch_max(r.get(0), std::sync::atomic::Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
-    let started = Instant::now();
-    let lanes = envs.iter().enumerate().map(|(lane, f)| async move {
-        let mut errors = 0;
-        for i in 0..40 {
-            errors += usize::from(!is_ok(
-                &f.invoke(&signup(&format!("burst{lane}"), i)).await.outcome,
-            ));
-        }
-        errors
-    });
-    let errors: usize = join_all(lanes).await.into_iter().sum();
-    let secs = started.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    watcher.await?;
-    for f in envs {
-        f.stop().await;
-    }
-    Ok((
-        errors,
-        secs,
-        peak.load(std::sync::atomic::Ordering::Relaxed),
-    ))
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
-    let release = PathBuf::from(
-        std::env::var("BENCH_RELEASE_DIR").unwrap_or_else(|_| "target/release".into()),
-    );
-    let out_path =
-        PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into()));
-    let drift_sizes: Vec<usize> = std::env::var("BENCH_DRIFT_USERS")
-        .unwrap_or_else(|_| "1000,10000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    let python = PathBuf::from(std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into()));
-    let stack = Stack::private("pg,moto")?;
-    let db = stack.fresh_database().await?;
-    let sdk = stack.sdk_config().await;
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret_arn = sm
-        .create_secret()
-        .name("bench-db")
-        .secret_string(db.rds_secret(&stack.app_password).to_string())
-        .send()
-        .await?
-        .arn()
-        .unwrap_or_default()
-        .to_owned();
-    let s = Setup {
-        stack: stack.clone(),
-        db,
-        release,
-        python,
-        python_dir: integration_tests::stack::repo_root().join("bench/python"),
-        secret_arn,
-    };
-    let admin = s.db.admin().await?;
+    let options = Options::from_env();
+    let s = Setup::new(&options).await?;
+    let Options {
+        out_path,
+        drift_sizes,
+        ..
+    } = options;
+    let admin = &s.admin;
     let mut report = String::new();
     let mut targets: Vec<(String, bool, String)> = Vec::new();
 
     eprintln!("bench: warm and cold runs");
-    let echo = Subject::Rust {
-        name: "echo",
-        env: vec![],
-    };
-    let ours = Subject::Rust {
-        name: "post-confirmation",
-        env: secret_env(&s),
-    };
-    let mut url_tls = s.db.url_env();
-    url_tls.retain(|(k, _)| !k.starts_with("AWS_"));
-    let mut url_plain = url_tls.clone();
-    url_plain.retain(|(k, _)| k != "DB_SSLMODE");
-    url_plain.push(("DB_SSLMODE".into(), "disable".into()));
-    let ours_url_tls = Subject::Rust {
-        name: "post-confirmation",
-        env: url_tls,
-    };
-    let ours_url_plain = Subject::Rust {
-        name: "post-confirmation",
-        env: url_plain,
-    };
-    let careful = Subject::Python {
-        module: "careful",
-        env: python_env(&s, "py-careful"),
-    };
-    let naive = Subject::Python {
-        module: "naive",
-        env: python_env(&s, "py-naive"),
-    };
-
-    let (mut r_echo, f_echo) = measure(&s, &echo, "echo", 5).await?;
-    let (mut r_ours, f_ours) = measure(&s, &ours, "ours", 5).await?;
-    // The same, without the one info log line per invocation: how much of the warm path is
-    // formatting and writing that line.
-    let mut quiet_env = secret_env(&s);
-    quiet_env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "warn".into()));
-    let quiet = Subject::Rust {
-        name: "post-confirmation",
-        env: quiet_env,
-    };
-    let (mut r_quiet, f_quiet) = measure(&s, &quiet, "quiet", 1).await?;
-    let (mut r_careful, f_careful) = measure(&s, &careful, "careful", 5).await?;
-    warm_interleaved(
-        &mut [
-            ("echo", &mut r_echo, f_echo),
-            ("ours", &mut r_ours, f_ours),
-            ("quiet", &mut r_quiet, f_quiet),
-            ("careful", &mut r_careful, f_careful),
-        ],
-        1000,
-    )
-    .await;
-    // Apart: each of its calls leaves a backend exiting behind it, which would slow the others.
-    let (mut r_naive, f_naive) = measure(&s, &naive, "naive", 3).await?;
-    warm_interleaved(&mut [("naive", &mut r_naive, f_naive)], 1000).await;
-    let (r_url_tls, f) = measure(&s, &ours_url_tls, "ourstls", 5).await?;
-    stop(f).await;
-    let (r_url_plain, f) = measure(&s, &ours_url_plain, "oursplain", 5).await?;
-    stop(f).await;
-    let (pg_p50, pg_tps1) = pgbench(&s, 1, 10)?;
-    let (layer, layer_cpu_us) = db_layer_alone(&s, 1000)?;
+    let Runs {
+        echo: r_echo,
+        ours: r_ours,
+        quiet: r_quiet,
+        careful: r_careful,
+        naive: r_naive,
+        url_tls: r_url_tls,
+        url_plain: r_url_plain,
+    } = subjects::warm_and_cold(&s).await?;
+    let floors = floors::measure(&s)?;
+    let (pg_p50, pg_tps1) = (floors.pgbench.p50_ms, floors.pgbench.tps);
+    let (layer, layer_cpu_us) = (floors.layer.times_ms, floors.layer.cpu_us);
 
     let floor = median(&r_echo.warm_ms);
     let net = |r: &Run| median(&r.warm_ms) - floor;
@@ -599,6 +234,7 @@ async fn main() -> Result<()> {
 
     eprintln!("bench: connections and secret calls");
     writeln!(report, "\n## 4. Connections and secret calls\n")?;
+    let ours = Subject::ours(&s);
     // One environment, 1,000 warm invocations, every server backend it uses noted.
     let f = ours.spawn(&s).await?;
     f.invoke(&signup("conn", 0)).await;
@@ -606,7 +242,7 @@ async fn main() -> Result<()> {
     for i in 0..1000 {
         f.invoke(&signup("conn", i + 1)).await;
         if i % 10 == 0 {
-            pids_seen.extend(pids(&admin, "post-confirmation").await?);
+            pids_seen.extend(pids(admin, "post-confirmation").await?);
         }
     }
     f.stop().await;
@@ -644,9 +280,13 @@ async fn main() -> Result<()> {
     ));
 
     eprintln!("bench: burst");
-    let (burst_errors, burst_secs, peak_connections) = burst(&s, &ours).await?;
-    let (_, echo_secs, _) = burst(&s, &echo).await?;
-    let (_, pg_tps50) = pgbench(&s, 50, 10)?;
+    let bursts = subjects::bursts(&s).await?;
+    let (burst_errors, burst_secs, peak_connections) = (
+        bursts.ours.errors,
+        bursts.ours.secs,
+        bursts.ours.peak_connections,
+    );
+    let (echo_secs, pg_tps50) = (bursts.echo.secs, bursts.pgbench_tps_50);
     let burst_tps = 2000.0 / burst_secs;
     let echo_tps = 2000.0 / echo_secs;
     let burst_ratio = burst_tps / pg_tps50;
@@ -676,8 +316,8 @@ async fn main() -> Result<()> {
     ));
 
     eprintln!("bench: sg-ip-update");
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let group = aws::create_group(&ec2).await;
+    let ec2 = &s.ec2;
+    let group = aws::create_group(ec2).await;
     admin
         .execute(
             "INSERT INTO managed_ingress_rules (security_group_id, owner) VALUES ($1, 'bench')",
@@ -713,7 +353,7 @@ async fn main() -> Result<()> {
         pct(&sg_ms, 0.99)
     )?;
 
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let cognito = &s.cognito;
     // The pool as production has it: confirmed users, each with a row, except one sign-up in a
     // thousand that was lost (no row). The rows the sections above wrote have no user in this
     // pool: backdated past the orphan cutoff, they are orphans, counted and capped.
@@ -734,9 +374,9 @@ async fn main() -> Result<()> {
         "| Cognito users | managed rules | drift-check ms | peak RSS MiB | findings | AWS calls alone ms | share outside AWS calls |"
     )?;
     writeln!(report, "|---|---|---|---|---|---|---|")?;
-    let pool = aws::create_pool(&cognito).await;
+    let pool = aws::create_pool(cognito).await;
     for g in 0..49 {
-        let group = aws::create_group(&ec2).await;
+        let group = aws::create_group(ec2).await;
         admin
             .execute(
                 "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr) VALUES ($1, $2, '34.201.17.5/32')",
@@ -750,7 +390,7 @@ async fn main() -> Result<()> {
         eprintln!("bench: drift-check at {size} users");
         while created < size {
             let batch: Vec<usize> = (created..size.min(created + 200)).collect();
-            let subs = join_all(batch.iter().map(|&i| confirmed_user(&cognito, &pool, i))).await;
+            let subs = join_all(batch.iter().map(|&i| confirmed_user(cognito, &pool, i))).await;
             let mut rows = Vec::new();
             for (&i, sub) in batch.iter().zip(subs) {
                 if i % 1000 == 999 {
@@ -790,7 +430,7 @@ async fn main() -> Result<()> {
             .map(|r| r.get(0))
             .collect();
         for g in &groups {
-            aws::ingress(&ec2, g).await;
+            aws::ingress(ec2, g).await;
         }
         let aws_ms = ms(aws_started.elapsed());
         let mut env = s.db.url_env();
