@@ -20,3 +20,12 @@ pub fn median(v: &[f64]) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// KiB, as /proc reports memory, in MiB.
+pub fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+pub fn bytes_to_mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
