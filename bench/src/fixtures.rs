@@ -1,0 +1,46 @@
+//! The bench's own users: sign-up events for post-confirmation and confirmed users in a
+//! Cognito pool. Kept in one place so the tests crate's shared fixtures can replace them.
+
+use anyhow::{Context, Result};
+use integration_tests::event;
+use serde_json::{Value, json};
+
+/// A post-confirmation event for a new user; `tag` and `i` make its sub and handle readable in
+/// the database, the UUID makes them unique across runs.
+pub fn signup(tag: &str, i: usize) -> Value {
+    let mut e = event("post-confirmation.json");
+    let a = &mut e["request"]["userAttributes"];
+    a["sub"] = json!(format!("{tag}-{i}-{}", uuid::Uuid::new_v4().simple()));
+    a["preferred_username"] = json!(format!("{tag}{i}{}", uuid::Uuid::new_v4().simple()));
+    e
+}
+
+/// A confirmed user (as after sign-up and confirmation); returns its sub.
+pub async fn confirmed_user(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    i: usize,
+) -> Result<String> {
+    let username = format!("u{i:06}");
+    let created = cognito
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username(&username)
+        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .send()
+        .await?;
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(pool)
+        .username(&username)
+        .password("Correct-Horse-9")
+        .permanent(true)
+        .send()
+        .await?;
+    created
+        .user()
+        .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+        .and_then(|a| a.value())
+        .map(str::to_owned)
+        .context("admin_create_user returned no sub")
+}
