@@ -131,6 +131,17 @@ pub enum InsertOutcome {
     },
 }
 
+impl InsertOutcome {
+    /// The outcome as logged: `inserted`, `already_present` or `handle_taken`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Inserted => "inserted",
+            Self::AlreadyPresent => "already_present",
+            Self::HandleTaken { .. } => "handle_taken",
+        }
+    }
+}
+
 const INSERT_CONFIRMED_USER: &str = "\
     INSERT INTO users (cognito_user_id, email, display_name, handle) \
     VALUES ($1, $2, $3, $4) \

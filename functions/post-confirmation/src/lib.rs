@@ -165,10 +165,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     };
     match &result {
         Ok(outcome) => {
-            let outcome = match outcome {
-                InsertOutcome::Inserted => "inserted",
-                _ => "already_present",
-            };
+            let outcome = outcome.as_str();
             tracing::info!(trigger_source = %source, sub = %sub, outcome, "post-confirmation");
         }
         Err(e) => {
