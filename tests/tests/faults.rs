@@ -135,11 +135,11 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
             tokio::task::spawn_blocking(move || {
-                let at = Instant::now();
+                let down = Instant::now();
                 stack.pg_stop();
                 std::thread::sleep(Duration::from_secs(1));
                 stack.pg_start();
-                at.elapsed()
+                (down, Instant::now())
             })
             .await
             .unwrap()
@@ -149,7 +149,17 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
     // Paced so the burst spans some 2.5 s and the outage lands in its middle, whatever the
     // machine's speed.
     let results = burst(&environments, &events, Duration::from_millis(40)).await;
-    let restart = restarter.await.unwrap();
+    let ended = Instant::now();
+    let (down, up) = restarter.await.unwrap();
+    let restart = up - down;
+    assert!(
+        down > started && up < ended,
+        "the outage fell inside the burst: down at {:?}, up at {:?}, burst over at {:?}",
+        down - started,
+        up - started,
+        ended - started
+    );
+    assert_eq!(results.len(), 500);
     let failed: Vec<_> = results
         .iter()
         .filter(|(o, _)| !matches!(o, Outcome::Response(_)))
@@ -352,6 +362,23 @@ async fn with_ec2_down_drift_check_records_a_failed_run_and_changes_nothing() {
         .await
         .unwrap();
     let before = aws::ingress(&ec2, &group).await;
+    let tables = async || -> Vec<String> {
+        db.connect_as_app()
+            .await
+            .unwrap()
+            .query(
+                "SELECT row_to_json(r)::text FROM managed_ingress_rules r \
+                 UNION ALL SELECT row_to_json(u)::text FROM users u \
+                 UNION ALL SELECT row_to_json(f)::text FROM drift_findings f",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let tables_before = tables().await;
     let pool = aws::create_pool(&aws_sdk_cognitoidentityprovider::Client::new(&sdk)).await;
 
     let mut env = db.url_env();
@@ -379,8 +406,11 @@ async fn with_ec2_down_drift_check_records_a_failed_run_and_changes_nothing() {
             .contains("DescribeSecurityGroupRules")
     );
     assert_eq!(
-        aws::ingress(&ec2, &group).await,
-        before,
-        "nothing changed half-way"
+        tables().await,
+        tables_before,
+        "no rule, user or finding written half-way"
     );
+    // The function could not reach EC2 at all, so this holds by construction; it stays to
+    // show the group as the run left it.
+    assert_eq!(aws::ingress(&ec2, &group).await, before);
 }

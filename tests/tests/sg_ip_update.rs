@@ -233,6 +233,7 @@ async fn unknown_owners_are_refused_and_nothing_changes() {
     fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
         .await;
     let before = fx.ingress().await;
+    let row_before = fx.row("andrew").await;
     let f = fx.start().await;
     let inv = f.invoke(&change("mallory", "52.14.99.8")).await;
     let (t, m) = inv.error();
@@ -242,6 +243,17 @@ async fn unknown_owners_are_refused_and_nothing_changes() {
         "{m}"
     );
     assert_eq!(fx.ingress().await, before);
+    assert_eq!(fx.row("andrew").await, row_before);
+    let rows: i64 = fx
+        .db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM managed_ingress_rules", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "no row for mallory");
     assert_eq!(fx.audit().await.last().unwrap().3, "refused_unknown_owner");
 }
 
@@ -252,6 +264,7 @@ async fn bad_addresses_are_refused_and_ec2_is_unchanged() {
     fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
         .await;
     let before = fx.ingress().await;
+    let row_before = fx.row("andrew").await;
     let f = fx.start().await;
     let bad = [
         "0.0.0.0",
@@ -284,18 +297,19 @@ async fn bad_addresses_are_refused_and_ec2_is_unchanged() {
         "not an ip",
         "1.1.1.1; rm -rf /",
         "34.201.17.5/33",
+        "8.8.8.8/032",
+        "2002:c000:201::1",
+        "2002:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
     ];
+    assert_eq!(bad.len(), 34);
     for ip in bad {
         let inv = f.invoke(&change("andrew", ip)).await;
         let (t, m) = inv.error();
         assert_eq!(t, "Permanent.InvalidIp", "{ip:?}: {m}");
     }
     assert_eq!(fx.ingress().await, before);
-    assert_eq!(
-        fx.row("andrew").await.0.as_deref(),
-        Some("34.201.17.5/32"),
-        "desired state untouched"
-    );
+    assert_eq!(fx.row("andrew").await, row_before, "the row untouched");
     let audit = fx.audit().await;
     assert_eq!(audit.len(), bad.len());
     assert!(audit.iter().all(|a| a.3 == "refused_invalid_ip"));

@@ -112,6 +112,15 @@ fn calls_in(dirs: &[String]) -> BTreeSet<String> {
                         found.insert(action.to_owned());
                     }
                 }
+                // Every request the code sends must be one this test knows, or a new SDK call
+                // would pass unnoticed.
+                let known: usize = CALLS.iter().map(|(c, _)| code.matches(c).count()).sum();
+                assert_eq!(
+                    code.matches(".send()").count(),
+                    known,
+                    "{}: an SDK call the IAM test does not know",
+                    path.display()
+                );
             }
         }
     }
