@@ -3,10 +3,12 @@
 //! - [`stack`]: the local Postgres and moto from `scripts/stack`, fresh databases, SDK
 //!   configuration for moto, private stacks for fault injection, the function binaries.
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
+//! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod fixtures;
 pub mod runtime_api;
 pub mod stack;
 

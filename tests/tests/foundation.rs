@@ -3,7 +3,11 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use integration_tests::{
+    Function, Outcome, Stack, TestDb,
+    fixtures::{secret_env, unique},
+    function_binary,
+};
 use serde_json::json;
 use shared::{
     config::{CredentialSource, DbConfig},
@@ -11,15 +15,9 @@ use shared::{
     tls::SslMode,
 };
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
+/// A sign-up whose handle is its sub.
 fn signup(sub: &str) -> serde_json::Value {
-    let mut e = event("post-confirmation.json");
-    e["request"]["userAttributes"]["sub"] = json!(sub);
-    e["request"]["userAttributes"]["preferred_username"] = json!(sub);
-    e
+    integration_tests::fixtures::signup(sub, sub)
 }
 
 async fn create_secret(stack: &Stack, value: &serde_json::Value) -> String {
@@ -27,18 +25,8 @@ async fn create_secret(stack: &Stack, value: &serde_json::Value) -> String {
     integration_tests::aws::create_secret(&sm, value).await
 }
 
-fn secret_env(db: &TestDb, moto: &Stack, arn: &str) -> Vec<(String, String)> {
-    let mut env = moto.aws_env();
-    env.extend([
-        ("DB_SECRET_ARN".to_owned(), arn.to_owned()),
-        (
-            "DB_CA_BUNDLE".to_owned(),
-            db.stack.ca_bundle.display().to_string(),
-        ),
-        ("AWS_LAMBDA_LOG_LEVEL".to_owned(), "debug".to_owned()),
-    ]);
-    env
-}
+/// Debug logging: the level at which a secret would most likely slip into a log line.
+const DEBUG: &[(&str, &str)] = &[("AWS_LAMBDA_LOG_LEVEL", "debug")];
 
 fn assert_no_secret(outputs: &[String], secrets: &[&str]) {
     for line in outputs {
@@ -58,7 +46,7 @@ async fn the_secret_is_fetched_once_per_cold_start() {
     let db = Stack::shared().fresh_database().await.unwrap();
     let password = db.stack.app_password.clone();
     let arn = create_secret(&moto, &db.rds_secret(&password)).await;
-    let env = secret_env(&db, &moto, &arn);
+    let env = secret_env(&db, &moto, &arn, DEBUG);
 
     moto.start_recording();
     let mut output = Vec::new();
@@ -101,7 +89,7 @@ async fn a_rotated_password_costs_no_failed_invocation() {
     let arn = create_secret(stack, &secret).await;
     let f = Function::spawn(
         &function_binary("post-confirmation"),
-        &secret_env(&db, stack, &arn),
+        &secret_env(&db, stack, &arn, DEBUG),
     )
     .await
     .unwrap();
@@ -172,7 +160,7 @@ async fn secret_problems_are_clear_errors_without_the_value() {
     ] {
         let f = Function::spawn(
             &function_binary("post-confirmation"),
-            &secret_env(&db, stack, arn),
+            &secret_env(&db, stack, arn, DEBUG),
         )
         .await
         .unwrap();
