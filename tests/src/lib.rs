@@ -5,7 +5,7 @@
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
-//! - [`leaks`]: the secrets no function may print or return.
+//! - [`leaks`]: the secrets no function may print or return, checked on every invocation.
 #![forbid(unsafe_code)]
 
 pub mod aws;

@@ -292,8 +292,10 @@ impl TestDb {
         )
     }
 
-    /// The RDS-format secret for this database, as Secrets Manager would hold it.
+    /// The RDS-format secret for this database, as Secrets Manager would hold it. The password
+    /// is forbidden from then on: no function may print or return it.
     pub fn rds_secret(&self, password: &str) -> serde_json::Value {
+        crate::forbid(password);
         serde_json::json!({
             "engine": "postgres",
             "host": "127.0.0.1",

@@ -1,9 +1,11 @@
 //! A function as Lambda runs it: one process (one execution environment) behind a Runtime API
-//! of its own.
+//! of its own. Every invocation's answer, the init error and every line the process prints are
+//! checked against the forbidden values; a leak fails the test.
 
 use std::{
     net::SocketAddr,
     path::Path,
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -11,12 +13,21 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{Invocation, Outcome, process::Process, server::Server};
-use crate::leaks;
+use crate::leaks::{self, Leak};
 
 /// A running function binary: one execution environment.
 pub struct Function {
+    name: String,
     server: Server,
     process: Process,
+    checked: Mutex<Checked>,
+}
+
+/// How far the leak check has read.
+#[derive(Default)]
+struct Checked {
+    lines: usize,
+    init_error: bool,
 }
 
 impl Function {
@@ -42,7 +53,12 @@ impl Function {
         let mut vars = lambda_env(function_name, server.addr());
         vars.extend_from_slice(env);
         let process = Process::spawn(program, args, vars).await?;
-        Ok(Function { server, process })
+        Ok(Function {
+            name: function_name.to_owned(),
+            server,
+            process,
+            checked: Mutex::new(Checked::default()),
+        })
     }
 
     /// Invokes with a 30 s deadline.
@@ -56,8 +72,15 @@ impl Function {
             .await
     }
 
-    /// Invokes with a body that need not be JSON.
+    /// Invokes with a body that need not be JSON. Panics when the answer, or any line the
+    /// process has printed so far, holds a forbidden value.
     pub async fn invoke_raw(&self, body: Bytes, timeout: Duration) -> Invocation {
+        let invocation = self.run(body, timeout).await;
+        self.assert_no_leak(Some(&invocation));
+        invocation
+    }
+
+    async fn run(&self, body: Bytes, timeout: Duration) -> Invocation {
         let request_id = uuid::Uuid::new_v4().to_string();
         let start = Instant::now();
         let finished = |outcome| Invocation {
@@ -136,22 +159,55 @@ impl Function {
         )
     }
 
-    /// Stops the process and waits for it to go.
+    /// Stops the process and waits for it to go. Panics when a line it printed holds a
+    /// forbidden value.
     pub async fn stop(mut self) {
         self.process.kill();
         self.process.wait().await;
+        self.assert_no_leak(None);
+    }
+
+    /// Panics naming every leak in `invocation` and in what the process printed (and posted as
+    /// its init error) since the last check.
+    fn assert_no_leak(&self, invocation: Option<&Invocation>) {
+        let forbidden = leaks::forbidden();
+        let mut found: Vec<Leak> = Vec::new();
+        for (place, text) in invocation.map_or_else(Vec::new, |i| i.texts(&self.name)) {
+            found.extend(leaks::scan(|| place, &text, &forbidden));
+        }
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+            if !checked.init_error {
+                if let Some(error) = self.server.init_error() {
+                    checked.init_error = true;
+                    let place = || format!("the init error of {}", self.name);
+                    found.extend(leaks::scan(place, &error, &forbidden));
+                }
+            }
+            let logs = self.process.logs();
+            for (i, line) in logs.iter().enumerate().skip(checked.lines) {
+                let place = || {
+                    let pid = self.pid().map_or("?".to_owned(), |p| p.to_string());
+                    format!("log line {} of {} (pid {pid})", i + 1, self.name)
+                };
+                found.extend(leaks::scan(place, line, &forbidden));
+            }
+            checked.lines = logs.len();
+        }
+        leaks::assert_none(&found);
     }
 }
 
 impl Drop for Function {
-    /// Stops the process; unless the test is already failing, waits until it is gone and its
-    /// output read.
+    /// Stops the process; unless the test is already failing, reads what it printed last and
+    /// checks it for leaks.
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.process.kill();
             return;
         }
         self.process.kill_and_wait_blocking();
+        self.assert_no_leak(None);
     }
 }
 

@@ -48,4 +48,21 @@ impl Invocation {
             other => panic!("invocation {} did not fail: {other:?}", self.request_id),
         }
     }
+
+    /// The texts the function produced for this invocation, each named for a leak report.
+    pub(super) fn texts(&self, function: &str) -> Vec<(String, String)> {
+        let at = |what: &str| format!("the {what} of invocation {} to {function}", self.request_id);
+        match &self.outcome {
+            Outcome::Response(v) => vec![(at("response"), v.to_string())],
+            Outcome::Error {
+                error_type,
+                error_message,
+            } => vec![
+                (at("error type"), error_type.clone()),
+                (at("error message"), error_message.clone()),
+            ],
+            Outcome::Exited(detail) => vec![(at("exit report"), detail.clone())],
+            Outcome::TimedOut => vec![],
+        }
+    }
 }
