@@ -3,14 +3,19 @@
 //! - [`stack`]: the local Postgres and moto from `scripts/stack`, fresh databases, SDK
 //!   configuration for moto, private stacks for fault injection, the function binaries.
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
+//! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
+//! - [`leaks`]: the secrets no function may print or return, checked on every invocation.
 //! - [`workspace`]: the crate graph from `cargo metadata`, for the layout and IAM tests.
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod fixtures;
+pub mod leaks;
 pub mod runtime_api;
 pub mod stack;
 pub mod workspace;
 
-pub use runtime_api::{Function, Invocation, Outcome, forbid};
+pub use leaks::forbid;
+pub use runtime_api::{Function, Invocation, Outcome};
 pub use stack::{Stack, TestDb, event, function_binary};

@@ -11,6 +11,11 @@ use std::{
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::Credentials;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Method, Request, Uri, header::HOST};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -130,36 +135,42 @@ impl Stack {
         self.control("moto-start");
     }
 
-    fn moto_api(&self, method: &str, path: &str) -> String {
-        let out = Command::new("curl")
-            .args([
-                "-fsS",
-                "-X",
-                method,
-                &format!("{}/moto-api/{path}", self.aws_endpoint),
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("curl: {e}"));
-        assert!(
-            out.status.success(),
-            "moto {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    /// One call to moto's own API (`/moto-api/PATH`); returns the body. Panics on an error,
+    /// as the callers are tests and the benchmark's setup.
+    fn moto_api(&self, method: Method, path: &str) -> String {
+        let url = format!("{}/moto-api/{path}", self.aws_endpoint);
+        // The callers are sync test code and async code alike (the benchmark's runtime): the
+        // request gets a thread and a runtime of its own, so it works from either.
+        let answer = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .context("starting a runtime")?
+                        .block_on(http_request(method, &url))
+                })
+                .join()
+        });
+        match answer {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => panic!("moto {path}: {e:#}"),
+            Err(_) => panic!("moto {path}: the request thread panicked"),
+        }
     }
 
     /// Starts moto's request recorder (use a private stack: the recorder sees every client).
     pub fn start_recording(&self) {
-        self.moto_api("POST", "recorder/reset-recording");
-        self.moto_api("POST", "recorder/start-recording");
+        self.moto_api(Method::POST, "recorder/reset-recording");
+        self.moto_api(Method::POST, "recorder/start-recording");
     }
 
     /// The API actions moto received since `start_recording`, in order (`GetSecretValue`,
     /// `AuthorizeSecurityGroupIngress`, ...).
     pub fn recorded_actions(&self) -> Vec<String> {
         use base64::Engine;
-        self.moto_api("POST", "recorder/stop-recording");
-        let recording = self.moto_api("GET", "recorder/download-recording");
+        self.moto_api(Method::POST, "recorder/stop-recording");
+        let recording = self.moto_api(Method::GET, "recorder/download-recording");
         recording
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -241,6 +252,31 @@ impl Stack {
     }
 }
 
+/// A bodiless HTTP/1 request to `url` (plain http); the body of a 2xx answer.
+async fn http_request(method: Method, url: &str) -> anyhow::Result<String> {
+    let uri: Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
+    let authority = uri.authority().context("no host:port in the URL")?.clone();
+    let stream = TcpStream::connect(authority.as_str())
+        .await
+        .with_context(|| format!("connecting to {authority}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(HOST, authority.as_str())
+        .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    Ok(body)
+}
+
 /// One test's database on a stack.
 pub struct TestDb {
     pub stack: Stack,
@@ -256,8 +292,10 @@ impl TestDb {
         )
     }
 
-    /// The RDS-format secret for this database, as Secrets Manager would hold it.
+    /// The RDS-format secret for this database, as Secrets Manager would hold it. The password
+    /// is forbidden from then on: no function may print or return it.
     pub fn rds_secret(&self, password: &str) -> serde_json::Value {
+        crate::forbid(password);
         serde_json::json!({
             "engine": "postgres",
             "host": "127.0.0.1",

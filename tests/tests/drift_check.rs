@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
-use integration_tests::{Function, Stack, TestDb, aws, event, function_binary};
+use integration_tests::{
+    Function, Stack, TestDb, aws, event,
+    fixtures::{add_managed_rule, function_env},
+    function_binary,
+};
 use serde_json::{Value, json};
 
 struct World {
@@ -35,16 +39,9 @@ impl World {
     }
 
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = self.db.url_env();
-        env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
-        env.push(("AWS_ENDPOINT_URL".into(), self.moto.aws_endpoint.clone()));
-        env.push(("USER_POOL_ID".into(), self.pool.clone()));
-        env.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        env
+        let mut vars = vec![("USER_POOL_ID", self.pool.as_str())];
+        vars.extend_from_slice(extra);
+        function_env(&self.db, &self.moto, &vars)
     }
 
     async fn start(&self, extra: &[(&str, &str)]) -> Function {
@@ -62,17 +59,7 @@ impl World {
     }
 
     async fn manage(&self, group: &str, owner: &str, cidr: &str, rule_id: Option<&str>) {
-        self.db
-            .connect_as_app()
-            .await
-            .unwrap()
-            .execute(
-                "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr, aws_rule_id, status) \
-                 VALUES ($1, $2, $3::text::cidr, $4, 'applied')",
-                &[&group, &owner, &cidr, &rule_id],
-            )
-            .await
-            .unwrap();
+        add_managed_rule(&self.db, group, owner, Some(cidr), rule_id, false).await;
     }
 
     async fn ingress(&self, group: &str) -> Vec<(String, i32)> {
@@ -426,9 +413,7 @@ async fn a_sign_up_lost_while_postgres_was_down_is_backfilled() {
 
     // Cognito confirms dora, but the trigger cannot reach Postgres: the sign-up is lost.
     stack.pg_stop();
-    let mut env = w.db.url_env();
-    env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
-    env.push(("AWS_ENDPOINT_URL".into(), w.moto.aws_endpoint.clone()));
+    let env = function_env(&w.db, &w.moto, &[]);
     let trigger = Function::spawn(&function_binary("post-confirmation"), &env)
         .await
         .unwrap();

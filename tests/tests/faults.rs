@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType, UserStatusType};
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, aws, event, forbid, function_binary};
+use integration_tests::{
+    Function, Outcome, Stack, TestDb, aws, event,
+    fixtures::{function_env, secret_env, signup, unique},
+    forbid, function_binary,
+};
 use serde_json::{Value, json};
 
 /// Creates `n` confirmed users; returns the sign-up event Cognito would send for each.
@@ -196,11 +200,11 @@ async fn a_postgres_restart_during_a_burst_loses_and_duplicates_nobody() {
     }
 
     // What the trigger could not store, drift-check backfills.
-    let mut env = db.url_env();
-    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    env.push(("AWS_ENDPOINT_URL".into(), moto.aws_endpoint.clone()));
-    env.push(("USER_POOL_ID".into(), pool.clone()));
-    env.push(("DRIFT_MODE".into(), "remediate".into()));
+    let env = function_env(
+        &db,
+        moto,
+        &[("USER_POOL_ID", &pool), ("DRIFT_MODE", "remediate")],
+    );
     let drift = Function::spawn(&function_binary("drift-check"), &env)
         .await
         .unwrap();
@@ -223,10 +227,7 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
     let stack = Stack::shared();
     let db = stack.fresh_database().await.unwrap();
     let role = format!("r_{}", uuid::Uuid::new_v4().simple());
-    let (old, new) = (
-        format!("old-{}", uuid::Uuid::new_v4()),
-        format!("new-{}", uuid::Uuid::new_v4()),
-    );
+    let (old, new) = (unique("old"), unique("new"));
     forbid(&old);
     forbid(&new);
     db.create_role(&role, &old).await.unwrap();
@@ -234,9 +235,7 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
     secret["username"] = json!(role);
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
     let arn = aws::create_secret(&sm, &secret).await;
-    let mut env = stack.aws_env();
-    env.push(("DB_SECRET_ARN".into(), arn.clone()));
-    env.push(("DB_CA_BUNDLE".into(), stack.ca_bundle.display().to_string()));
+    let env = secret_env(&db, stack, &arn, &[]);
     let mut environments = Vec::new();
     for _ in 0..5 {
         environments.push(
@@ -246,20 +245,14 @@ async fn a_password_rotated_mid_burst_fails_no_invocation() {
         );
     }
     let events: Vec<Value> = (0..200)
-        .map(|i| {
-            let mut e = event("post-confirmation.json");
-            e["request"]["userAttributes"]["sub"] = json!(format!("rot-{i}"));
-            e["request"]["userAttributes"]["preferred_username"] = json!(format!("rot{i}"));
-            e
-        })
+        .map(|i| signup(&format!("rot-{i}"), &format!("rot{i}")))
         .collect();
 
     // Every environment warm, with its connection open, before the rotation starts.
     for (i, f) in environments.iter().enumerate() {
-        let mut e = event("post-confirmation.json");
-        e["request"]["userAttributes"]["sub"] = json!(format!("warm-{i}"));
-        e["request"]["userAttributes"]["preferred_username"] = json!(format!("warm{i}"));
-        f.invoke(&e).await.response();
+        f.invoke(&signup(&format!("warm-{i}"), &format!("warm{i}")))
+            .await
+            .response();
     }
 
     // Secrets Manager's single-user rotation, step by step, while the burst runs: the new

@@ -6,7 +6,12 @@
 use std::{path::PathBuf, time::Duration};
 
 use bytes::Bytes;
-use integration_tests::{Function, Outcome, Stack, TestDb, aws, function_binary, stack::repo_root};
+use integration_tests::{
+    Function, Outcome, Stack, TestDb, aws,
+    fixtures::{add_managed_rule, function_env},
+    function_binary,
+    stack::repo_root,
+};
 
 struct World {
     db: TestDb,
@@ -22,16 +27,18 @@ async fn world() -> World {
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let group = aws::create_group(&ec2).await;
     let rule = aws::open_port(&ec2, &group, "34.201.17.5/32", 5432).await;
-    let client = db.connect_as_app().await.unwrap();
-    client
-        .execute(
-            "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr, aws_rule_id, status) \
-             VALUES ($1, 'andrew', '34.201.17.5/32', $2, 'applied')",
-            &[&group, &rule],
-        )
+    add_managed_rule(
+        &db,
+        &group,
+        "andrew",
+        Some("34.201.17.5/32"),
+        Some(&rule),
+        false,
+    )
+    .await;
+    db.connect_as_app()
         .await
-        .unwrap();
-    client
+        .unwrap()
         .execute(
             "INSERT INTO users (cognito_user_id, email, display_name, handle) VALUES ('existing', 'e@example.com', 'E', 'e')",
             &[],
@@ -132,12 +139,15 @@ async fn hostile_inputs_end_in_clear_errors_and_change_nothing() {
     let stack = Stack::shared();
     let mut tried = 0;
     for function in ["post-confirmation", "sg-ip-update", "drift-check"] {
-        let mut env = w.db.url_env();
-        env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
-        env.push(("AWS_ENDPOINT_URL".into(), stack.aws_endpoint.clone()));
-        env.push(("SECURITY_GROUP_ID".into(), w.group.clone()));
-        env.push(("USER_POOL_ID".into(), w.pool.clone()));
-        env.push(("DRIFT_MODE".into(), "remediate".into()));
+        let env = function_env(
+            &w.db,
+            stack,
+            &[
+                ("SECURITY_GROUP_ID", &w.group),
+                ("USER_POOL_ID", &w.pool),
+                ("DRIFT_MODE", "remediate"),
+            ],
+        );
         let f = Function::spawn(&function_binary(function), &env)
             .await
             .unwrap();

@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, event, function_binary};
+use integration_tests::{
+    Function, Outcome, Stack, TestDb, event,
+    fixtures::{function_env, signup_with_email, unique},
+    function_binary,
+};
 use serde_json::{Value, json};
 
 async fn start(db: &TestDb) -> Function {
@@ -12,29 +16,10 @@ async fn start(db: &TestDb) -> Function {
 }
 
 async fn start_with(db: &TestDb, extra: &[(&str, &str)]) -> Function {
-    let mut env = db.url_env();
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    let env = function_env(db, &db.stack, extra);
     Function::spawn(&function_binary("post-confirmation"), &env)
         .await
         .expect("spawn post-confirmation")
-}
-
-/// The sample sign-up event with this user's sub, handle and email.
-fn signup(sub: &str, handle: &str, email: &str) -> Value {
-    let mut e = event("post-confirmation.json");
-    let attrs = &mut e["request"]["userAttributes"];
-    attrs["sub"] = json!(sub);
-    attrs["preferred_username"] = json!(handle);
-    attrs["email"] = json!(email);
-    e
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
 async fn rows(db: &TestDb) -> Vec<(String, String, String, String)> {
@@ -127,7 +112,7 @@ async fn twenty_concurrent_deliveries_leave_one_row_and_all_succeed() {
             .await
             .expect("initialised");
     }
-    let e = signup(&unique("sub"), "racer", "racer@example.com");
+    let e = signup_with_email(&unique("sub"), "racer", "racer@example.com");
     let results = join_all(envs.iter().map(|f| f.invoke(&e))).await;
     let ok = results
         .iter()
@@ -234,7 +219,7 @@ async fn hostile_strings_are_stored_verbatim_or_refused_clearly() {
         "tab\tnewline\nbackslash\\",
     ];
     for (i, name) in stored.iter().enumerate() {
-        let mut e = signup(&unique("sub"), &format!("h{i}"), "h@example.com");
+        let mut e = signup_with_email(&unique("sub"), &format!("h{i}"), "h@example.com");
         e["request"]["userAttributes"]["name"] = json!(name);
         assert_eq!(f.invoke(&e).await.response(), &e, "{name:.40}");
     }
@@ -244,7 +229,7 @@ async fn hostile_strings_are_stored_verbatim_or_refused_clearly() {
         stored.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
     );
 
-    let mut nul = signup(&unique("sub"), "nul", "n@example.com");
+    let mut nul = signup_with_email(&unique("sub"), "nul", "n@example.com");
     nul["request"]["userAttributes"]["name"] = json!("a\u{0}b");
     let inv = f.invoke(&nul).await;
     assert_eq!(inv.error().0, "Permanent.InvalidAttribute");
@@ -261,13 +246,13 @@ async fn a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched() {
     let db = Stack::shared().fresh_database().await.unwrap();
     let f = start(&db).await;
     let first_sub = unique("first");
-    let first = signup(&first_sub, "Andrew", "a@example.com");
+    let first = signup_with_email(&first_sub, "Andrew", "a@example.com");
     f.invoke(&first).await.response();
 
     // Handles are unique without regard to case.
     let second_sub = unique("second");
     let inv = f
-        .invoke(&signup(&second_sub, "andrew", "b@example.com"))
+        .invoke(&signup_with_email(&second_sub, "andrew", "b@example.com"))
         .await;
     let (t, m) = inv.error();
     assert_eq!(t, "Permanent.HandleTaken");
@@ -327,12 +312,12 @@ async fn a_restart_between_warm_invocations_is_invisible() {
     let stack = Stack::private("pg").unwrap();
     let db = stack.fresh_database().await.unwrap();
     let f = start(&db).await;
-    f.invoke(&signup(&unique("a"), "before", "a@example.com"))
+    f.invoke(&signup_with_email(&unique("a"), "before", "a@example.com"))
         .await
         .response();
 
     stack.pg_restart();
-    let e = signup(&unique("b"), "after", "b@example.com");
+    let e = signup_with_email(&unique("b"), "after", "b@example.com");
     assert_eq!(f.invoke(&e).await.response(), &e);
     assert_eq!(rows(&db).await.len(), 2);
     assert!(

@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome, Stack, TestDb, aws, event, function_binary};
+use integration_tests::{
+    Function, Outcome, Stack, TestDb, aws, event,
+    fixtures::{add_managed_rule, function_env},
+    function_binary,
+};
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -32,11 +36,7 @@ impl Fixture {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = self.db.url_env();
-        env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
-        env.push(("AWS_ENDPOINT_URL".into(), self.moto.aws_endpoint.clone()));
-        env.push(("SECURITY_GROUP_ID".into(), self.group.clone()));
-        env
+        function_env(&self.db, &self.moto, &[("SECURITY_GROUP_ID", &self.group)])
     }
 
     async fn start(&self) -> Function {
@@ -56,17 +56,7 @@ impl Fixture {
         rule_id: Option<&str>,
         allow_private: bool,
     ) {
-        self.db
-            .connect_as_app()
-            .await
-            .unwrap()
-            .execute(
-                "INSERT INTO managed_ingress_rules (security_group_id, owner, cidr, aws_rule_id, status, allow_private) \
-                 VALUES ($1, $2, $3::text::cidr, $4, 'applied', $5)",
-                &[&self.group, &owner, &cidr, &rule_id, &allow_private],
-            )
-            .await
-            .unwrap();
+        add_managed_rule(&self.db, &self.group, owner, cidr, rule_id, allow_private).await;
     }
 
     /// The group's ingress rules in EC2: (rule id, CIDR, ports).
