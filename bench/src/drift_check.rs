@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::future::join_all;
-use integration_tests::{Outcome, aws};
+use harness::{Outcome, aws};
 use serde_json::{Value, json};
 
 use crate::{

@@ -1,18 +1,16 @@
-//! The bench's own users: sign-up events for post-confirmation and confirmed users in a
-//! Cognito pool. Kept in one place so the tests crate's shared fixtures can replace them.
+//! The bench's users: sign-up events for post-confirmation (the harness's own fixture, with
+//! names readable in the database) and confirmed users in a Cognito pool.
 
 use anyhow::{Context, Result};
-use integration_tests::event;
-use serde_json::{Value, json};
+use harness::fixtures;
+use serde_json::Value;
 
 /// A post-confirmation event for a new user; `tag` and `i` make its sub and handle readable in
-/// the database, the UUID makes them unique across runs.
+/// the database, the random suffix makes them unique across runs.
 pub fn signup(tag: &str, i: usize) -> Value {
-    let mut e = event("post-confirmation.json");
-    let a = &mut e["request"]["userAttributes"];
-    a["sub"] = json!(format!("{tag}-{i}-{}", uuid::Uuid::new_v4().simple()));
-    a["preferred_username"] = json!(format!("{tag}{i}{}", uuid::Uuid::new_v4().simple()));
-    e
+    let sub = fixtures::unique(&format!("{tag}-{i}"));
+    let handle = fixtures::unique(&format!("{tag}{i}")).replace('-', "");
+    fixtures::signup(&sub, &handle)
 }
 
 /// A confirmed user (as after sign-up and confirmation); returns its sub.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use integration_tests::{Stack, TestDb};
+use harness::{Stack, TestDb};
 
 /// The settings `bench/run` passes in.
 pub struct Options {
@@ -74,7 +74,7 @@ impl Setup {
             cognito: aws_sdk_cognitoidentityprovider::Client::new(&sdk),
             release: options.release.clone(),
             python: options.python.clone(),
-            python_dir: integration_tests::stack::repo_root().join("bench/python"),
+            python_dir: harness::stack::repo_root().join("bench/python"),
             secret_arn,
         })
     }

@@ -1,7 +1,7 @@
 //! Section 6, first half: sg-ip-update moving one IP back and forth in a security group on moto.
 
 use anyhow::Result;
-use integration_tests::aws;
+use harness::aws;
 use serde_json::json;
 
 use crate::{

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::future::join_all;
-use integration_tests::{Function, Outcome};
+use harness::{Function, Outcome};
 
 use crate::{
     fixtures::signup,

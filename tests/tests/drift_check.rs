@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
-use integration_tests::{
+use harness::{
     Function, Stack, TestDb, aws, event,
     fixtures::{add_managed_rule, function_env},
     function_binary,

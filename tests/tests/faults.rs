@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType, UserStatusType};
 use futures_util::future::join_all;
-use integration_tests::{
+use harness::{
     Function, Outcome, Stack, TestDb, aws, event,
     fixtures::{function_env, secret_env, signup, unique},
     forbid, function_binary,

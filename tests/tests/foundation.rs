@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use integration_tests::{
+use harness::{
     Function, Outcome, Stack, TestDb,
     fixtures::{secret_env, unique},
     forbid, function_binary,
@@ -18,12 +18,12 @@ use shared::{
 
 /// A sign-up whose handle is its sub.
 fn signup(sub: &str) -> serde_json::Value {
-    integration_tests::fixtures::signup(sub, sub)
+    harness::fixtures::signup(sub, sub)
 }
 
 async fn create_secret(stack: &Stack, value: &serde_json::Value) -> String {
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
-    integration_tests::aws::create_secret(&sm, value).await
+    harness::aws::create_secret(&sm, value).await
 }
 
 /// Debug logging: the level at which a secret would most likely slip into a log line.

@@ -11,7 +11,7 @@ use std::{
 };
 
 use futures_util::FutureExt;
-use integration_tests::{
+use harness::{
     Function, Stack, TestDb,
     fixtures::{function_env, signup, unique},
     forbid, function_binary,

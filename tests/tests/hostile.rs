@@ -6,7 +6,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use bytes::Bytes;
-use integration_tests::{
+use harness::{
     Function, Outcome, Stack, TestDb, aws,
     fixtures::{add_managed_rule, function_env},
     function_binary,
@@ -183,6 +183,13 @@ async fn hostile_inputs_end_in_clear_errors_and_change_nothing() {
             );
             tried += 1;
         }
+        // An exit is reported a moment after it happens: one caused by the last input shows
+        // only after that moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            f.exit_status().is_none(),
+            "{function}: the process died after the last input"
+        );
     }
     assert!(tried >= 59 + 15, "{tried} inputs");
     assert_eq!(snapshot(&w).await, before, "Postgres and EC2 unchanged");

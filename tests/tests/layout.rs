@@ -2,7 +2,7 @@
 //! share lives in a library beside them), and the sign-up trigger carries no SDK it never
 //! calls.
 
-use integration_tests::workspace::Workspace;
+use harness::workspace::Workspace;
 
 #[test]
 fn no_function_crate_depends_on_another() {

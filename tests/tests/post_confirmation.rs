@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use integration_tests::{
+use harness::{
     Function, Outcome, Stack, TestDb, event,
     fixtures::{function_env, signup_with_email, unique},
     function_binary,
@@ -239,6 +239,9 @@ async fn hostile_strings_are_stored_verbatim_or_refused_clearly() {
         stored.len(),
         "the table survived and took nothing more"
     );
+    // An exit is reported a moment after it happens: give it that moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(f.exit_status().is_none(), "the process lives on");
 }
 
 #[tokio::test]
@@ -332,7 +335,8 @@ async fn a_restart_between_warm_invocations_is_invisible() {
 #[tokio::test]
 async fn a_lock_wait_ends_as_a_retryable_error_before_cognitos_deadline() {
     let db = Stack::shared().fresh_database().await.unwrap();
-    let f = start_with(&db, &[("DB_STATEMENT_TIMEOUT_MS", "1000")]).await;
+    // The default statement timeout (2 s), as deployed.
+    let f = start(&db).await;
     let e = event("post-confirmation.json");
 
     // Another session holds the table lock, as a long migration or a stuck job would.

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use harness::event;
 use ingress::ip::{IpError, host_cidr};
-use integration_tests::event;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use shared::users::{AttributeMapping, NewUser, UserError};

@@ -5,8 +5,8 @@ use drift_check::{
     report::{Kind, RunStatus},
     request::Mode,
 };
+use harness::Stack;
 use ingress::{rule::RuleStatus, store::AuditOutcome};
-use integration_tests::Stack;
 
 /// The quoted values of a `column = ANY (ARRAY['a'::text, …])` CHECK, as Postgres prints it.
 fn allowed_values(constraint: &str, column: &str) -> Option<Vec<String>> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use integration_tests::{
+use harness::{
     Function, Outcome, Stack, TestDb, aws, event,
     fixtures::{add_managed_rule, function_env},
     function_binary,

@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use integration_tests::{stack::repo_root, workspace::Workspace};
+use harness::{stack::repo_root, workspace::Workspace};
 use serde_norway::Value;
 
 /// The SDK calls the code makes, and the IAM action each needs.

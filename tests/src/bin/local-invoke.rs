@@ -5,7 +5,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
-use integration_tests::{Function, Outcome, function_binary};
+use harness::{Function, Outcome, function_binary};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
