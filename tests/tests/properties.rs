@@ -1,6 +1,7 @@
 //! Property tests over everything that reads untrusted input: the three event parsers, the
 //! attribute mapping and IP validation. Arbitrary JSON and strings never panic, and every
-//! rejection is a typed error. (`fuzz/` has cargo-fuzz targets for longer runs.)
+//! rejection is a typed error. (`fuzz-targets/` fuzzes the same parsers: in CI on stable, and
+//! through cargo-fuzz in `fuzz/` for longer runs.)
 
 use std::collections::HashMap;
 
