@@ -289,11 +289,11 @@ async fn remediate_fixes_everything_but_orphans_and_a_second_run_is_clean() {
     assert_eq!(counts(&second), [0, 0, 0, 0, 1], "{second:#}");
 }
 
-#[tokio::test]
-async fn the_kill_switch_stops_remediation() {
+/// Runs remediate on a drifted world after `switch` (SQL on the kill switch) and checks that
+/// the run only reported: no rule created, moved or revoked, nobody backfilled.
+async fn remediate_after(switch: &str) -> (World, Function) {
     let (w, group, _) = drifted_world().await;
-    w.sql("UPDATE drift_settings SET remediation_paused = true")
-        .await;
+    w.sql(switch).await;
     let before = w.ingress(&group).await;
     let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
     let summary = f
@@ -301,12 +301,23 @@ async fn the_kill_switch_stops_remediation() {
         .await
         .response()
         .clone();
-    assert_eq!(summary["remediation_paused"], true);
+    assert_eq!(summary["remediation_paused"], true, "{summary:#}");
+    assert_eq!(summary["requested_mode"], "remediate");
     assert_eq!(summary["mode"], "report");
     assert_eq!(counts(&summary), [1, 1, 1, 1, 1]);
-    assert_eq!(w.ingress(&group).await, before);
-    assert_eq!(w.user_rows().await.len(), 2);
+    assert_eq!(summary["actions"], json!({"none": 4, "reported": 1}));
+    assert_eq!(
+        w.ingress(&group).await,
+        before,
+        "no rule created, moved or revoked"
+    );
+    assert_eq!(w.user_rows().await.len(), 2, "nobody backfilled");
+    (w, f)
+}
 
+#[tokio::test]
+async fn the_kill_switch_stops_remediation() {
+    let (w, f) = remediate_after("UPDATE drift_settings SET remediation_paused = true").await;
     w.sql("UPDATE drift_settings SET remediation_paused = false")
         .await;
     let resumed = f
@@ -496,26 +507,7 @@ async fn orphans_past_the_cap_are_counted_not_stored() {
 /// The kill switch fails closed: with its settings row gone, a remediate run only reports.
 #[tokio::test]
 async fn without_its_row_the_kill_switch_fails_closed() {
-    let (w, group, _) = drifted_world().await;
-    w.sql("DELETE FROM drift_settings").await;
-    let before = w.ingress(&group).await;
-    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
-    let summary = f
-        .invoke(&json!({"mode": "remediate"}))
-        .await
-        .response()
-        .clone();
-    assert_eq!(summary["remediation_paused"], true, "{summary:#}");
-    assert_eq!(summary["requested_mode"], "remediate");
-    assert_eq!(summary["mode"], "report");
-    assert_eq!(counts(&summary), [1, 1, 1, 1, 1]);
-    assert_eq!(summary["actions"], json!({"none": 4, "reported": 1}));
-    assert_eq!(
-        w.ingress(&group).await,
-        before,
-        "no rule created, moved or revoked"
-    );
-    assert_eq!(w.user_rows().await.len(), 2, "nobody backfilled");
+    remediate_after("DELETE FROM drift_settings").await;
 }
 
 /// A team's own rules in a managed group (a VPN range, say) survive remediation once an
