@@ -143,7 +143,9 @@ mod tests {
         ] {
             assert!(!bea.matches(other), "{other}");
         }
-        let session = pattern("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b/andrew@example.com");
+        let session = pattern(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b/andrew@example.com",
+        );
         assert!(session.matches(
             "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b/andrew@example.com"
         ));
@@ -178,7 +180,10 @@ mod tests {
             "arn:aws:sts::123456789012:assumed-role/dev-andrew/*",
             "arn:aws:sts::123456789012:assumed-role/dev-andrew/lap top",
             "arn:aws:sts::123456789012:assumed-role/dev-andrew/laptop\n",
-            &format!("arn:aws:sts::123456789012:assumed-role/dev-andrew/{}", "s".repeat(65)),
+            &format!(
+                "arn:aws:sts::123456789012:assumed-role/dev-andrew/{}",
+                "s".repeat(65)
+            ),
             // the role itself, and an IAM user of that name
             "arn:aws:iam::123456789012:role/dev-andrew",
             "arn:aws:iam::123456789012:user/dev-andrew",

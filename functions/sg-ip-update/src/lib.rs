@@ -542,7 +542,11 @@ async fn audit_refused_request(
 fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)> {
     match sender {
         Sender::Proven(caller) => {
-            if rule.principal.as_ref().is_some_and(|p| p.matches(&caller.arn)) {
+            if rule
+                .principal
+                .as_ref()
+                .is_some_and(|p| p.matches(&caller.arn))
+            {
                 return Ok(());
             }
             let named = rule
@@ -565,7 +569,8 @@ fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)>
                 owner: rule.owner.clone(),
                 via: *via,
             };
-            let detail = format!("a {via} request proves no sender and the row does not allow_unverified");
+            let detail =
+                format!("a {via} request proves no sender and the row does not allow_unverified");
             Err((e, detail))
         }
     }
@@ -727,8 +732,10 @@ mod tests {
     }
 
     fn url_event() -> Value {
-        serde_json::from_str(include_str!("../../../events/sg-ip-update-function-url.json"))
-            .unwrap()
+        serde_json::from_str(include_str!(
+            "../../../events/sg-ip-update-function-url.json"
+        ))
+        .unwrap()
     }
 
     #[test]
