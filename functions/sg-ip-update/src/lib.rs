@@ -448,7 +448,13 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
     let (payload, context) = event.into_parts();
     let via = way_in(&payload);
-    let result = match parse_event(&payload, &state.envelope) {
+    let parsed = parse_event(&payload, &state.envelope);
+    let caller = parsed
+        .as_ref()
+        .ok()
+        .and_then(|r| r.sender.caller())
+        .map_or_else(String::new, |c| c.arn.clone());
+    let result = match parsed {
         Ok(request) => update(state, &request, &context.request_id).await,
         Err(e) => {
             audit_refused_request(state, &payload, via, &e, &context.request_id).await;
@@ -461,6 +467,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
             outcome = %s.outcome,
             cidr = %s.cidr,
             via = %via,
+            caller = %caller,
             "sg-ip-update"
         ),
         Err(e) => tracing::error!(
@@ -468,6 +475,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
             error_type = %diagnostic(e).error_type,
             retryable = e.is_retryable(),
             via = %via,
+            caller = %caller,
             error = %e,
             "sg-ip-update"
         ),
