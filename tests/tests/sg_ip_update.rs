@@ -1072,3 +1072,94 @@ async fn function_url_errors_are_answered_with_their_status() {
         ]
     );
 }
+
+/// Odd Function URL requests (as a direct invoker could forge them, or a client could send):
+/// each gets a 4xx answer, the process lives on, EC2 and the row are unchanged, and each is
+/// audited with storable values.
+#[tokio::test]
+async fn odd_function_url_requests_get_a_4xx_and_change_nothing() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        true,
+        Some(("34.201.17.5/32", &rule_id)),
+    )
+    .await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut e = url_change(Some(ANDREW), "andrew", "52.14.99.8");
+        edit(&mut e);
+        e
+    };
+    let cases = [
+        (with(&|e| e["requestContext"] = Value::Null), 400),
+        (with(&|e| e["body"] = Value::Null), 400),
+        (with(&|e| e["body"] = json!("x".repeat(100_000))), 400),
+        (
+            with(&|e| e["body"] = json!(r#"{"owner":"andrew","ip":"52.14.99.8","extra":1}"#)),
+            400,
+        ),
+        (with(&|e| e["isBase64Encoded"] = json!(true)), 400),
+        (
+            with(&|e| {
+                e["isBase64Encoded"] = json!(true);
+                e["body"] = json!("//79AA==");
+            }),
+            400,
+        ),
+        (
+            with(&|e| e["requestContext"]["http"]["method"] = json!("PUT")),
+            400,
+        ),
+        (
+            with(&|e| e["requestContext"]["authorizer"]["iam"] = json!({})),
+            403,
+        ),
+        (
+            with(&|e| {
+                e["requestContext"]["authorizer"]["iam"]["userArn"] =
+                    json!(format!("{ANDREW}\u{0}"))
+            }),
+            403,
+        ),
+        (
+            with(&|e| {
+                e["requestContext"]["authorizer"]["iam"]["userArn"] =
+                    json!(format!("{ANDREW}{}", "x".repeat(5000)))
+            }),
+            403,
+        ),
+        (
+            with(&|e| e["requestContext"]["authorizer"]["iam"]["userArn"] = json!(7)),
+            400,
+        ),
+    ];
+    for (i, (request, expected)) in cases.iter().enumerate() {
+        let (status, body) = http(&f.invoke(request).await);
+        assert_eq!(status, *expected, "case {i}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().len() < 1000,
+            "case {i}: {body}"
+        );
+        assert!(f.exit_status().is_none(), "case {i} killed the process");
+    }
+    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    let audit = fx.audit_callers().await;
+    assert_eq!(audit.len(), cases.len(), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .all(|a| a.via.as_deref() == Some("function_url")),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .filter_map(|a| a.caller_arn.as_deref())
+            .all(|c| c.chars().count() <= 301),
+        "{audit:?}"
+    );
+}

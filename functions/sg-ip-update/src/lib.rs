@@ -293,7 +293,9 @@ fn storable(s: &str, max: usize) -> String {
     truncate(s, max).replace('\0', "\\0")
 }
 
-/// The identity AWS put in a Function URL request, if there is one with a user ARN.
+/// The identity AWS put in a Function URL request, if there is one with a user ARN. Its values
+/// are made storable; an ARN so cut or escaped never matches a principal (neither `…` nor `\`
+/// can be in one).
 pub fn caller_of(request: &LambdaFunctionUrlRequest) -> Option<Caller> {
     let iam = request.request_context.authorizer.as_ref()?.iam.as_ref()?;
     let arn = iam.user_arn.as_deref().filter(|a| !a.is_empty())?;
