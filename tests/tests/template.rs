@@ -220,10 +220,10 @@ fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
         t["Outputs"]["SgIpUpdateFunctionUrl"]["Value"] != Value::Null,
         "the URL is an output"
     );
-    // The callers are a parameter with no default: a deployment names its developers.
+    // The callers are a parameter; left empty, nobody may call the URL.
     let callers = &t["Parameters"]["IpChangeCallerArns"];
     assert_eq!(callers["Type"].as_str(), Some("CommaDelimitedList"));
-    assert_eq!(callers["Default"], Value::Null);
+    assert_eq!(callers["Default"].as_str(), Some(""));
 
     // One pair of permissions per named caller, and no other permission on the function.
     let Value::Mapping(resources) = &t["Resources"] else {
@@ -247,6 +247,11 @@ fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
             };
             for permission in body.values() {
                 assert_eq!(permission["Type"].as_str(), Some("AWS::Lambda::Permission"));
+                assert_eq!(
+                    permission["Condition"].as_str(),
+                    Some("HasIpChangeCallers"),
+                    "no permission for an empty list's one empty principal"
+                );
                 let p = &permission["Properties"];
                 assert!(is_ref_to(&p["FunctionName"], "SgIpUpdateFunction"), "{p:?}");
                 assert!(
