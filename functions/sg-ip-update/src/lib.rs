@@ -145,7 +145,8 @@ pub struct IpChange {
     pub ip: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// When EventBridge received the event; `None` for a direct invocation.
+    /// When EventBridge received the event; `None` for a direct invocation or a Function URL
+    /// request (stamped on arrival).
     #[serde(skip)]
     pub sent_at: Option<SystemTime>,
 }
