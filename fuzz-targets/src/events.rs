@@ -82,7 +82,8 @@ pub fn events(data: &[u8]) {
         Err(e) => bounded_error("post-confirmation", &e),
     }
     match sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default()) {
-        Ok(change) => {
+        Ok(request) => {
+            let change = &request.change;
             let owner_ok = (1..=64).contains(&change.owner.len())
                 && change
                     .owner
@@ -102,7 +103,8 @@ pub fn events(data: &[u8]) {
             }
             // The same request without its EventBridge envelope means the same.
             if let Some(detail) = v.get("detail") {
-                let bare = sg_ip_update::parse_event(detail, &sg_ip_update::Envelope::default());
+                let bare = sg_ip_update::parse_event(detail, &sg_ip_update::Envelope::default())
+                    .map(|r| r.change);
                 assert!(
                     bare.as_ref()
                         .is_ok_and(|b| (&b.owner, &b.ip, &b.description)

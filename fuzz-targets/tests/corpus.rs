@@ -69,7 +69,7 @@ fn the_valid_seeds_are_accepted() {
             post_confirmation::parse_event(&v, &AttributeMapping::default()).is_ok()
         } else if kind.starts_with("sg-ip-update") {
             sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default())
-                .is_ok_and(|c| ingress::ip::host_cidr(&c.ip, false).is_ok())
+                .is_ok_and(|c| ingress::ip::host_cidr(&c.change.ip, false).is_ok())
         } else {
             drift_check::request::parse(&v).is_ok()
         };

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`ip`] | which addresses may be let in: exactly one public host ([`ip::HostCidr`]); any CIDR as AWS states it ([`ip::Cidr`]) |
 //! | [`group`] | [`group::SecurityGroupId`], the one validator for group ids |
+//! | [`principal`] | [`principal::PrincipalPattern`], who may move a rule, and matching the caller AWS authenticated |
 //! | [`rule`] | [`rule::ManagedRule`], a row of `managed_ingress_rules`, and its [`rule::RuleStatus`] |
 //! | [`store`] | the SQL: reading rows, recording each step, the per-owner lock, the audit |
 //! | [`ec2`] | the EC2 calls that make a group's rule match a row |
@@ -18,5 +19,6 @@
 pub mod ec2;
 pub mod group;
 pub mod ip;
+pub mod principal;
 pub mod rule;
 pub mod store;

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 
 use serde::Serialize;
 
-use crate::ip::Cidr;
+use crate::{ip::Cidr, principal::PrincipalPattern};
 
 /// Where a row stands with AWS (`managed_ingress_rules.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -61,6 +61,11 @@ pub struct ManagedRule {
     /// The desired source (one host, by the column's CHECK), if one was ever set.
     pub cidr: Option<Cidr>,
     pub allow_private: bool,
+    /// Who may move the rule with a request AWS authenticated; `None`: nobody.
+    pub principal: Option<PrincipalPattern>,
+    /// Whether a request with no proven sender (an EventBridge event, a bare direct
+    /// invocation) may move the rule.
+    pub allow_unverified: bool,
     pub aws_rule_id: Option<String>,
     pub status: RuleStatus,
     /// When the newest request this row has taken was sent.
@@ -92,6 +97,12 @@ impl ManagedRule {
                 .try_get::<_, Option<String>>("cidr")?
                 .and_then(|c| Cidr::parse(&c)),
             allow_private: row.try_get("allow_private")?,
+            // The column's CHECK admits exactly what the parser admits; anything else would
+            // name nobody.
+            principal: row
+                .try_get::<_, Option<String>>("principal")?
+                .and_then(|p| p.parse().ok()),
+            allow_unverified: row.try_get("allow_unverified")?,
             aws_rule_id: row.try_get("aws_rule_id")?,
             // The column's CHECK admits exactly RuleStatus::ALL (tests/tests/schema.rs).
             status: status.parse().unwrap_or(RuleStatus::Failed),

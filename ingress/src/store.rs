@@ -13,7 +13,8 @@ use crate::{
 };
 
 const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protocol, from_port, \
-    to_port, cidr::text AS cidr, allow_private, aws_rule_id, status, last_request_at";
+    to_port, cidr::text AS cidr, allow_private, principal, allow_unverified, aws_rule_id, status, \
+    last_request_at";
 
 /// The owner's rule in a group, if the owner has one.
 pub async fn find_rule(
@@ -220,11 +221,13 @@ pub enum AuditOutcome {
     RefusedInvalidIp,
     /// The request itself is malformed (its shape, owner or description).
     RefusedInvalidRequest,
+    /// The sender may not move this owner's rule: AWS proved another identity, or none.
+    RefusedUnauthorized,
 }
 
 impl AuditOutcome {
     /// Every outcome, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Applied,
         Self::Unchanged,
         Self::Stale,
@@ -232,6 +235,7 @@ impl AuditOutcome {
         Self::RefusedUnknownOwner,
         Self::RefusedInvalidIp,
         Self::RefusedInvalidRequest,
+        Self::RefusedUnauthorized,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -243,6 +247,7 @@ impl AuditOutcome {
             Self::RefusedUnknownOwner => "refused_unknown_owner",
             Self::RefusedInvalidIp => "refused_invalid_ip",
             Self::RefusedInvalidRequest => "refused_invalid_request",
+            Self::RefusedUnauthorized => "refused_unauthorized",
         }
     }
 }
@@ -251,6 +256,49 @@ impl fmt::Display for AuditOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How a request reached sg-ip-update (`ip_update_audit.via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The Function URL with AuthType AWS_IAM: AWS checked the signature and names the caller.
+    FunctionUrl,
+    /// An EventBridge event: the sender is not known to the function.
+    Eventbridge,
+    /// A bare `{"owner", "ip"}` direct invocation: the sender is not known to the function.
+    Direct,
+}
+
+impl Via {
+    /// Every way in, in the order of the SQL CHECK list.
+    pub const ALL: [Self; 3] = [Self::FunctionUrl, Self::Eventbridge, Self::Direct];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FunctionUrl => "function_url",
+            Self::Eventbridge => "eventbridge",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity AWS authenticated for a Function URL request
+/// (`requestContext.authorizer.iam`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    /// `userArn`: what a row's principal is matched against.
+    pub arn: String,
+    /// `accountId`.
+    pub account_id: Option<String>,
+    /// `callerId`: the IAM unique id (`AIDA…`, or `AROA…:session`).
+    pub caller_id: Option<String>,
 }
 
 /// One line of the append-only audit log.
@@ -262,6 +310,9 @@ pub struct AuditEntry<'a> {
     pub outcome: AuditOutcome,
     pub detail: Option<&'a str>,
     pub request_id: &'a str,
+    pub via: Via,
+    /// Who AWS says sent it; `None` when the way in carries no proven identity.
+    pub caller: Option<&'a Caller>,
 }
 
 /// Appends one line to `ip_update_audit`.
@@ -271,8 +322,9 @@ pub async fn audit(
 ) -> Result<(), tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
-            "INSERT INTO ip_update_audit (owner, security_group_id, old_cidr, new_cidr, outcome, detail, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO ip_update_audit (owner, security_group_id, old_cidr, new_cidr, outcome, \
+             detail, request_id, via, caller_arn, caller_account_id, caller_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
     client
@@ -286,6 +338,10 @@ pub async fn audit(
                 &e.outcome.as_str(),
                 &e.detail,
                 &e.request_id,
+                &e.via.as_str(),
+                &e.caller.map(|c| c.arn.as_str()),
+                &e.caller.and_then(|c| c.account_id.as_deref()),
+                &e.caller.and_then(|c| c.caller_id.as_deref()),
             ],
         )
         .await

@@ -61,23 +61,38 @@ pub fn secret_env(
     env
 }
 
-/// A row of `managed_ingress_rules` as sg-ip-update leaves a rule it applied.
-pub async fn add_managed_rule(
-    db: &TestDb,
-    group: &str,
-    owner: &str,
-    cidr: Option<&str>,
-    aws_rule_id: Option<&str>,
-    allow_private: bool,
-) {
+/// A row of `managed_ingress_rules` as sg-ip-update leaves a rule it applied; fields left at
+/// their default are the table's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleRow<'a> {
+    pub owner: &'a str,
+    pub cidr: Option<&'a str>,
+    pub aws_rule_id: Option<&'a str>,
+    pub allow_private: bool,
+    /// Who may move it through the Function URL.
+    pub principal: Option<&'a str>,
+    /// Whether a bus event or a bare direct invocation may move it.
+    pub allow_unverified: bool,
+}
+
+/// Inserts `row` into `group`'s managed rules, `applied`.
+pub async fn add_managed_rule(db: &TestDb, group: &str, row: RuleRow<'_>) {
     db.connect_as_app()
         .await
         .expect("connecting as app")
         .execute(
             "INSERT INTO managed_ingress_rules \
-             (security_group_id, owner, cidr, aws_rule_id, status, allow_private) \
-             VALUES ($1, $2, $3::text::cidr, $4, 'applied', $5)",
-            &[&group, &owner, &cidr, &aws_rule_id, &allow_private],
+             (security_group_id, owner, cidr, aws_rule_id, status, allow_private, principal, allow_unverified) \
+             VALUES ($1, $2, $3::text::cidr, $4, 'applied', $5, $6, $7)",
+            &[
+                &group,
+                &row.owner,
+                &row.cidr,
+                &row.aws_rule_id,
+                &row.allow_private,
+                &row.principal,
+                &row.allow_unverified,
+            ],
         )
         .await
         .expect("inserting a managed rule");

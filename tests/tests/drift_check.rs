@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use harness::{
     Function, Stack, TestDb, aws, event,
-    fixtures::{add_managed_rule, function_env},
+    fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
 use serde_json::{Value, json};
@@ -59,7 +59,13 @@ impl World {
     }
 
     async fn manage(&self, group: &str, owner: &str, cidr: &str, rule_id: Option<&str>) {
-        add_managed_rule(&self.db, group, owner, Some(cidr), rule_id, false).await;
+        let row = RuleRow {
+            owner,
+            cidr: Some(cidr),
+            aws_rule_id: rule_id,
+            ..RuleRow::default()
+        };
+        add_managed_rule(&self.db, group, row).await;
     }
 
     async fn ingress(&self, group: &str) -> Vec<(String, i32)> {

@@ -8,7 +8,7 @@ use std::{path::PathBuf, time::Duration};
 use bytes::Bytes;
 use harness::{
     Function, Outcome, Stack, TestDb, aws,
-    fixtures::{add_managed_rule, function_env},
+    fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
     stack::repo_root,
 };
@@ -30,10 +30,12 @@ async fn world() -> World {
     add_managed_rule(
         &db,
         &group,
-        "andrew",
-        Some("34.201.17.5/32"),
-        Some(&rule),
-        false,
+        RuleRow {
+            owner: "andrew",
+            cidr: Some("34.201.17.5/32"),
+            aws_rule_id: Some(&rule),
+            ..RuleRow::default()
+        },
     )
     .await;
     db.connect_as_app()

@@ -71,9 +71,15 @@ proptest! {
     }
 
     #[test]
-    fn sg_ip_update_parses_anything_without_panicking(v in prop_oneof![json(), mutated("sg-ip-update.json")]) {
-        if let Ok(change) = sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default()) {
-            prop_assert!((1..=64).contains(&change.owner.len()));
+    fn sg_ip_update_parses_anything_without_panicking(
+        v in prop_oneof![json(), mutated("sg-ip-update.json"), mutated("sg-ip-update-function-url.json")]
+    ) {
+        if let Ok(request) = sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default()) {
+            prop_assert!((1..=64).contains(&request.change.owner.len()));
+            // A Function URL request is taken only with the identity AWS put in it.
+            if let Some(caller) = request.sender.caller() {
+                prop_assert!(!caller.arn.is_empty());
+            }
         }
     }
 

@@ -6,7 +6,11 @@ use drift_check::{
     request::Mode,
 };
 use harness::Stack;
-use ingress::{rule::RuleStatus, store::AuditOutcome};
+use ingress::{
+    principal::PrincipalPattern,
+    rule::RuleStatus,
+    store::{AuditOutcome, Via},
+};
 
 /// The quoted values of a `column = ANY (ARRAY['a'::text, …])` CHECK, as Postgres prints it.
 fn allowed_values(constraint: &str, column: &str) -> Option<Vec<String>> {
@@ -48,6 +52,7 @@ async fn every_check_list_matches_its_enum() {
             "outcome",
             strs(&AuditOutcome::ALL.map(AuditOutcome::as_str)),
         ),
+        ("ip_update_audit", "via", strs(&Via::ALL.map(Via::as_str))),
         ("drift_runs", "mode", strs(&Mode::ALL.map(Mode::as_str))),
         (
             "drift_runs",
@@ -82,5 +87,64 @@ async fn every_check_list_matches_its_enum() {
             lists[0], expected,
             "{table}.{column}: the CHECK list and the enum"
         );
+    }
+}
+
+/// `managed_ingress_rules.principal`'s CHECK and [`PrincipalPattern`]'s parser admit the same
+/// patterns: exact ARNs and one role's sessions, never a wider wildcard.
+#[tokio::test]
+async fn the_principal_check_admits_exactly_what_the_matcher_parses() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let client = db.admin().await.unwrap();
+    let samples = [
+        ("arn:aws:iam::123456789012:user/bea", true),
+        ("arn:aws:iam::123456789012:user/team/dev/bea", true),
+        ("arn:aws-us-gov:iam::123456789012:user/bea", true),
+        (
+            "arn:aws:sts::123456789012:assumed-role/dev-andrew/laptop",
+            true,
+        ),
+        (
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b/andrew@example.com",
+            true,
+        ),
+        ("arn:aws:sts::123456789012:assumed-role/dev-andrew/*", true),
+        ("arn:aws:sts::123456789012:assumed-role/*/laptop", false),
+        ("arn:aws:sts::123456789012:assumed-role/dev-*/laptop", false),
+        (
+            "arn:aws:sts::123456789012:assumed-role/dev-andrew/lap*",
+            false,
+        ),
+        ("arn:aws:sts::123456789012:assumed-role/dev-andrew/x", false),
+        ("arn:aws:sts::123456789012:assumed-role/dev-andrew/", false),
+        ("arn:aws:sts::123456789012:assumed-role/dev-andrew", false),
+        ("arn:aws:sts::*:assumed-role/dev-andrew/*", false),
+        ("arn:aws:iam::123456789012:user/*", false),
+        ("arn:aws:iam::123456789012:user/bea/", false),
+        ("arn:aws:iam::123456789012:user//bea", false),
+        ("arn:aws:iam::123456789012:role/dev-andrew", false),
+        ("arn:aws:iam::123456789012:root", false),
+        ("arn:aws:iam:us-east-1:123456789012:user/bea", false),
+        ("arn:aws:iam::12345678901:user/bea", false),
+        ("arn:aws-iso:iam::123456789012:user/bea", false),
+        ("arn:aws:iam::123456789012:user/bea ", false),
+        ("arn:aws:iam::123456789012:user/bea\n", false),
+        ("*", false),
+        ("andrew", false),
+    ];
+    for (i, (principal, valid)) in samples.into_iter().enumerate() {
+        assert_eq!(
+            principal.parse::<PrincipalPattern>().is_ok(),
+            valid,
+            "parser: {principal:?}"
+        );
+        let stored = client
+            .execute(
+                "INSERT INTO managed_ingress_rules (security_group_id, owner, principal) \
+                 VALUES ('sg-0123456789abcdef0', $1, $2)",
+                &[&format!("owner{i}"), &principal],
+            )
+            .await;
+        assert_eq!(stored.is_ok(), valid, "CHECK: {principal:?}: {stored:?}");
     }
 }

@@ -1,12 +1,16 @@
 //! sg-ip-update end to end: the real binary through the Lambda Runtime API, real Postgres,
 //! EC2 served by moto.
+//!
+//! Most cases here send EventBridge events or bare direct invocations, which prove no sender:
+//! their rows are inserted with `allow_unverified` (by `add_owner`). The Function URL cases,
+//! with the identity AWS hands the function, insert rows naming a principal (`add_principal`).
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use harness::{
     Function, Outcome, Stack, TestDb, aws, event,
-    fixtures::{add_managed_rule, function_env},
+    fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
 use serde_json::{Value, json};
@@ -49,6 +53,7 @@ impl Fixture {
         aws::open_port(&self.ec2, &self.group, cidr, 5432).await
     }
 
+    /// A row that unverified requests (bus events, bare direct invocations) may move.
     async fn add_owner(
         &self,
         owner: &str,
@@ -56,7 +61,60 @@ impl Fixture {
         rule_id: Option<&str>,
         allow_private: bool,
     ) {
-        add_managed_rule(&self.db, &self.group, owner, cidr, rule_id, allow_private).await;
+        // These tests send bus events and bare invocations: rows that allow unverified moves.
+        let row = RuleRow {
+            owner,
+            cidr,
+            aws_rule_id: rule_id,
+            allow_private,
+            allow_unverified: true,
+            ..RuleRow::default()
+        };
+        add_managed_rule(&self.db, &self.group, row).await;
+    }
+
+    /// A row only `principal` may move (unless `allow_unverified`), at `cidr` with AWS rule
+    /// `rule_id`.
+    async fn add_principal(
+        &self,
+        owner: &str,
+        principal: Option<&str>,
+        allow_unverified: bool,
+        at: Option<(&str, &str)>,
+    ) {
+        let row = RuleRow {
+            owner,
+            cidr: at.map(|a| a.0),
+            aws_rule_id: at.map(|a| a.1),
+            principal,
+            allow_unverified,
+            ..RuleRow::default()
+        };
+        add_managed_rule(&self.db, &self.group, row).await;
+    }
+
+    /// The audit's who-and-how: (owner, outcome, via, caller ARN, caller account, detail).
+    async fn audit_callers(&self) -> Vec<AuditCaller> {
+        self.db
+            .connect_as_app()
+            .await
+            .unwrap()
+            .query(
+                "SELECT owner, outcome, via, caller_arn, caller_account_id, detail FROM ip_update_audit ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| AuditCaller {
+                owner: r.get(0),
+                outcome: r.get(1),
+                via: r.get(2),
+                caller_arn: r.get(3),
+                caller_account_id: r.get(4),
+                detail: r.get(5),
+            })
+            .collect()
     }
 
     /// The group's ingress rules in EC2: (rule id, CIDR, ports).
@@ -95,6 +153,16 @@ impl Fixture {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect()
     }
+}
+
+#[derive(Debug)]
+struct AuditCaller {
+    owner: String,
+    outcome: String,
+    via: Option<String>,
+    caller_arn: Option<String>,
+    caller_account_id: Option<String>,
+    detail: Option<String>,
 }
 
 fn change(owner: &str, ip: &str) -> Value {
@@ -634,4 +702,474 @@ async fn an_event_stamped_in_the_same_second_as_a_direct_request_is_not_dropped(
         .invoke(&change_at("andrew", "18.204.3.77", "2026-01-01T00:00:00Z"))
         .await;
     assert_eq!(older.response()["outcome"], "stale");
+}
+
+const ANDREW: &str = "arn:aws:iam::123456789012:user/andrew";
+const BEA: &str = "arn:aws:iam::123456789012:user/bea";
+
+/// A Function URL request as AWS hands it over (`events/sg-ip-update-function-url.json`),
+/// signed by `caller` (`None`: no identity, as with AuthType NONE), asking to move `owner`.
+fn url_change(caller: Option<&str>, owner: &str, ip: &str) -> Value {
+    let mut e = event("sg-ip-update-function-url.json");
+    e["body"] = json!(json!({"owner": owner, "ip": ip}).to_string());
+    match caller {
+        Some(arn) => {
+            let iam = &mut e["requestContext"]["authorizer"]["iam"];
+            iam["userArn"] = json!(arn);
+            iam["accountId"] = json!(arn.split(':').nth(4).unwrap());
+            iam["callerId"] = json!(format!("AIDA{}", arn.len()));
+        }
+        None => e["requestContext"]["authorizer"] = Value::Null,
+    }
+    e
+}
+
+/// A Function URL answer: its status and its JSON body. A Function URL request is always
+/// answered this way, never with a runtime error (Lambda would turn that into a bare 502).
+fn http(inv: &harness::Invocation) -> (i64, Value) {
+    let r = inv.response();
+    assert_eq!(r["headers"]["content-type"], "application/json", "{r}");
+    assert_eq!(r["isBase64Encoded"], false, "{r}");
+    let body = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    (r["statusCode"].as_i64().unwrap(), body)
+}
+
+#[tokio::test]
+async fn the_rows_own_principal_moves_it_through_the_function_url() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("18.204.3.77/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        false,
+        Some(("18.204.3.77/32", &rule_id)),
+    )
+    .await;
+    let f = fx.start().await;
+
+    // The sample event as it is: andrew's own signed request.
+    let (status, body) = http(&f.invoke(&event("sg-ip-update-function-url.json")).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "applied");
+    assert_eq!(body["previous_cidr"], "18.204.3.77/32");
+    assert_eq!(
+        fx.ingress().await,
+        vec![(rule_id, "34.201.17.5/32".into(), 5432, 5432)]
+    );
+    let audit = fx.audit_callers().await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (
+            audit[0].outcome.as_str(),
+            audit[0].via.as_deref(),
+            audit[0].caller_arn.as_deref(),
+            audit[0].caller_account_id.as_deref()
+        ),
+        (
+            "applied",
+            Some("function_url"),
+            Some(ANDREW),
+            Some("123456789012")
+        )
+    );
+}
+
+#[tokio::test]
+async fn another_developers_principal_naming_andrew_is_refused_and_audited_with_both_identities() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        false,
+        Some(("34.201.17.5/32", &rule_id)),
+    )
+    .await;
+    fx.add_principal("bea", Some(BEA), false, None).await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(BEA), "andrew", "52.14.99.8"))
+            .await,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "Permanent.Unauthorized");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(BEA)
+            && message.contains("andrew")
+            && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(ANDREW),
+        "the answer does not reveal andrew's principal: {message}"
+    );
+    assert_eq!(
+        (fx.ingress().await, fx.row("andrew").await),
+        before,
+        "EC2 and the row unchanged"
+    );
+
+    let audit = fx.audit_callers().await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let a = &audit[0];
+    assert_eq!(
+        (
+            a.owner.as_str(),
+            a.outcome.as_str(),
+            a.via.as_deref(),
+            a.caller_arn.as_deref()
+        ),
+        (
+            "andrew",
+            "refused_unauthorized",
+            Some("function_url"),
+            Some(BEA)
+        )
+    );
+    let detail = a.detail.as_deref().unwrap();
+    assert!(
+        detail.contains(BEA) && detail.contains(ANDREW),
+        "both identities: {detail}"
+    );
+
+    // Bea's own rule is hers to move.
+    let (status, body) = http(&f.invoke(&url_change(Some(BEA), "bea", "52.14.99.8")).await);
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("applied")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_principal_and_a_missing_identity_are_refused() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        true,
+        Some(("34.201.17.5/32", &rule_id)),
+    )
+    .await;
+    // A row that names nobody: no signed request moves it.
+    fx.add_principal("cy", None, false, None).await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+
+    let strangers = [
+        "arn:aws:iam::999999999999:user/andrew",
+        "arn:aws:iam::123456789012:user/Andrew",
+        "arn:aws:sts::123456789012:assumed-role/andrew/andrew",
+        "arn:aws:iam::123456789012:user/andrew/",
+    ];
+    for stranger in strangers {
+        let (status, body) = http(
+            &f.invoke(&url_change(Some(stranger), "andrew", "52.14.99.8"))
+                .await,
+        );
+        assert_eq!(
+            (status, &body["error"]),
+            (403, &json!("Permanent.Unauthorized")),
+            "{stranger}: {body}"
+        );
+    }
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(ANDREW), "cy", "52.14.99.8"))
+            .await,
+    );
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &json!("Permanent.Unauthorized")),
+        "{body}"
+    );
+    // No identity at all (a URL with AuthType NONE): refused, even for a row that takes
+    // unverified requests, since a Function URL request must be signed.
+    let (status, body) = http(&f.invoke(&url_change(None, "andrew", "52.14.99.8")).await);
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &json!("Permanent.NoIdentity")),
+        "{body}"
+    );
+
+    assert_eq!(
+        (fx.ingress().await, fx.row("andrew").await),
+        before,
+        "EC2 and the row unchanged"
+    );
+    assert_eq!(fx.row("cy").await.0, None);
+    let audit = fx.audit_callers().await;
+    assert_eq!(audit.len(), strangers.len() + 2, "{audit:?}");
+    assert!(
+        audit.iter().all(
+            |a| a.outcome == "refused_unauthorized" && a.via.as_deref() == Some("function_url")
+        ),
+        "{audit:?}"
+    );
+    let callers: Vec<Option<&str>> = audit.iter().map(|a| a.caller_arn.as_deref()).collect();
+    assert_eq!(&callers[..strangers.len()], strangers.map(Some));
+    assert_eq!(callers.last().unwrap(), &None, "no identity, none recorded");
+    assert_eq!(audit.last().unwrap().owner, "andrew");
+}
+
+#[tokio::test]
+async fn a_role_session_matching_the_rows_pattern_moves_it() {
+    let fx = Fixture::shared().await;
+    fx.add_principal(
+        "andrew",
+        Some("arn:aws:sts::123456789012:assumed-role/dev-andrew/*"),
+        false,
+        None,
+    )
+    .await;
+    let f = fx.start().await;
+    let session = "arn:aws:sts::123456789012:assumed-role/dev-andrew/andrew-laptop";
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(session), "andrew", "52.14.99.8"))
+            .await,
+    );
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("applied")),
+        "{body}"
+    );
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+
+    for near_miss in [
+        "arn:aws:sts::123456789012:assumed-role/dev-andrew-x/andrew-laptop",
+        "arn:aws:sts::123456789012:assumed-role/dev-bea/andrew-laptop",
+        "arn:aws:sts::999999999999:assumed-role/dev-andrew/andrew-laptop",
+        "arn:aws:iam::123456789012:role/dev-andrew",
+    ] {
+        let (status, _) = http(
+            &f.invoke(&url_change(Some(near_miss), "andrew", "18.204.3.77"))
+                .await,
+        );
+        assert_eq!(status, 403, "{near_miss}");
+    }
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+}
+
+/// The bus and bare direct invocations prove no sender: they move only rows with
+/// `allow_unverified`, and are refused (permanently, so EventBridge does not retry) and
+/// audited for the rest.
+#[tokio::test]
+async fn bus_events_and_direct_invocations_move_only_rows_that_allow_unverified() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        false,
+        Some(("34.201.17.5/32", &rule_id)),
+    )
+    .await;
+    fx.add_principal("bea", Some(BEA), true, None).await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+
+    for request in [
+        change("andrew", "52.14.99.8"),
+        json!({"owner": "andrew", "ip": "52.14.99.8"}),
+    ] {
+        let inv = f.invoke(&request).await;
+        let (t, m) = inv.error();
+        assert_eq!(t, "Permanent.Unverified", "{m}");
+        assert!(
+            m.contains("andrew") && m.contains("nothing was changed"),
+            "{m}"
+        );
+    }
+    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    let audit = fx.audit_callers().await;
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = audit
+        .iter()
+        .map(|a| {
+            (
+                a.outcome.as_str(),
+                a.via.as_deref(),
+                a.caller_arn.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("refused_unauthorized", Some("eventbridge"), None),
+            ("refused_unauthorized", Some("direct"), None)
+        ]
+    );
+
+    // A row that allows it moves by bus and by direct invocation.
+    assert_eq!(
+        f.invoke(&change("bea", "52.14.99.8")).await.response()["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        f.invoke(&json!({"owner": "bea", "ip": "18.204.3.77"}))
+            .await
+            .response()["outcome"],
+        "applied"
+    );
+    assert_eq!(fx.row("bea").await.0.as_deref(), Some("18.204.3.77/32"));
+}
+
+/// Every Function URL refusal or failure is an HTTP answer with a short JSON body: a bad
+/// request 400, a refusal 403, a failure that may pass 503.
+#[tokio::test]
+async fn function_url_errors_are_answered_with_their_status() {
+    let fx = Fixture::shared().await;
+    fx.add_principal("andrew", Some(ANDREW), false, None).await;
+    let f = fx.start().await;
+
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(ANDREW), "andrew", "10.0.0.8"))
+            .await,
+    );
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("Permanent.InvalidIp")),
+        "{body}"
+    );
+    let mut not_json = url_change(Some(ANDREW), "andrew", "52.14.99.8");
+    not_json["body"] = json!("owner=andrew&ip=52.14.99.8");
+    let (status, body) = http(&f.invoke(&not_json).await);
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("Permanent.BadEvent")),
+        "{body}"
+    );
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(ANDREW), "mallory", "52.14.99.8"))
+            .await,
+    );
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &json!("Permanent.UnknownOwner")),
+        "{body}"
+    );
+    assert_eq!(fx.row("andrew").await.0, None);
+
+    let mut env = fx.env();
+    env.push(("AWS_ENDPOINT_URL_EC2".into(), "http://127.0.0.1:9".into()));
+    env.push(("AWS_CALL_TIMEOUT_MS".into(), "1000".into()));
+    let down = Function::spawn(&function_binary("sg-ip-update"), &env)
+        .await
+        .unwrap();
+    let inv = down
+        .invoke_within(
+            &url_change(Some(ANDREW), "andrew", "52.14.99.8"),
+            Duration::from_secs(10),
+        )
+        .await;
+    let (status, body) = http(&inv);
+    assert_eq!(
+        (status, &body["error"]),
+        (503, &json!("Retryable.AwsApply")),
+        "{body}"
+    );
+    let outcomes: Vec<String> = fx.audit().await.into_iter().map(|a| a.3).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "refused_invalid_ip",
+            "refused_invalid_request",
+            "refused_unknown_owner",
+            "failed"
+        ]
+    );
+}
+
+/// Odd Function URL requests (as a direct invoker could forge them, or a client could send):
+/// each gets a 4xx answer, the process lives on, EC2 and the row are unchanged, and each is
+/// audited with storable values.
+#[tokio::test]
+async fn odd_function_url_requests_get_a_4xx_and_change_nothing() {
+    let fx = Fixture::shared().await;
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_principal(
+        "andrew",
+        Some(ANDREW),
+        true,
+        Some(("34.201.17.5/32", &rule_id)),
+    )
+    .await;
+    let before = (fx.ingress().await, fx.row("andrew").await);
+    let f = fx.start().await;
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut e = url_change(Some(ANDREW), "andrew", "52.14.99.8");
+        edit(&mut e);
+        e
+    };
+    let cases = [
+        (with(&|e| e["requestContext"] = Value::Null), 400),
+        (with(&|e| e["body"] = Value::Null), 400),
+        (with(&|e| e["body"] = json!("x".repeat(100_000))), 400),
+        (
+            with(&|e| e["body"] = json!(r#"{"owner":"andrew","ip":"52.14.99.8","extra":1}"#)),
+            400,
+        ),
+        (with(&|e| e["isBase64Encoded"] = json!(true)), 400),
+        (
+            with(&|e| {
+                e["isBase64Encoded"] = json!(true);
+                e["body"] = json!("//79AA==");
+            }),
+            400,
+        ),
+        (
+            with(&|e| e["requestContext"]["http"]["method"] = json!("PUT")),
+            400,
+        ),
+        (
+            with(&|e| e["requestContext"]["authorizer"]["iam"] = json!({})),
+            403,
+        ),
+        (
+            with(&|e| {
+                e["requestContext"]["authorizer"]["iam"]["userArn"] =
+                    json!(format!("{ANDREW}\u{0}"))
+            }),
+            403,
+        ),
+        (
+            with(&|e| {
+                e["requestContext"]["authorizer"]["iam"]["userArn"] =
+                    json!(format!("{ANDREW}{}", "x".repeat(5000)))
+            }),
+            403,
+        ),
+        (
+            with(&|e| e["requestContext"]["authorizer"]["iam"]["userArn"] = json!(7)),
+            400,
+        ),
+    ];
+    for (i, (request, expected)) in cases.iter().enumerate() {
+        let (status, body) = http(&f.invoke(request).await);
+        assert_eq!(status, *expected, "case {i}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().len() < 1000,
+            "case {i}: {body}"
+        );
+        assert!(f.exit_status().is_none(), "case {i} killed the process");
+    }
+    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    let audit = fx.audit_callers().await;
+    assert_eq!(audit.len(), cases.len(), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .all(|a| a.via.as_deref() == Some("function_url")),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .filter_map(|a| a.caller_arn.as_deref())
+            .all(|c| c.chars().count() <= 301),
+        "{audit:?}"
+    );
 }

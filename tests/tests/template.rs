@@ -1,6 +1,7 @@
 //! template.yaml's IAM: no wildcard action anywhere, a wildcard resource only where AWS
-//! requires one (DescribeSecurityGroupRules), and each function allowed exactly the AWS calls
-//! its code makes, read from the code itself.
+//! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
+//! its code makes, read from the code itself, and sg-ip-update's Function URL signed (AWS_IAM)
+//! and callable only by the developers the template names.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -202,4 +203,95 @@ fn every_function_is_built_by_cargo_lambda_from_its_crate() {
         assert!(repo_root().join(code_uri).join("Cargo.toml").exists());
         assert!(code_uri.ends_with(binary), "{function}: binary {binary}");
     }
+}
+
+/// The `!Tag value` of a tagged YAML value (`!Ref X` gives `("Ref", "X")`).
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn is_ref_to(v: &Value, name: &str) -> bool {
+    tagged(v).is_some_and(|(tag, value)| tag == "Ref" && value.as_str() == Some(name))
+}
+
+#[test]
+fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
+    let t = template();
+    let f = &t["Resources"]["SgIpUpdateFunction"]["Properties"];
+    assert_eq!(f["FunctionUrlConfig"]["AuthType"].as_str(), Some("AWS_IAM"));
+    assert!(
+        t["Outputs"]["SgIpUpdateFunctionUrl"]["Value"] != Value::Null,
+        "the URL is an output"
+    );
+    // The callers are a parameter; left empty, nobody may call the URL.
+    let callers = &t["Parameters"]["IpChangeCallerArns"];
+    assert_eq!(callers["Type"].as_str(), Some("CommaDelimitedList"));
+    assert_eq!(callers["Default"].as_str(), Some(""));
+
+    // One pair of permissions per named caller, and no other permission on the function.
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no Resources")
+    };
+    let mut pairs = Vec::new();
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap();
+        if let Some(loop_name) = name.strip_prefix("Fn::ForEach::") {
+            let Value::Sequence(parts) = untag(resource) else {
+                panic!("{name}")
+            };
+            let (var, collection, body) = (&parts[0], &parts[1], &parts[2]);
+            let var = var.as_str().unwrap();
+            assert!(
+                is_ref_to(collection, "IpChangeCallerArns"),
+                "{loop_name}: {collection:?}"
+            );
+            let Value::Mapping(body) = body else {
+                panic!("{loop_name}")
+            };
+            for permission in body.values() {
+                assert_eq!(permission["Type"].as_str(), Some("AWS::Lambda::Permission"));
+                assert_eq!(
+                    permission["Condition"].as_str(),
+                    Some("HasIpChangeCallers"),
+                    "no permission for an empty list's one empty principal"
+                );
+                let p = &permission["Properties"];
+                assert!(is_ref_to(&p["FunctionName"], "SgIpUpdateFunction"), "{p:?}");
+                assert!(
+                    is_ref_to(&p["Principal"], var),
+                    "one named caller each: {p:?}"
+                );
+                pairs.push(p.clone());
+            }
+        } else if resource["Type"].as_str() == Some("AWS::Lambda::Permission") {
+            let p = &resource["Properties"];
+            assert!(
+                !format!("{:?}", p["FunctionName"]).contains("SgIpUpdateFunction"),
+                "{name}: only the named callers may invoke sg-ip-update"
+            );
+            assert_ne!(p["Principal"].as_str(), Some("*"), "{name}");
+        }
+    }
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    let action = |p: &Value| p["Action"].as_str().unwrap().to_owned();
+    let url = pairs
+        .iter()
+        .find(|p| action(p) == "lambda:InvokeFunctionUrl")
+        .expect("lambda:InvokeFunctionUrl");
+    assert_eq!(url["FunctionUrlAuthType"].as_str(), Some("AWS_IAM"));
+    let invoke = pairs
+        .iter()
+        .find(|p| action(p) == "lambda:InvokeFunction")
+        .expect("lambda:InvokeFunction");
+    assert_eq!(
+        invoke["InvokedViaFunctionUrl"].as_bool(),
+        Some(true),
+        "InvokeFunction only through the URL, never a direct invocation"
+    );
 }

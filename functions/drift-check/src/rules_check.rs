@@ -332,6 +332,8 @@ mod tests {
             to_port: 5432,
             cidr: cidr.and_then(Cidr::parse),
             allow_private: false,
+            principal: None,
+            allow_unverified: false,
             aws_rule_id: id.map(str::to_owned),
             status: RuleStatus::Applied,
             last_request_at: None,

@@ -1,17 +1,25 @@
 //! sg-ip-update: moves a developer's ingress rule on the database security group to their new
-//! address when their workspace reports an IP change. Only known owners, only one host, and
-//! the table records the desired state before AWS is touched.
+//! address when their workspace reports an IP change. Only known owners, only the sender the
+//! row names (as AWS authenticated it through the Function URL), only one host, and the table
+//! records the desired state before AWS is touched.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::{
+    event::{
+        eventbridge::EventBridgeEvent,
+        lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse},
+    },
+    http::{HeaderValue, header::CONTENT_TYPE},
+};
+use base64::Engine;
 use ingress::{
     ec2::{Ec2, Ec2Error},
     group::SecurityGroupId,
     ip::{Cidr, IpError, host_cidr},
     rule::{ManagedRule, RuleStatus},
-    store::{self, AuditEntry, AuditOutcome},
+    store::{self, AuditEntry, AuditOutcome, Caller, Via},
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -97,6 +105,38 @@ impl State {
     }
 }
 
+/// Who sent a request, as far as the function can know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// AWS checked the SigV4 signature of a Function URL request and names the signer.
+    Proven(Caller),
+    /// An EventBridge event or a bare direct invocation: nothing proves who sent it.
+    Unverified(Via),
+}
+
+impl Sender {
+    pub fn via(&self) -> Via {
+        match self {
+            Self::Proven(_) => Via::FunctionUrl,
+            Self::Unverified(via) => *via,
+        }
+    }
+
+    pub fn caller(&self) -> Option<&Caller> {
+        match self {
+            Self::Proven(caller) => Some(caller),
+            Self::Unverified(_) => None,
+        }
+    }
+}
+
+/// A parsed request and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub change: IpChange,
+    pub sender: Sender,
+}
+
 /// The request: whose rule, and the address it should now allow.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +145,8 @@ pub struct IpChange {
     pub ip: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// When EventBridge received the event; `None` for a direct invocation.
+    /// When EventBridge received the event; `None` for a direct invocation or a Function URL
+    /// request (stamped on arrival).
     #[serde(skip)]
     pub sent_at: Option<SystemTime>,
 }
@@ -126,6 +167,18 @@ pub enum Error {
         expected_source: String,
         expected_detail_type: String,
     },
+    #[error(
+        "the Function URL request carries no caller identity (requestContext.authorizer.iam); \
+         is the URL's AuthType AWS_IAM? nothing was changed"
+    )]
+    NoIdentity,
+    #[error("{caller} may not move the rule of owner {owner:?}; nothing was changed")]
+    Unauthorized { caller: String, owner: String },
+    #[error(
+        "owner {owner:?}'s rule moves only on a signed request from its principal (the Function \
+         URL, scripts/send-ip-change); this {via} request proves no sender; nothing was changed"
+    )]
+    Unverified { owner: String, via: Via },
     #[error("owner {0:?} is not a valid owner name (1-64 of A-Z a-z 0-9 . _ @ + -)")]
     InvalidOwner(String),
     #[error("the description is invalid: {0}")]
@@ -160,6 +213,9 @@ impl Classified for Error {
             Self::Busy(_) => true,
             Self::BadEvent(_)
             | Self::WrongEnvelope { .. }
+            | Self::NoIdentity
+            | Self::Unauthorized { .. }
+            | Self::Unverified { .. }
             | Self::InvalidOwner(_)
             | Self::InvalidDescription(_)
             | Self::UnknownOwner { .. }
@@ -171,6 +227,9 @@ impl Classified for Error {
         match self {
             Self::BadEvent(_) => "BadEvent",
             Self::WrongEnvelope { .. } => "WrongEnvelope",
+            Self::NoIdentity => "NoIdentity",
+            Self::Unauthorized { .. } => "Unauthorized",
+            Self::Unverified { .. } => "Unverified",
             Self::InvalidOwner(_) => "InvalidOwner",
             Self::InvalidDescription(_) => "InvalidDescription",
             Self::UnknownOwner { .. } => "UnknownOwner",
@@ -182,33 +241,125 @@ impl Classified for Error {
     }
 }
 
+impl Error {
+    /// The HTTP status a Function URL caller gets: a refusal 403, a bad request 400, a
+    /// failure that may pass 503, any other failure 500.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NoIdentity
+            | Self::Unauthorized { .. }
+            | Self::Unverified { .. }
+            | Self::UnknownOwner { .. } => 403,
+            Self::BadEvent(_)
+            | Self::WrongEnvelope { .. }
+            | Self::InvalidOwner(_)
+            | Self::InvalidDescription(_)
+            | Self::InvalidIp { .. } => 400,
+            e if e.is_retryable() => 503,
+            _ => 500,
+        }
+    }
+
+    /// How a refusal before the owner's row was read is audited.
+    fn audit_outcome(&self) -> AuditOutcome {
+        match self {
+            Self::NoIdentity | Self::Unauthorized { .. } | Self::Unverified { .. } => {
+                AuditOutcome::RefusedUnauthorized
+            }
+            _ => AuditOutcome::RefusedInvalidRequest,
+        }
+    }
+}
+
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
         diagnostic(&e)
     }
 }
 
-/// Reads the request from an EventBridge event carrying the configured source and
-/// detail-type, or from the bare detail object of a direct invocation, and checks the owner
-/// and description.
-pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<IpChange, Error> {
-    let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
-    let change: IpChange = if payload.get("detail").is_some() {
-        let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
-        if event.source != envelope.source || event.detail_type != envelope.detail_type {
-            return Err(Error::WrongEnvelope {
-                event_source: truncate(&event.source, 64),
-                detail_type: truncate(&event.detail_type, 64),
-                expected_source: envelope.source.clone(),
-                expected_detail_type: envelope.detail_type.clone(),
-            });
-        }
-        IpChange {
-            sent_at: event.time.map(SystemTime::from),
-            ..IpChange::deserialize(&event.detail).map_err(bad)?
-        }
+/// How a payload reached the function, by its shape: a Function URL request has a
+/// `requestContext`, an EventBridge event a `detail`, and anything else is a direct invocation.
+pub fn way_in(payload: &Value) -> Via {
+    if payload.get("requestContext").is_some() {
+        Via::FunctionUrl
+    } else if payload.get("detail").is_some() {
+        Via::Eventbridge
     } else {
-        IpChange::deserialize(payload).map_err(bad)?
+        Via::Direct
+    }
+}
+
+/// A caller-supplied value as it may be stored and shown: cut short, NUL written as `\0`.
+fn storable(s: &str, max: usize) -> String {
+    truncate(s, max).replace('\0', "\\0")
+}
+
+/// The identity AWS put in a Function URL request, if there is one with a user ARN. Its values
+/// are made storable; an ARN so cut or escaped never matches a principal (neither `…` nor `\`
+/// can be in one).
+pub fn caller_of(request: &LambdaFunctionUrlRequest) -> Option<Caller> {
+    let iam = request.request_context.authorizer.as_ref()?.iam.as_ref()?;
+    let arn = iam.user_arn.as_deref().filter(|a| !a.is_empty())?;
+    Some(Caller {
+        arn: storable(arn, 300),
+        account_id: iam.account_id.as_deref().map(|a| storable(a, 64)),
+        caller_id: iam.caller_id.as_deref().map(|c| storable(c, 200)),
+    })
+}
+
+/// The body of a Function URL request as text (Lambda base64-encodes bodies it takes for
+/// binary).
+fn body_text(request: &LambdaFunctionUrlRequest) -> Result<String, Error> {
+    let body = request.body.as_deref().unwrap_or_default();
+    if !request.is_base64_encoded {
+        return Ok(body.to_owned());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| Error::BadEvent(format!("the body is not valid base64: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::BadEvent("the body is not UTF-8 text".into()))
+}
+
+/// Reads the request: from a Function URL request (a POST whose JSON body is the change; the
+/// sender is the identity AWS authenticated), from an EventBridge event carrying the
+/// configured source and detail-type, or from the bare detail object of a direct invocation
+/// (neither of which proves a sender); then checks the owner and description.
+pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
+    let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
+    let (change, sender): (IpChange, Sender) = match way_in(payload) {
+        Via::FunctionUrl => {
+            let request = LambdaFunctionUrlRequest::deserialize(payload).map_err(bad)?;
+            let caller = caller_of(&request).ok_or(Error::NoIdentity)?;
+            let method = request.request_context.http.method.as_deref();
+            if method != Some("POST") {
+                return Err(Error::BadEvent(format!(
+                    "only POST changes an address, not {}",
+                    truncate(method.unwrap_or("no method"), 16)
+                )));
+            }
+            let change = serde_json::from_str(&body_text(&request)?).map_err(bad)?;
+            (change, Sender::Proven(caller))
+        }
+        Via::Eventbridge => {
+            let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
+            if event.source != envelope.source || event.detail_type != envelope.detail_type {
+                return Err(Error::WrongEnvelope {
+                    event_source: truncate(&event.source, 64),
+                    detail_type: truncate(&event.detail_type, 64),
+                    expected_source: envelope.source.clone(),
+                    expected_detail_type: envelope.detail_type.clone(),
+                });
+            }
+            let change = IpChange {
+                sent_at: event.time.map(SystemTime::from),
+                ..IpChange::deserialize(&event.detail).map_err(bad)?
+            };
+            (change, Sender::Unverified(Via::Eventbridge))
+        }
+        Via::Direct => (
+            IpChange::deserialize(payload).map_err(bad)?,
+            Sender::Unverified(Via::Direct),
+        ),
     };
     let owner_ok = (1..=64).contains(&change.owner.len())
         && change
@@ -221,7 +372,7 @@ pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<IpChange, Err
     if let Some(d) = &change.description {
         check_description(d)?;
     }
-    Ok(change)
+    Ok(Request { change, sender })
 }
 
 /// AWS's rule for security group rule descriptions.
@@ -265,13 +416,51 @@ impl Summary {
     }
 }
 
-/// Handles one IP change; returns what was done.
-pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error> {
-    let (payload, context) = event.into_parts();
-    let result = match parse_event(&payload, &state.envelope) {
-        Ok(change) => update(state, &change, &context.request_id).await,
+/// The function's answer: the summary for an EventBridge event or a direct invocation, and an
+/// HTTP response for a Function URL request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Summary(Summary),
+    Http(LambdaFunctionUrlResponse),
+}
+
+/// The Function URL's answer: the summary with 200, or the error with its status and type.
+fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
+    let (status, body) = match result {
+        Ok(summary) => (200, serde_json::to_value(summary)),
         Err(e) => {
-            audit_refused_request(state, &payload, &e, &context.request_id).await;
+            let d = diagnostic(e);
+            let body = serde_json::json!({"error": d.error_type, "message": d.error_message});
+            (e.http_status(), Ok(body))
+        }
+    };
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = status.into();
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.body = Some(body.map_or_else(|_| "{}".to_owned(), |b| b.to_string()));
+    response
+}
+
+/// Handles one IP change. An EventBridge event or a direct invocation gets the summary, or
+/// the error (so EventBridge retries what may pass). A Function URL request always gets an
+/// HTTP response, the refusal or failure included: an error returned to the runtime would
+/// reach the caller as a bare 502 without the reason.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
+    let (payload, context) = event.into_parts();
+    let via = way_in(&payload);
+    let parsed = parse_event(&payload, &state.envelope);
+    let caller = parsed
+        .as_ref()
+        .ok()
+        .and_then(|r| r.sender.caller())
+        .map_or_else(String::new, |c| c.arn.clone());
+    let result = match parsed {
+        Ok(request) => update(state, &request, &context.request_id).await,
+        Err(e) => {
+            audit_refused_request(state, &payload, via, &e, &context.request_id).await;
             Err(e)
         }
     };
@@ -280,13 +469,24 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
             owner = %s.owner,
             outcome = %s.outcome,
             cidr = %s.cidr,
+            via = %via,
+            caller = %caller,
             "sg-ip-update"
         ),
-        Err(e) => {
-            tracing::error!(outcome = "error", retryable = e.is_retryable(), error = %e, "sg-ip-update")
-        }
+        Err(e) => tracing::error!(
+            outcome = "error",
+            error_type = %diagnostic(e).error_type,
+            retryable = e.is_retryable(),
+            via = %via,
+            caller = %caller,
+            error = %e,
+            "sg-ip-update"
+        ),
     }
-    result
+    if via == Via::FunctionUrl {
+        return Ok(Answer::Http(http_answer(&result)));
+    }
+    result.map(Answer::Summary)
 }
 
 /// A value from the request as it may be stored and shown: at most `max` characters, NUL
@@ -298,27 +498,45 @@ fn quoted_raw(v: Option<&Value>, max: usize) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Some(truncate(&text, max).replace('\0', "\\0"))
+    Some(storable(&text, max))
 }
 
-/// Records a request refused before its owner was looked up. Best effort: the refusal is
-/// the answer whether or not the audit row could be written.
-async fn audit_refused_request(state: &State, payload: &Value, e: &Error, request_id: &str) {
-    let fields = match payload.get("detail") {
-        Some(detail) => detail,
-        None => payload,
+/// Records a request refused before its owner was looked up, with whatever owner, address and
+/// caller could be read from it. Best effort: the refusal is the answer whether or not the
+/// audit row could be written.
+async fn audit_refused_request(
+    state: &State,
+    payload: &Value,
+    via: Via,
+    e: &Error,
+    request_id: &str,
+) {
+    let url_request = match via {
+        Via::FunctionUrl => LambdaFunctionUrlRequest::deserialize(payload).ok(),
+        _ => None,
+    };
+    let caller = url_request.as_ref().and_then(caller_of);
+    let fields = match (via, &url_request) {
+        (Via::FunctionUrl, Some(r)) => body_text(r)
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or(Value::Null),
+        (Via::Eventbridge, _) => payload.get("detail").cloned().unwrap_or(Value::Null),
+        _ => payload.clone(),
     };
     let owner = quoted_raw(fields.get("owner"), 64).unwrap_or_default();
     let ip = quoted_raw(fields.get("ip"), 100);
-    let detail = truncate(&e.to_string(), 500).replace('\0', "\\0");
+    let detail = storable(&e.to_string(), 500);
     let entry = AuditEntry {
         owner: &owner,
         security_group_id: state.security_group_id.as_str(),
         old_cidr: None,
         new_cidr: ip.as_deref(),
-        outcome: AuditOutcome::RefusedInvalidRequest,
+        outcome: e.audit_outcome(),
         detail: Some(&detail),
         request_id,
+        via,
+        caller: caller.as_ref(),
     };
     let written = match state.db.client().await {
         Ok(client) => store::audit(&client, &entry).await.map_err(DbError::from),
@@ -329,10 +547,51 @@ async fn audit_refused_request(state: &State, payload: &Value, e: &Error, reques
     }
 }
 
+/// Whether `sender` may move `rule`: a proven caller only when the row's principal names it,
+/// an unproven sender only when the row allows that. `Err` carries the refusal and the audit
+/// detail (which names the row's principal; the caller's answer does not).
+fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)> {
+    match sender {
+        Sender::Proven(caller) => {
+            if rule
+                .principal
+                .as_ref()
+                .is_some_and(|p| p.matches(&caller.arn))
+            {
+                return Ok(());
+            }
+            let named = rule
+                .principal
+                .as_ref()
+                .map_or_else(|| "no principal".to_owned(), |p| format!("principal {p}"));
+            let detail = format!(
+                "{} named owner {:?}, whose rule names {named}",
+                caller.arn, rule.owner
+            );
+            let e = Error::Unauthorized {
+                caller: caller.arn.clone(),
+                owner: rule.owner.clone(),
+            };
+            Err((e, detail))
+        }
+        Sender::Unverified(_) if rule.allow_unverified => Ok(()),
+        Sender::Unverified(via) => {
+            let e = Error::Unverified {
+                owner: rule.owner.clone(),
+                via: *via,
+            };
+            let detail =
+                format!("a {via} request proves no sender and the row does not allow_unverified");
+            Err((e, detail))
+        }
+    }
+}
+
 /// How long a request waits for another one for the same owner to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
 
-async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Summary, Error> {
+async fn update(state: &State, request: &Request, request_id: &str) -> Result<Summary, Error> {
+    let change = &request.change;
     let client = state.db.client().await?;
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
@@ -340,7 +599,7 @@ async fn update(state: &State, change: &IpChange, request_id: &str) -> Result<Su
     if !store::lock_owner(&client, group, &change.owner, LOCK_WAIT).await? {
         return Err(Error::Busy(change.owner.clone()));
     }
-    let result = update_locked(state, &client, change, request_id).await;
+    let result = update_locked(state, &client, request, request_id).await;
     if let Err(e) = store::unlock_owner(&client, group, &change.owner).await {
         tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
         drop(deadpool::managed::Object::take(client));
@@ -364,9 +623,10 @@ pub fn is_stale(sent: Option<SystemTime>, newest: Option<SystemTime>) -> bool {
 async fn update_locked(
     state: &State,
     client: &deadpool_postgres::ClientWrapper,
-    change: &IpChange,
+    request: &Request,
     request_id: &str,
 ) -> Result<Summary, Error> {
+    let (change, sender) = (&request.change, &request.sender);
     let group = state.security_group_id.as_str();
     let mut entry = AuditEntry {
         owner: &change.owner,
@@ -376,6 +636,8 @@ async fn update_locked(
         outcome: AuditOutcome::RefusedUnknownOwner,
         detail: None,
         request_id,
+        via: sender.via(),
+        caller: sender.caller(),
     };
     let Some(mut rule) = store::find_rule(client, group, &change.owner).await? else {
         store::audit(client, &entry).await?;
@@ -387,6 +649,14 @@ async fn update_locked(
     let old = rule.cidr;
     let old_text = old.map(|c| c.to_string());
     entry.old_cidr = old_text.as_deref();
+    if let Err((e, detail)) = authorize(&rule, sender) {
+        let shown = storable(&change.ip, 100);
+        entry.new_cidr = Some(&shown);
+        entry.outcome = AuditOutcome::RefusedUnauthorized;
+        entry.detail = Some(&detail);
+        store::audit(client, &entry).await?;
+        return Err(e);
+    }
     if is_stale(change.sent_at, rule.last_request_at) {
         // A late retry of an older event: the developer has moved on since.
         let shown = truncate(&change.ip, 100);
@@ -464,11 +734,60 @@ mod tests {
         });
         let bare = json!({"owner": "andrew", "ip": "34.201.17.5", "description": "andrew laptop"});
         let ours = Envelope::default();
-        assert_eq!(parse_event(&envelope, &ours).unwrap().ip, "34.201.17.5");
+        let from_bus = parse_event(&envelope, &ours).unwrap();
+        assert_eq!(from_bus.change.ip, "34.201.17.5");
+        assert_eq!(from_bus.sender, Sender::Unverified(Via::Eventbridge));
+        let direct = parse_event(&bare, &ours).unwrap();
+        assert_eq!(direct.change.description.as_deref(), Some("andrew laptop"));
+        assert_eq!(direct.sender, Sender::Unverified(Via::Direct));
+    }
+
+    fn url_event() -> Value {
+        serde_json::from_str(include_str!(
+            "../../../events/sg-ip-update-function-url.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_function_url_request_is_sent_by_the_identity_aws_authenticated() {
+        let request = parse_event(&url_event(), &Envelope::default()).unwrap();
+        assert_eq!(request.change.owner, "andrew");
+        assert_eq!(request.change.ip, "34.201.17.5");
         assert_eq!(
-            parse_event(&bare, &ours).unwrap().description.as_deref(),
-            Some("andrew laptop")
+            request.sender,
+            Sender::Proven(Caller {
+                arn: "arn:aws:iam::123456789012:user/andrew".into(),
+                account_id: Some("123456789012".into()),
+                caller_id: Some("AIDACKCEVSQ6C2EXAMPLE".into()),
+            })
         );
+        let mut encoded = url_event();
+        encoded["body"] = json!("eyJvd25lciI6ImFuZHJldyIsImlwIjoiNTIuMTQuOTkuOCJ9");
+        encoded["isBase64Encoded"] = json!(true);
+        let request = parse_event(&encoded, &Envelope::default()).unwrap();
+        assert_eq!(request.change.ip, "52.14.99.8");
+    }
+
+    #[test]
+    fn a_function_url_request_without_an_identity_is_refused_before_its_body_is_read() {
+        for strip in ["authorizer", "iam", "userArn"] {
+            let mut e = url_event();
+            match strip {
+                "authorizer" => e["requestContext"]["authorizer"] = Value::Null,
+                "iam" => e["requestContext"]["authorizer"]["iam"] = Value::Null,
+                _ => e["requestContext"]["authorizer"]["iam"]["userArn"] = json!(""),
+            }
+            e["body"] = json!("not json");
+            let err = parse_event(&e, &Envelope::default()).unwrap_err();
+            assert!(matches!(err, Error::NoIdentity), "{strip}: {err}");
+            assert_eq!(err.http_status(), 403);
+        }
+        let mut get = url_event();
+        get["requestContext"]["http"]["method"] = json!("GET");
+        let err = parse_event(&get, &Envelope::default()).unwrap_err();
+        assert!(matches!(err, Error::BadEvent(_)), "{err}");
+        assert_eq!(err.http_status(), 400);
     }
 
     #[test]
