@@ -2,26 +2,33 @@
 //! address when their workspace reports an IP change. Only known owners, only the sender the
 //! row names (as AWS authenticated it through the Function URL), only one host, and the table
 //! records the desired state before AWS is touched.
+//!
+//! [`request`] reads and refuses requests without I/O; [`error`] classifies failures and says
+//! how each is answered; this file holds the settings, the handler and the update itself, on
+//! top of the `ingress` crate's store and EC2 calls.
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod request;
+
+pub use error::Error;
+pub use request::{Envelope, IpChange, Request, Sender, caller_of, parse_event, way_in};
+use request::{body_text, storable};
 
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::{
-    event::{
-        eventbridge::EventBridgeEvent,
-        lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse},
-    },
+    event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse},
     http::{HeaderValue, header::CONTENT_TYPE},
 };
-use base64::Engine;
 use ingress::{
-    ec2::{Ec2, Ec2Error},
+    ec2::Ec2,
     group::SecurityGroupId,
-    ip::{Cidr, IpError, host_cidr},
+    ip::{Cidr, host_cidr},
     rule::{ManagedRule, RuleStatus},
-    store::{self, AuditEntry, AuditOutcome, Caller, Via},
+    store::{self, AuditEntry, AuditOutcome, Via},
 };
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::{
@@ -68,22 +75,6 @@ impl Config {
     }
 }
 
-/// The `source` and `detail-type` an EventBridge IP change must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    pub source: String,
-    pub detail_type: String,
-}
-
-impl Default for Envelope {
-    fn default() -> Self {
-        Self {
-            source: "dev.workspace".to_owned(),
-            detail_type: "Workspace IP Changed".to_owned(),
-        }
-    }
-}
-
 /// What lives for the whole execution environment.
 pub struct State {
     pub db: Db,
@@ -103,292 +94,6 @@ impl State {
             envelope: config.envelope,
         })
     }
-}
-
-/// Who sent a request, as far as the function can know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    /// AWS checked the SigV4 signature of a Function URL request and names the signer.
-    Proven(Caller),
-    /// An EventBridge event or a bare direct invocation: nothing proves who sent it.
-    Unverified(Via),
-}
-
-impl Sender {
-    pub fn via(&self) -> Via {
-        match self {
-            Self::Proven(_) => Via::FunctionUrl,
-            Self::Unverified(via) => *via,
-        }
-    }
-
-    pub fn caller(&self) -> Option<&Caller> {
-        match self {
-            Self::Proven(caller) => Some(caller),
-            Self::Unverified(_) => None,
-        }
-    }
-}
-
-/// A parsed request and who sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub change: IpChange,
-    pub sender: Sender,
-}
-
-/// The request: whose rule, and the address it should now allow.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IpChange {
-    pub owner: String,
-    pub ip: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// When EventBridge received the event; `None` for a direct invocation or a Function URL
-    /// request (stamped on arrival).
-    #[serde(skip)]
-    pub sent_at: Option<SystemTime>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(
-        "the event is neither an EventBridge event nor a bare {{\"owner\", \"ip\"}} object: {0}"
-    )]
-    BadEvent(String),
-    #[error(
-        "EventBridge event from source {event_source:?} with detail-type {detail_type:?} refused: only \
-         {expected_source:?} / {expected_detail_type:?} events are IP changes"
-    )]
-    WrongEnvelope {
-        event_source: String,
-        detail_type: String,
-        expected_source: String,
-        expected_detail_type: String,
-    },
-    #[error(
-        "the Function URL request carries no caller identity (requestContext.authorizer.iam); \
-         is the URL's AuthType AWS_IAM? nothing was changed"
-    )]
-    NoIdentity,
-    #[error("{caller} may not move the rule of owner {owner:?}; nothing was changed")]
-    Unauthorized { caller: String, owner: String },
-    #[error(
-        "owner {owner:?}'s rule moves only on a signed request from its principal (the Function \
-         URL, scripts/send-ip-change); this {via} request proves no sender; nothing was changed"
-    )]
-    Unverified { owner: String, via: Via },
-    #[error("owner {0:?} is not a valid owner name (1-64 of A-Z a-z 0-9 . _ @ + -)")]
-    InvalidOwner(String),
-    #[error("the description is invalid: {0}")]
-    InvalidDescription(&'static str),
-    #[error("owner {owner:?} has no managed rule in {security_group_id}; nothing was changed")]
-    UnknownOwner {
-        owner: String,
-        security_group_id: String,
-    },
-    #[error("refused IP {ip:?}: {source}; nothing was changed")]
-    InvalidIp { ip: String, source: IpError },
-    #[error("another request for owner {0:?} held the rule for too long; try again")]
-    Busy(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("{0}; the rule is marked failed and drift-check will converge it")]
-    Apply(Ec2Error),
-}
-
-impl From<tokio_postgres::Error> for Error {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Self::Db(DbError::Query(e))
-    }
-}
-
-impl Classified for Error {
-    fn is_retryable(&self) -> bool {
-        match self {
-            Self::Db(e) => e.is_retryable(),
-            // The row says what should be; a retry (or drift-check) applies it once AWS can.
-            Self::Apply(e) => e.retryable,
-            Self::Busy(_) => true,
-            Self::BadEvent(_)
-            | Self::WrongEnvelope { .. }
-            | Self::NoIdentity
-            | Self::Unauthorized { .. }
-            | Self::Unverified { .. }
-            | Self::InvalidOwner(_)
-            | Self::InvalidDescription(_)
-            | Self::UnknownOwner { .. }
-            | Self::InvalidIp { .. } => false,
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::BadEvent(_) => "BadEvent",
-            Self::WrongEnvelope { .. } => "WrongEnvelope",
-            Self::NoIdentity => "NoIdentity",
-            Self::Unauthorized { .. } => "Unauthorized",
-            Self::Unverified { .. } => "Unverified",
-            Self::InvalidOwner(_) => "InvalidOwner",
-            Self::InvalidDescription(_) => "InvalidDescription",
-            Self::UnknownOwner { .. } => "UnknownOwner",
-            Self::InvalidIp { .. } => "InvalidIp",
-            Self::Busy(_) => "Busy",
-            Self::Db(_) => "Database",
-            Self::Apply(_) => "AwsApply",
-        }
-    }
-}
-
-impl Error {
-    /// The HTTP status a Function URL caller gets: a refusal 403, a bad request 400, a
-    /// failure that may pass 503, any other failure 500.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::NoIdentity
-            | Self::Unauthorized { .. }
-            | Self::Unverified { .. }
-            | Self::UnknownOwner { .. } => 403,
-            Self::BadEvent(_)
-            | Self::WrongEnvelope { .. }
-            | Self::InvalidOwner(_)
-            | Self::InvalidDescription(_)
-            | Self::InvalidIp { .. } => 400,
-            e if e.is_retryable() => 503,
-            _ => 500,
-        }
-    }
-
-    /// How a refusal before the owner's row was read is audited.
-    fn audit_outcome(&self) -> AuditOutcome {
-        match self {
-            Self::NoIdentity | Self::Unauthorized { .. } | Self::Unverified { .. } => {
-                AuditOutcome::RefusedUnauthorized
-            }
-            _ => AuditOutcome::RefusedInvalidRequest,
-        }
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        diagnostic(&e)
-    }
-}
-
-/// How a payload reached the function, by its shape: a Function URL request has a
-/// `requestContext`, an EventBridge event a `detail`, and anything else is a direct invocation.
-pub fn way_in(payload: &Value) -> Via {
-    if payload.get("requestContext").is_some() {
-        Via::FunctionUrl
-    } else if payload.get("detail").is_some() {
-        Via::Eventbridge
-    } else {
-        Via::Direct
-    }
-}
-
-/// A caller-supplied value as it may be stored and shown: cut short, NUL written as `\0`.
-fn storable(s: &str, max: usize) -> String {
-    truncate(s, max).replace('\0', "\\0")
-}
-
-/// The identity AWS put in a Function URL request, if there is one with a user ARN. Its values
-/// are made storable; an ARN so cut or escaped never matches a principal (neither `…` nor `\`
-/// can be in one).
-pub fn caller_of(request: &LambdaFunctionUrlRequest) -> Option<Caller> {
-    let iam = request.request_context.authorizer.as_ref()?.iam.as_ref()?;
-    let arn = iam.user_arn.as_deref().filter(|a| !a.is_empty())?;
-    Some(Caller {
-        arn: storable(arn, 300),
-        account_id: iam.account_id.as_deref().map(|a| storable(a, 64)),
-        caller_id: iam.caller_id.as_deref().map(|c| storable(c, 200)),
-    })
-}
-
-/// The body of a Function URL request as text (Lambda base64-encodes bodies it takes for
-/// binary).
-fn body_text(request: &LambdaFunctionUrlRequest) -> Result<String, Error> {
-    let body = request.body.as_deref().unwrap_or_default();
-    if !request.is_base64_encoded {
-        return Ok(body.to_owned());
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| Error::BadEvent(format!("the body is not valid base64: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| Error::BadEvent("the body is not UTF-8 text".into()))
-}
-
-/// Reads the request: from a Function URL request (a POST whose JSON body is the change; the
-/// sender is the identity AWS authenticated), from an EventBridge event carrying the
-/// configured source and detail-type, or from the bare detail object of a direct invocation
-/// (neither of which proves a sender); then checks the owner and description.
-pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
-    let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
-    let (change, sender): (IpChange, Sender) = match way_in(payload) {
-        Via::FunctionUrl => {
-            let request = LambdaFunctionUrlRequest::deserialize(payload).map_err(bad)?;
-            let caller = caller_of(&request).ok_or(Error::NoIdentity)?;
-            let method = request.request_context.http.method.as_deref();
-            if method != Some("POST") {
-                return Err(Error::BadEvent(format!(
-                    "only POST changes an address, not {}",
-                    truncate(method.unwrap_or("no method"), 16)
-                )));
-            }
-            let change = serde_json::from_str(&body_text(&request)?).map_err(bad)?;
-            (change, Sender::Proven(caller))
-        }
-        Via::Eventbridge => {
-            let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
-            if event.source != envelope.source || event.detail_type != envelope.detail_type {
-                return Err(Error::WrongEnvelope {
-                    event_source: truncate(&event.source, 64),
-                    detail_type: truncate(&event.detail_type, 64),
-                    expected_source: envelope.source.clone(),
-                    expected_detail_type: envelope.detail_type.clone(),
-                });
-            }
-            let change = IpChange {
-                sent_at: event.time.map(SystemTime::from),
-                ..IpChange::deserialize(&event.detail).map_err(bad)?
-            };
-            (change, Sender::Unverified(Via::Eventbridge))
-        }
-        Via::Direct => (
-            IpChange::deserialize(payload).map_err(bad)?,
-            Sender::Unverified(Via::Direct),
-        ),
-    };
-    let owner_ok = (1..=64).contains(&change.owner.len())
-        && change
-            .owner
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b));
-    if !owner_ok {
-        return Err(Error::InvalidOwner(truncate(&change.owner, 64)));
-    }
-    if let Some(d) = &change.description {
-        check_description(d)?;
-    }
-    Ok(Request { change, sender })
-}
-
-/// AWS's rule for security group rule descriptions.
-fn check_description(d: &str) -> Result<(), Error> {
-    if d.len() > 255 {
-        return Err(Error::InvalidDescription("longer than 255 characters"));
-    }
-    if !d
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
-    {
-        return Err(Error::InvalidDescription(
-            "only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* are allowed",
-        ));
-    }
-    Ok(())
 }
 
 /// What one request did: the function's answer, and its log line.
@@ -721,6 +426,7 @@ async fn update_locked(
 
 #[cfg(test)]
 mod tests {
+    use ingress::store::Caller;
     use serde_json::json;
 
     use super::*;

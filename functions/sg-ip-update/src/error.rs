@@ -1,0 +1,139 @@
+//! What can go wrong with a request, whether a retry can help, and how each failure is
+//! answered: the runtime's error type, a Function URL status, an audit outcome.
+
+use ingress::{
+    ec2::Ec2Error,
+    ip::IpError,
+    store::{AuditOutcome, Via},
+};
+use lambda_runtime::Diagnostic;
+use shared::{
+    db::DbError,
+    errors::{Classified, diagnostic},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the event is neither an EventBridge event nor a bare {{\"owner\", \"ip\"}} object: {0}"
+    )]
+    BadEvent(String),
+    #[error(
+        "EventBridge event from source {event_source:?} with detail-type {detail_type:?} refused: only \
+         {expected_source:?} / {expected_detail_type:?} events are IP changes"
+    )]
+    WrongEnvelope {
+        event_source: String,
+        detail_type: String,
+        expected_source: String,
+        expected_detail_type: String,
+    },
+    #[error(
+        "the Function URL request carries no caller identity (requestContext.authorizer.iam); \
+         is the URL's AuthType AWS_IAM? nothing was changed"
+    )]
+    NoIdentity,
+    #[error("{caller} may not move the rule of owner {owner:?}; nothing was changed")]
+    Unauthorized { caller: String, owner: String },
+    #[error(
+        "owner {owner:?}'s rule moves only on a signed request from its principal (the Function \
+         URL, scripts/send-ip-change); this {via} request proves no sender; nothing was changed"
+    )]
+    Unverified { owner: String, via: Via },
+    #[error("owner {0:?} is not a valid owner name (1-64 of A-Z a-z 0-9 . _ @ + -)")]
+    InvalidOwner(String),
+    #[error("the description is invalid: {0}")]
+    InvalidDescription(&'static str),
+    #[error("owner {owner:?} has no managed rule in {security_group_id}; nothing was changed")]
+    UnknownOwner {
+        owner: String,
+        security_group_id: String,
+    },
+    #[error("refused IP {ip:?}: {source}; nothing was changed")]
+    InvalidIp { ip: String, source: IpError },
+    #[error("another request for owner {0:?} held the rule for too long; try again")]
+    Busy(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}; the rule is marked failed and drift-check will converge it")]
+    Apply(Ec2Error),
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl Classified for Error {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            // The row says what should be; a retry (or drift-check) applies it once AWS can.
+            Self::Apply(e) => e.retryable,
+            Self::Busy(_) => true,
+            Self::BadEvent(_)
+            | Self::WrongEnvelope { .. }
+            | Self::NoIdentity
+            | Self::Unauthorized { .. }
+            | Self::Unverified { .. }
+            | Self::InvalidOwner(_)
+            | Self::InvalidDescription(_)
+            | Self::UnknownOwner { .. }
+            | Self::InvalidIp { .. } => false,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadEvent(_) => "BadEvent",
+            Self::WrongEnvelope { .. } => "WrongEnvelope",
+            Self::NoIdentity => "NoIdentity",
+            Self::Unauthorized { .. } => "Unauthorized",
+            Self::Unverified { .. } => "Unverified",
+            Self::InvalidOwner(_) => "InvalidOwner",
+            Self::InvalidDescription(_) => "InvalidDescription",
+            Self::UnknownOwner { .. } => "UnknownOwner",
+            Self::InvalidIp { .. } => "InvalidIp",
+            Self::Busy(_) => "Busy",
+            Self::Db(_) => "Database",
+            Self::Apply(_) => "AwsApply",
+        }
+    }
+}
+
+impl Error {
+    /// The HTTP status a Function URL caller gets: a refusal 403, a bad request 400, a
+    /// failure that may pass 503, any other failure 500.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NoIdentity
+            | Self::Unauthorized { .. }
+            | Self::Unverified { .. }
+            | Self::UnknownOwner { .. } => 403,
+            Self::BadEvent(_)
+            | Self::WrongEnvelope { .. }
+            | Self::InvalidOwner(_)
+            | Self::InvalidDescription(_)
+            | Self::InvalidIp { .. } => 400,
+            e if e.is_retryable() => 503,
+            _ => 500,
+        }
+    }
+
+    /// How a refusal before the owner's row was read is audited.
+    pub(crate) fn audit_outcome(&self) -> AuditOutcome {
+        match self {
+            Self::NoIdentity | Self::Unauthorized { .. } | Self::Unverified { .. } => {
+                AuditOutcome::RefusedUnauthorized
+            }
+            _ => AuditOutcome::RefusedInvalidRequest,
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        diagnostic(&e)
+    }
+}

@@ -1,0 +1,193 @@
+//! Reading a request: from a Function URL request (the sender is the identity AWS
+//! authenticated), an EventBridge event with the configured source and detail-type, or the
+//! bare detail of a direct invocation (neither proves a sender); then the owner and the
+//! description are checked. Pure: every refusal of the input is decided here, before any I/O.
+
+use std::time::SystemTime;
+
+use aws_lambda_events::event::{
+    eventbridge::EventBridgeEvent, lambda_function_urls::LambdaFunctionUrlRequest,
+};
+use base64::Engine;
+use ingress::store::{Caller, Via};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::errors::truncate;
+
+use crate::Error;
+
+/// The `source` and `detail-type` an EventBridge IP change must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub source: String,
+    pub detail_type: String,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Self {
+            source: "dev.workspace".to_owned(),
+            detail_type: "Workspace IP Changed".to_owned(),
+        }
+    }
+}
+
+/// Who sent a request, as far as the function can know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// AWS checked the SigV4 signature of a Function URL request and names the signer.
+    Proven(Caller),
+    /// An EventBridge event or a bare direct invocation: nothing proves who sent it.
+    Unverified(Via),
+}
+
+impl Sender {
+    pub fn via(&self) -> Via {
+        match self {
+            Self::Proven(_) => Via::FunctionUrl,
+            Self::Unverified(via) => *via,
+        }
+    }
+
+    pub fn caller(&self) -> Option<&Caller> {
+        match self {
+            Self::Proven(caller) => Some(caller),
+            Self::Unverified(_) => None,
+        }
+    }
+}
+
+/// A parsed request and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub change: IpChange,
+    pub sender: Sender,
+}
+
+/// The request: whose rule, and the address it should now allow.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpChange {
+    pub owner: String,
+    pub ip: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When EventBridge received the event; `None` for a direct invocation or a Function URL
+    /// request (stamped on arrival).
+    #[serde(skip)]
+    pub sent_at: Option<SystemTime>,
+}
+
+/// How a payload reached the function, by its shape: a Function URL request has a
+/// `requestContext`, an EventBridge event a `detail`, and anything else is a direct invocation.
+pub fn way_in(payload: &Value) -> Via {
+    if payload.get("requestContext").is_some() {
+        Via::FunctionUrl
+    } else if payload.get("detail").is_some() {
+        Via::Eventbridge
+    } else {
+        Via::Direct
+    }
+}
+
+/// A caller-supplied value as it may be stored and shown: cut short, NUL written as `\0`.
+pub(crate) fn storable(s: &str, max: usize) -> String {
+    truncate(s, max).replace('\0', "\\0")
+}
+
+/// The identity AWS put in a Function URL request, if there is one with a user ARN. Its values
+/// are made storable; an ARN so cut or escaped never matches a principal (neither `…` nor `\`
+/// can be in one).
+pub fn caller_of(request: &LambdaFunctionUrlRequest) -> Option<Caller> {
+    let iam = request.request_context.authorizer.as_ref()?.iam.as_ref()?;
+    let arn = iam.user_arn.as_deref().filter(|a| !a.is_empty())?;
+    Some(Caller {
+        arn: storable(arn, 300),
+        account_id: iam.account_id.as_deref().map(|a| storable(a, 64)),
+        caller_id: iam.caller_id.as_deref().map(|c| storable(c, 200)),
+    })
+}
+
+/// The body of a Function URL request as text (Lambda base64-encodes bodies it takes for
+/// binary).
+pub(crate) fn body_text(request: &LambdaFunctionUrlRequest) -> Result<String, Error> {
+    let body = request.body.as_deref().unwrap_or_default();
+    if !request.is_base64_encoded {
+        return Ok(body.to_owned());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| Error::BadEvent(format!("the body is not valid base64: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::BadEvent("the body is not UTF-8 text".into()))
+}
+
+/// Reads the request: from a Function URL request (a POST whose JSON body is the change; the
+/// sender is the identity AWS authenticated), from an EventBridge event carrying the
+/// configured source and detail-type, or from the bare detail object of a direct invocation
+/// (neither of which proves a sender); then checks the owner and description.
+pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
+    let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
+    let (change, sender): (IpChange, Sender) = match way_in(payload) {
+        Via::FunctionUrl => {
+            let request = LambdaFunctionUrlRequest::deserialize(payload).map_err(bad)?;
+            let caller = caller_of(&request).ok_or(Error::NoIdentity)?;
+            let method = request.request_context.http.method.as_deref();
+            if method != Some("POST") {
+                return Err(Error::BadEvent(format!(
+                    "only POST changes an address, not {}",
+                    truncate(method.unwrap_or("no method"), 16)
+                )));
+            }
+            let change = serde_json::from_str(&body_text(&request)?).map_err(bad)?;
+            (change, Sender::Proven(caller))
+        }
+        Via::Eventbridge => {
+            let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
+            if event.source != envelope.source || event.detail_type != envelope.detail_type {
+                return Err(Error::WrongEnvelope {
+                    event_source: truncate(&event.source, 64),
+                    detail_type: truncate(&event.detail_type, 64),
+                    expected_source: envelope.source.clone(),
+                    expected_detail_type: envelope.detail_type.clone(),
+                });
+            }
+            let change = IpChange {
+                sent_at: event.time.map(SystemTime::from),
+                ..IpChange::deserialize(&event.detail).map_err(bad)?
+            };
+            (change, Sender::Unverified(Via::Eventbridge))
+        }
+        Via::Direct => (
+            IpChange::deserialize(payload).map_err(bad)?,
+            Sender::Unverified(Via::Direct),
+        ),
+    };
+    let owner_ok = (1..=64).contains(&change.owner.len())
+        && change
+            .owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b));
+    if !owner_ok {
+        return Err(Error::InvalidOwner(truncate(&change.owner, 64)));
+    }
+    if let Some(d) = &change.description {
+        check_description(d)?;
+    }
+    Ok(Request { change, sender })
+}
+
+/// AWS's rule for security group rule descriptions.
+fn check_description(d: &str) -> Result<(), Error> {
+    if d.len() > 255 {
+        return Err(Error::InvalidDescription("longer than 255 characters"));
+    }
+    if !d
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
+    {
+        return Err(Error::InvalidDescription(
+            "only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* are allowed",
+        ));
+    }
+    Ok(())
+}
