@@ -574,6 +574,19 @@ mod tests {
         assert_eq!(quoted_raw(Some(&Value::Null), 10), None);
     }
 
+    /// Found by the fuzz runner in CI: a Function URL request with an EventBridge `detail`
+    /// beside its body was read as the body's change, and its detail as something else.
+    #[test]
+    fn a_payload_that_is_both_a_function_url_request_and_an_event_is_refused() {
+        let mut hybrid: Value = serde_json::from_str(include_str!(
+            "../../../events/sg-ip-update-function-url.json"
+        ))
+        .unwrap();
+        hybrid["detail"] = json!({"owner": "mallory", "ip": "52.14.99.8"});
+        let err = parse_event(&hybrid, &Envelope::default()).unwrap_err();
+        assert!(matches!(err, Error::BadEvent(_)), "{err}");
+    }
+
     #[test]
     fn security_group_ids_are_checked_at_cold_start() {
         let env = |sg: &'static str| -> std::collections::HashMap<&str, &str> {

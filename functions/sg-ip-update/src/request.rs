@@ -127,6 +127,13 @@ pub(crate) fn body_text(request: &LambdaFunctionUrlRequest) -> Result<String, Er
 /// (neither of which proves a sender); then checks the owner and description.
 pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
     let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
+    // A Function URL request never has a `detail`, an EventBridge event never a
+    // `requestContext`: a payload with both could be read two ways, so it is read neither.
+    if payload.get("requestContext").is_some() && payload.get("detail").is_some() {
+        return Err(Error::BadEvent(
+            "it has both a requestContext (Function URL) and a detail (EventBridge)".into(),
+        ));
+    }
     let (change, sender): (IpChange, Sender) = match way_in(payload) {
         Via::FunctionUrl => {
             let request = LambdaFunctionUrlRequest::deserialize(payload).map_err(bad)?;
