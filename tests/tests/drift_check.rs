@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use harness::{
-    Function, Stack, TestDb, aws, event,
+    Function, Invocation, Stack, TestDb, aws, event,
     fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
@@ -159,6 +159,19 @@ impl World {
     }
 }
 
+/// Every line drift-check printed up to its closing line for `inv` (its EMF metric lines come
+/// just before that line, and may reach the harness just after the answer).
+async fn logs_through(f: &Function, inv: &Invocation) -> Vec<String> {
+    f.logs_when(
+        |logs| {
+            logs.iter()
+                .any(|l| l.contains(&inv.request_id) && l.contains("\"message\":\"drift-check\""))
+        },
+        Duration::from_secs(5),
+    )
+    .await
+}
+
 fn counts(summary: &Value) -> [u64; 5] {
     let c = &summary["counts"];
     [
@@ -235,7 +248,7 @@ async fn report_mode_finds_every_kind_and_changes_nothing() {
         .get(0);
     assert_eq!(stored, 5);
 
-    let logs = f.logs();
+    let logs = logs_through(&f, &inv).await;
     assert_eq!(
         logs.iter()
             .filter(|l| l.contains("\"message\":\"drift finding\""))
@@ -469,7 +482,8 @@ async fn orphans_past_the_cap_are_counted_not_stored() {
     )
     .await;
     let f = w.start(&[("DRIFT_MAX_FINDINGS_PER_KIND", "7")]).await;
-    let summary = f.invoke(&json!({})).await.response().clone();
+    let inv = f.invoke(&json!({})).await;
+    let summary = inv.response().clone();
     assert_eq!(summary["status"], "complete", "{summary:#}");
     assert_eq!(counts(&summary), [0, 0, 0, 0, 250]);
     assert_eq!(summary["actions"], json!({"reported": 250}));
@@ -500,8 +514,8 @@ async fn orphans_past_the_cap_are_counted_not_stored() {
         .map(|r| serde_json::from_str(r.get(0)).unwrap())
         .unwrap();
     assert_eq!(persisted["orphan_user"], 250);
-    let logged: Vec<String> = f
-        .logs()
+    let logged: Vec<String> = logs_through(&f, &inv)
+        .await
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["message"] == "drift finding")
@@ -538,7 +552,8 @@ async fn an_allowlisted_vpn_range_survives_remediate_while_the_open_world_is_rev
         .await
         .unwrap();
     let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
-    let summary = f.invoke(&json!({})).await.response().clone();
+    let first = f.invoke(&json!({})).await;
+    let summary = first.response().clone();
     assert_eq!(summary["counts"]["allowed"], 1, "{summary:#}");
     assert_eq!(summary["counts"]["unexpected"], 1, "{summary:#}");
     assert_eq!(summary["actions"]["revoked"], 1);
@@ -560,8 +575,8 @@ async fn an_allowlisted_vpn_range_survives_remediate_while_the_open_world_is_rev
         "the VPN range stays; 0.0.0.0/0 is gone"
     );
     // Allowlisted rules are not drift: the alarm's total counts only the revoked one.
-    let total = f
-        .logs()
+    let total = logs_through(&f, &first)
+        .await
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v.get("_aws").is_some() && v.get("Kind").is_none())

@@ -62,7 +62,7 @@ async fn logs_one_json_line_per_invocation_without_personal_data() {
     let e = event("post-confirmation.json");
     let first = f.invoke(&e).await;
     let second = f.invoke(&e).await;
-    let logs = f.logs();
+    let logs = f.logs_of(&[&first, &second]).await;
     for (inv, outcome) in [(&first, "inserted"), (&second, "already_present")] {
         let lines: Vec<Value> = logs
             .iter()
@@ -261,7 +261,8 @@ async fn a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched() {
     assert_eq!(t, "Permanent.HandleTaken");
     assert!(m.contains(&first_sub), "{m}");
     let line = f
-        .logs()
+        .logs_of(&[&inv])
+        .await
         .into_iter()
         .find(|l| l.contains(&inv.request_id) && l.contains("\"outcome\":\"error\""))
         .expect("an error line for the collision");
@@ -321,10 +322,12 @@ async fn a_restart_between_warm_invocations_is_invisible() {
 
     stack.pg_restart();
     let e = signup_with_email(&unique("b"), "after", "b@example.com");
-    assert_eq!(f.invoke(&e).await.response(), &e);
+    let after = f.invoke(&e).await;
+    assert_eq!(after.response(), &e);
     assert_eq!(rows(&db).await.len(), 2);
     assert!(
-        f.logs()
+        f.logs_of(&[&after])
+            .await
             .iter()
             .any(|l| l.contains("database connection lost; retrying")
                 || l.contains("postgres connection ended")),

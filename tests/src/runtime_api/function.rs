@@ -115,6 +115,35 @@ impl Function {
         self.process.logs().clone()
     }
 
+    /// Every line written so far, once `ready` holds for them (or after `limit`). A line the
+    /// function printed just before it answered can reach the harness just after the answer:
+    /// a test that looks for it waits for it here instead of reading [`Function::logs`] at once.
+    pub async fn logs_when(
+        &self,
+        ready: impl Fn(&[String]) -> bool,
+        limit: Duration,
+    ) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let logs = self.logs();
+            if ready(&logs) || start.elapsed() >= limit {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// [`Function::logs_when`] every invocation in `invocations` has a line carrying its
+    /// request id (the runtime puts it on every line of an invocation).
+    pub async fn logs_of(&self, invocations: &[&Invocation]) -> Vec<String> {
+        let ids: Vec<&str> = invocations.iter().map(|i| i.request_id.as_str()).collect();
+        self.logs_when(
+            |logs| ids.iter().all(|id| logs.iter().any(|l| l.contains(id))),
+            Duration::from_secs(5),
+        )
+        .await
+    }
+
     /// Time from spawning the process to its first `/next` call (the init phase), once it
     /// has made one.
     pub fn init_duration(&self) -> Option<Duration> {
