@@ -1,7 +1,8 @@
 //! template.yaml's IAM: no wildcard action anywhere, a wildcard resource only where AWS
 //! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
 //! its code makes, read from the code itself, and sg-ip-update's Function URL signed (AWS_IAM)
-//! and callable only by the developers the template names.
+//! and callable only by the developers the template names. Also the deploy settings:
+//! samconfig.toml never caches builds.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -294,4 +295,49 @@ fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
         Some(true),
         "InvokeFunction only through the URL, never a direct invocation"
     );
+}
+
+/// The settings of samconfig.toml, as `(key, value)` pairs with comments dropped (a line check:
+/// the file is flat `key = value` tables, and the workspace has no TOML parser).
+fn samconfig_settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// What a `sam build` setting would do wrong, if anything.
+fn stale_build_setting(key: &str, value: &str) -> Option<&'static str> {
+    match (key, value) {
+        ("cached", "true") => Some(
+            "SAM hashes only each function's CodeUri folder, so a change in shared/, another \
+             crate or Cargo.lock would ship a stale bootstrap",
+        ),
+        ("beta_features", _) => Some("turns on every beta; rust-cargolambda no longer needs it"),
+        _ => None,
+    }
+}
+
+#[test]
+fn samconfig_never_caches_builds_nor_turns_on_betas() {
+    // The check must be able to fire.
+    let bad = "[default.build.parameters]\nbeta_features = true\ncached = true # fast\n";
+    let fired: Vec<_> = samconfig_settings(bad)
+        .iter()
+        .filter_map(|(k, v)| stale_build_setting(k, v))
+        .collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+
+    let text = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();
+    let settings = samconfig_settings(&text);
+    assert!(
+        settings.iter().any(|(k, _)| k == "stack_name"),
+        "samconfig.toml was read: {settings:?}"
+    );
+    for (key, value) in &settings {
+        if let Some(why) = stale_build_setting(key, value) {
+            panic!("samconfig.toml: `{key} = {value}`: {why}");
+        }
+    }
 }
