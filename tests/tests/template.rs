@@ -2,7 +2,7 @@
 //! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
 //! its code makes, read from the code itself, and sg-ip-update's Function URL signed (AWS_IAM)
 //! and callable only by the developers the template names. Also the deploy settings:
-//! samconfig.toml never caches builds.
+//! samconfig.toml never caches builds, and two stacks of the template share no physical name.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -340,4 +340,82 @@ fn samconfig_never_caches_builds_nor_turns_on_betas() {
             panic!("samconfig.toml: `{key} = {value}`: {why}");
         }
     }
+}
+
+/// The physical names a stack of `template` named `stack` would create, from
+/// `tests/physical_names.py` (the SAM CLI's language-extension expansion, then the SAM
+/// translator): `(resource, type, name)`, the name `None` where CloudFormation makes one up.
+fn physical_names(template: &Path, stack: &str) -> Vec<(String, String, Option<String>)> {
+    let script = repo_root().join("tests/physical_names.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(template)
+        .arg(stack)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("python3 {}: {e} (python3 is needed)", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed; it needs python3 with the SAM CLI (pip install aws-sam-cli):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    names
+        .iter()
+        .map(|n| {
+            (
+                n["resource"].as_str().unwrap().to_owned(),
+                n["type"].as_str().unwrap().to_owned(),
+                n["name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// The physical names two stacks of `template` would both claim.
+fn shared_names(template: &Path) -> Vec<String> {
+    let staging = physical_names(template, "db-sync-staging");
+    let prod = physical_names(template, "db-sync-prod");
+    assert!(
+        staging.len() >= 10,
+        "the translated template's resources were read: {staging:?}"
+    );
+    let prod_names: BTreeSet<&String> = prod.iter().filter_map(|(_, _, n)| n.as_ref()).collect();
+    staging
+        .iter()
+        .filter(|(_, _, n)| n.as_ref().is_some_and(|n| prod_names.contains(n)))
+        .map(|(r, t, n)| format!("{r} ({t}): {}", n.as_deref().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn two_stacks_in_one_account_share_no_physical_name() {
+    let template = repo_root().join("template.yaml");
+    let shared = shared_names(&template);
+    assert!(shared.is_empty(), "both stacks would claim {shared:?}");
+
+    // The drift schedule is among the names checked, and CloudFormation names it.
+    let names = physical_names(&template, "db-sync-staging");
+    let schedule: Vec<_> = names
+        .iter()
+        .filter(|(_, t, _)| t == "AWS::Scheduler::Schedule")
+        .collect();
+    assert_eq!(schedule.len(), 1, "{names:?}");
+    assert_eq!(schedule[0].2, None, "{schedule:?}");
+
+    // The check fires: without OmitName, SAM names the schedule after its logical id.
+    let text = std::fs::read_to_string(&template).unwrap();
+    let fixed = text.replace("OmitName: true", "OmitName: false");
+    assert_ne!(fixed, text);
+    let dir = std::env::temp_dir().join(format!("template-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("template.yaml");
+    std::fs::write(&bad, fixed).unwrap();
+    let shared = shared_names(&bad);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        shared,
+        ["DriftCheckFunctionSchedule (AWS::Scheduler::Schedule): DriftCheckFunctionSchedule"]
+    );
 }
