@@ -2,7 +2,8 @@
 //! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
 //! its code makes, read from the code itself, and sg-ip-update's Function URL signed (AWS_IAM)
 //! and callable only by the developers the template names. Also the deploy settings:
-//! samconfig.toml never caches builds, and two stacks of the template share no physical name.
+//! samconfig.toml never caches builds, two stacks of the template share no physical name, and
+//! the user pool is retained and protected.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -418,4 +419,51 @@ fn two_stacks_in_one_account_share_no_physical_name() {
         shared,
         ["DriftCheckFunctionSchedule (AWS::Scheduler::Schedule): DriftCheckFunctionSchedule"]
     );
+}
+
+/// Each resource of type `kind` in the template, by logical id.
+fn resources_of_type<'t>(t: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn the_user_pool_survives_stack_deletion_and_replacement() {
+    let t = template();
+    let pools = resources_of_type(&t, "AWS::Cognito::UserPool");
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    for (name, pool) in pools {
+        assert_eq!(pool["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(
+            pool["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{name}"
+        );
+        assert_eq!(
+            pool["Properties"]["DeletionProtection"].as_str(),
+            Some("ACTIVE"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn log_groups_and_queues_say_what_happens_to_them() {
+    // Deleted with the stack, by decision (template.yaml says why): never by default.
+    let t = template();
+    let mut seen = 0;
+    for kind in ["AWS::Logs::LogGroup", "AWS::SQS::Queue"] {
+        for (name, r) in resources_of_type(&t, kind) {
+            assert_eq!(r["DeletionPolicy"].as_str(), Some("Delete"), "{name}");
+            assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Delete"), "{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5, "three log groups and two queues");
 }
