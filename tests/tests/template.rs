@@ -467,3 +467,36 @@ fn log_groups_and_queues_say_what_happens_to_them() {
     }
     assert_eq!(seen, 5, "three log groups and two queues");
 }
+
+#[test]
+fn concurrency_is_capped_per_function() {
+    let t = template();
+    let reserved =
+        |function: &str| &t["Resources"][function]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(
+        reserved("DriftCheckFunction").as_u64(),
+        Some(1),
+        "drift-check runs never overlap"
+    );
+    assert_eq!(reserved("SgIpUpdateFunction").as_u64(), Some(2));
+    // post-confirmation: one connection per environment, so its concurrency is a parameter
+    // sized against the database's max_connections.
+    assert!(
+        is_ref_to(
+            reserved("PostConfirmationFunction"),
+            "PostConfirmationMaxConcurrency"
+        ),
+        "{:?}",
+        reserved("PostConfirmationFunction")
+    );
+    let p = &t["Parameters"]["PostConfirmationMaxConcurrency"];
+    assert_eq!(p["Type"].as_str(), Some("Number"));
+    let default = p["Default"].as_u64().unwrap();
+    assert!(
+        (1..=50).contains(&default),
+        "{default}: well under a small RDS instance's ~80"
+    );
+    assert_eq!(p["MinValue"].as_u64(), Some(1));
+    // Every connection the stack can open, with the defaults, fits the smallest instance.
+    assert!(default + 1 + 2 < 80 - 3);
+}
