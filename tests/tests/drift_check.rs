@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use harness::{
-    Function, Stack, TestDb, aws, event,
+    Function, Outcome, Stack, TestDb, aws, event,
     fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
@@ -256,6 +256,83 @@ async fn report_mode_finds_every_kind_and_changes_nothing() {
         emf.iter()
             .any(|m| m.get("Kind").is_none() && m["Findings"] == 5)
     );
+}
+
+/// The drift alarm reads these lines: Lambda drops a JSON line without a level above INFO
+/// when the application log level is WARN, so raising the level must not silence them.
+#[tokio::test]
+async fn metric_lines_survive_log_level_warn_in_the_stacks_namespace() {
+    let (w, _group, _lost) = drifted_world().await;
+    let f = w
+        .start(&[
+            ("AWS_LAMBDA_LOG_LEVEL", "warn"),
+            ("METRICS_NAMESPACE", "DriftCheck/db-sync-staging"),
+        ])
+        .await;
+    let summary = f
+        .invoke(&event("drift-check-schedule.json"))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    // The harness reads the process's stdout as it comes: give the last lines time to arrive.
+    let parsed = || -> Vec<Value> {
+        f.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    };
+    let is_total = |v: &Value| v.get("_aws").is_some() && v.get("Kind").is_none();
+    for _ in 0..50 {
+        if parsed().iter().any(is_total) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = parsed();
+    assert!(
+        lines.iter().any(|l| l["message"] == "drift finding"),
+        "findings are warnings: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l["level"] == "INFO"),
+        "the run's info summary is filtered, so the level took effect: {lines:#?}"
+    );
+    let emf: Vec<&Value> = lines.iter().filter(|v| v.get("_aws").is_some()).collect();
+    assert_eq!(
+        emf.len(),
+        7,
+        "one metric line per kind and a total: {lines:#?}"
+    );
+    for m in &emf {
+        assert_eq!(
+            m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DriftCheck/db-sync-staging",
+            "{m}"
+        );
+        // What Lambda's level filter reads: a level at WARN, and an RFC 3339 timestamp.
+        assert_eq!(m["level"], "WARN", "{m}");
+        let ts = m["timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{ts}"
+        );
+    }
+    assert!(
+        emf.iter()
+            .any(|m| m.get("Kind").is_none() && m["Findings"] == 5)
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_cloudwatch_would_refuse_stops_the_cold_start() {
+    let w = World::shared().await;
+    for bad in ["AWS/Lambda", "Drift\u{1}Check"] {
+        let f = w.start(&[("METRICS_NAMESPACE", bad)]).await;
+        match &f.invoke(&json!({})).await.outcome {
+            Outcome::Exited(detail) => assert!(detail.contains("METRICS_NAMESPACE"), "{detail}"),
+            other => panic!("{bad:?}: expected the process to stop at init, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

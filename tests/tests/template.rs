@@ -500,3 +500,21 @@ fn concurrency_is_capped_per_function() {
     // Every connection the stack can open, with the defaults, fits the smallest instance.
     assert!(default + 1 + 2 < 80 - 3);
 }
+
+#[test]
+fn the_drift_alarm_watches_the_namespace_drift_check_writes_to() {
+    let t = template();
+    let sub = |v: &Value| match tagged(v) {
+        Some((tag, value)) if tag == "Sub" => value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let env = &t["Resources"]["DriftCheckFunction"]["Properties"]["Environment"]["Variables"];
+    let written = sub(&env["METRICS_NAMESPACE"]).expect("METRICS_NAMESPACE is a !Sub");
+    assert!(
+        written.contains("${AWS::StackName}"),
+        "scoped per stack: {written}"
+    );
+    let alarm = &t["Resources"]["DriftFoundAlarm"]["Properties"];
+    assert_eq!(sub(&alarm["Namespace"]).as_deref(), Some(written.as_str()));
+    assert_eq!(alarm["MetricName"].as_str(), Some("Findings"));
+}
