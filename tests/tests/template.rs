@@ -518,3 +518,65 @@ fn the_drift_alarm_watches_the_namespace_drift_check_writes_to() {
     assert_eq!(sub(&alarm["Namespace"]).as_deref(), Some(written.as_str()));
     assert_eq!(alarm["MetricName"].as_str(), Some("Findings"));
 }
+
+/// `!GetAtt NAME.Arn` (either spelling) as `NAME`.
+fn get_att_arn(v: &Value) -> Option<String> {
+    let (tag, value) = tagged(v)?;
+    if tag != "GetAtt" {
+        return None;
+    }
+    match value {
+        Value::String(s) => s.strip_suffix(".Arn").map(str::to_owned),
+        Value::Sequence(parts) if parts.len() == 2 && parts[1].as_str() == Some("Arn") => {
+            parts[0].as_str().map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn dead_letter_queues_admit_only_this_stacks_rules() {
+    let t = template();
+    // Each queue, and the rules SAM generates (<function><event>) that dead-letter into it.
+    let mut senders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (function, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let Value::Mapping(events) = &f["Properties"]["Events"] else {
+            continue;
+        };
+        for (name, e) in events {
+            if e["Type"].as_str() != Some("EventBridgeRule") {
+                continue;
+            }
+            if let Some(queue) = get_att_arn(&e["Properties"]["DeadLetterConfig"]["Arn"]) {
+                let rule = format!("{function}{}", name.as_str().unwrap());
+                senders.entry(queue).or_default().insert(rule);
+            }
+        }
+    }
+    assert_eq!(senders.len(), 2, "{senders:?}");
+
+    let policies = resources_of_type(&t, "AWS::SQS::QueuePolicy");
+    assert_eq!(policies.len(), 2);
+    for (name, policy) in policies {
+        let p = &policy["Properties"];
+        let Value::Sequence(queues) = &p["Queues"] else {
+            panic!("{name}: Queues")
+        };
+        assert_eq!(queues.len(), 1, "{name}");
+        let (_, queue) = tagged(&queues[0]).expect("!Ref QUEUE");
+        let queue = queue.as_str().unwrap();
+        let Value::Sequence(statements) = &p["PolicyDocument"]["Statement"] else {
+            panic!("{name}: Statement")
+        };
+        let mut admitted = BTreeSet::new();
+        for s in statements {
+            let principals = strings(&s["Principal"]["Service"]);
+            assert_eq!(principals, ["events.amazonaws.com"], "{name}: {s:?}");
+            let source = &s["Condition"]["ArnEquals"]["aws:SourceArn"];
+            admitted.insert(get_att_arn(source).unwrap_or_else(|| {
+                panic!("{name}: every statement names its rule in aws:SourceArn: {s:?}")
+            }));
+        }
+        assert_eq!(Some(&admitted), senders.get(queue), "{name}");
+    }
+}
