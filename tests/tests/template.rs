@@ -580,3 +580,54 @@ fn dead_letter_queues_admit_only_this_stacks_rules() {
         assert_eq!(Some(&admitted), senders.get(queue), "{name}");
     }
 }
+
+/// What each alarm watches: `(namespace, metric, dimension value)`.
+fn alarms(t: &Value) -> Vec<(String, String, String)> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| {
+            let p = &a["Properties"];
+            let dimension = match &p["Dimensions"] {
+                Value::Sequence(d) if d.len() == 1 => match tagged(&d[0]["Value"]) {
+                    Some((tag, v)) => format!("{tag} {}", v.as_str().unwrap_or_default()),
+                    None => String::new(),
+                },
+                _ => String::new(),
+            };
+            (
+                format!("{:?}", p["Namespace"]),
+                p["MetricName"].as_str().unwrap_or_default().to_owned(),
+                dimension,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_failures_queue_and_synchronous_function_has_an_alarm() {
+    let t = template();
+    let watched = alarms(&t);
+    let has = |namespace: &str, metric: &str, dimension: &str| {
+        watched.iter().any(|(n, m, d)| {
+            n == &format!("{:?}", Value::String(namespace.into())) && m == metric && d == dimension
+        })
+    };
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), 2);
+    for (queue, _) in queues {
+        assert!(
+            has(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &format!("GetAtt {queue}.QueueName")
+            ),
+            "{queue}: no depth alarm in {watched:?}"
+        );
+    }
+    for function in ["PostConfirmationFunction", "SgIpUpdateFunction"] {
+        assert!(
+            has("AWS/Lambda", "Throttles", &format!("Ref {function}")),
+            "{function}: no throttles alarm in {watched:?}"
+        );
+    }
+}
