@@ -631,3 +631,94 @@ fn every_failures_queue_and_synchronous_function_has_an_alarm() {
         );
     }
 }
+
+/// A template value as JSON, with `!Ref` of a parameter replaced by `params`' value.
+fn resolved(v: &Value, params: &BTreeMap<&str, &str>) -> serde_json::Value {
+    if let Some((tag, inner)) = tagged(v) {
+        let name = inner.as_str().unwrap_or_default();
+        assert_eq!(tag, "Ref", "{v:?}");
+        return serde_json::Value::String(params[name].to_owned());
+    }
+    match v {
+        Value::Mapping(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_owned(), resolved(v, params)))
+                .collect(),
+        ),
+        Value::Sequence(items) => {
+            serde_json::Value::Array(items.iter().map(|i| resolved(i, params)).collect())
+        }
+        other => serde_json::to_value(other).unwrap(),
+    }
+}
+
+/// EventBridge matching, for the operators the template uses: exact values, `exists` and
+/// `$or`.
+fn matches(pattern: &serde_json::Value, event: &serde_json::Value) -> bool {
+    let serde_json::Value::Object(fields) = pattern else {
+        panic!("a pattern is an object: {pattern}")
+    };
+    fields.iter().all(|(key, p)| {
+        if key == "$or" {
+            return p.as_array().unwrap().iter().any(|alt| matches(alt, event));
+        }
+        let value = event.get(key);
+        match p {
+            serde_json::Value::Object(_) => value.is_some_and(|v| v.is_object() && matches(p, v)),
+            serde_json::Value::Array(allowed) => allowed.iter().any(|a| match a.get("exists") {
+                Some(exists) => exists.as_bool() == Some(value.is_some()),
+                None => {
+                    value.is_some_and(|v| v == a || v.as_array().is_some_and(|vs| vs.contains(a)))
+                }
+            }),
+            other => panic!("{key}: {other}"),
+        }
+    })
+}
+
+#[test]
+fn the_cloudtrail_rule_matches_only_successful_changes_to_the_managed_group() {
+    let t = template();
+    let group = "sg-0123456789abcdef0";
+    let params = BTreeMap::from([("DatabaseSecurityGroupId", group)]);
+    let pattern = resolved(
+        &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"]["SecurityGroupChanged"]["Properties"]
+            ["Pattern"],
+        &params,
+    );
+    let text =
+        std::fs::read_to_string(repo_root().join("events/drift-check-cloudtrail.json")).unwrap();
+    let authorize: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(authorize["detail"]["requestParameters"]["groupId"], group);
+    assert!(matches(&pattern, &authorize), "{pattern:#}");
+
+    let mut revoke = authorize.clone();
+    revoke["detail"]["eventName"] = "RevokeSecurityGroupIngress".into();
+    assert!(matches(&pattern, &revoke));
+
+    let mut modify = authorize.clone();
+    modify["detail"]["eventName"] = "ModifySecurityGroupRules".into();
+    modify["detail"]["requestParameters"] = serde_json::json!({
+        "ModifySecurityGroupRulesRequest": {"GroupId": group, "SecurityGroupRule": {}}
+    });
+    assert!(matches(&pattern, &modify));
+
+    let mut other_group = authorize.clone();
+    other_group["detail"]["requestParameters"]["groupId"] = "sg-0fffffffffffffff0".into();
+    assert!(!matches(&pattern, &other_group), "another group");
+    let mut other_modify = modify.clone();
+    other_modify["detail"]["requestParameters"]["ModifySecurityGroupRulesRequest"]["GroupId"] =
+        "sg-0fffffffffffffff0".into();
+    assert!(!matches(&pattern, &other_modify), "another group, nested");
+
+    let mut failed = authorize.clone();
+    failed["detail"]["errorCode"] = "Client.UnauthorizedOperation".into();
+    assert!(
+        !matches(&pattern, &failed),
+        "a call that failed changed nothing"
+    );
+
+    let mut other_call = authorize.clone();
+    other_call["detail"]["eventName"] = "DescribeSecurityGroupRules".into();
+    assert!(!matches(&pattern, &other_call));
+}
