@@ -722,3 +722,60 @@ fn the_cloudtrail_rule_matches_only_successful_changes_to_the_managed_group() {
     other_call["detail"]["eventName"] = "DescribeSecurityGroupRules".into();
     assert!(!matches(&pattern, &other_call));
 }
+
+#[test]
+fn the_optional_trail_is_private_retained_and_writable_only_by_its_own_trail() {
+    let t = template();
+    let r = &t["Resources"];
+    assert_eq!(
+        t["Parameters"]["CreateTrail"]["Default"].as_str(),
+        Some("false")
+    );
+    for name in ["TrailBucket", "TrailBucketPolicy", "ManagementEventsTrail"] {
+        assert_eq!(
+            r[name]["Condition"].as_str(),
+            Some("CreatesTrail"),
+            "{name}"
+        );
+    }
+    let bucket = &r["TrailBucket"];
+    assert_eq!(bucket["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(bucket["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let block = &bucket["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting].as_bool(), Some(true), "{setting}");
+    }
+    let trail = &r["ManagementEventsTrail"]["Properties"];
+    assert_eq!(trail["IsLogging"].as_bool(), Some(true));
+    let selector = &trail["EventSelectors"][0];
+    assert_eq!(selector["IncludeManagementEvents"].as_bool(), Some(true));
+    let trail_name = match tagged(&trail["TrailName"]) {
+        Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+        other => panic!("TrailName: {other:?}"),
+    };
+    let Value::Sequence(statements) =
+        &r["TrailBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    else {
+        panic!("TrailBucketPolicy")
+    };
+    assert_eq!(statements.len(), 2);
+    for s in statements {
+        assert_eq!(
+            strings(&s["Principal"]["Service"]),
+            ["cloudtrail.amazonaws.com"]
+        );
+        let source = match tagged(&s["Condition"]["StringEquals"]["aws:SourceArn"]) {
+            Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+            other => panic!("{s:?}: {other:?}"),
+        };
+        assert!(
+            source.ends_with(&format!(":trail/{trail_name}")),
+            "{source}"
+        );
+    }
+}
