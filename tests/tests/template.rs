@@ -779,3 +779,55 @@ fn the_optional_trail_is_private_retained_and_writable_only_by_its_own_trail() {
         );
     }
 }
+
+#[test]
+fn the_optional_endpoints_cover_every_api_the_code_calls() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["CreateVpcEndpoints"]["Default"].as_str(),
+        Some("false")
+    );
+    let mut services = BTreeSet::new();
+    for (name, e) in resources_of_type(&t, "AWS::EC2::VPCEndpoint") {
+        assert_eq!(
+            e["Condition"].as_str(),
+            Some("CreatesVpcEndpoints"),
+            "{name}"
+        );
+        let p = &e["Properties"];
+        assert_eq!(p["VpcEndpointType"].as_str(), Some("Interface"), "{name}");
+        assert_eq!(p["PrivateDnsEnabled"].as_bool(), Some(true), "{name}");
+        let service = match tagged(&p["ServiceName"]) {
+            Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+            other => panic!("{name}: {other:?}"),
+        };
+        services.insert(
+            service
+                .strip_prefix("com.amazonaws.${AWS::Region}.")
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Every service of an IAM action the code needs (CALLS) has its endpoint.
+    let needed: BTreeSet<String> = CALLS
+        .iter()
+        .map(|(_, action)| action.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(services, needed);
+
+    let sg = &t["Resources"]["EndpointSecurityGroup"];
+    assert_eq!(sg["Condition"].as_str(), Some("CreatesVpcEndpoints"));
+    let Value::Sequence(ingress) = &sg["Properties"]["SecurityGroupIngress"] else {
+        panic!("SecurityGroupIngress")
+    };
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["FromPort"].as_u64(), Some(443));
+    assert_eq!(ingress[0]["ToPort"].as_u64(), Some(443));
+    assert!(is_ref_to(
+        &ingress[0]["SourceSecurityGroupId"],
+        "FunctionSecurityGroupId"
+    ));
+    // Without VpcId the deploy is refused before anything is created.
+    let rule = &t["Rules"]["VpcIdWithEndpoints"];
+    assert!(format!("{rule:?}").contains("VpcId"), "{rule:?}");
+}
