@@ -831,3 +831,56 @@ fn the_optional_endpoints_cover_every_api_the_code_calls() {
     let rule = &t["Rules"]["VpcIdWithEndpoints"];
     assert!(format!("{rule:?}").contains("VpcId"), "{rule:?}");
 }
+
+#[test]
+fn the_dashboard_shows_sign_ups_ip_moves_every_drift_kind_and_durations() {
+    let t = template();
+    let body = match tagged(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]) {
+        Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+        other => panic!("DashboardBody: {other:?}"),
+    };
+    let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    // Each metric as its line's strings: namespace, name, dimension name and value.
+    let metrics: Vec<Vec<String>> = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().clone())
+        .map(|m| {
+            m.as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let shows = |line: &[&str]| metrics.iter().any(|m| m == line);
+    for (function, what) in [
+        (
+            "PostConfirmationFunction",
+            ["Invocations", "Errors", "Duration"].as_slice(),
+        ),
+        ("SgIpUpdateFunction", &["Invocations", "Errors", "Duration"]),
+        ("DriftCheckFunction", &["Duration"]),
+    ] {
+        for metric in what {
+            let dimension = format!("${{{function}}}");
+            assert!(
+                shows(&["AWS/Lambda", metric, "FunctionName", &dimension]),
+                "{function} {metric}: {metrics:?}"
+            );
+        }
+    }
+    let env = &t["Resources"]["DriftCheckFunction"]["Properties"]["Environment"]["Variables"];
+    let namespace = match tagged(&env["METRICS_NAMESPACE"]) {
+        Some((_, v)) => v.as_str().unwrap().to_owned(),
+        None => panic!("METRICS_NAMESPACE"),
+    };
+    for kind in drift_check::report::Kind::ALL {
+        let kind = kind.to_string();
+        assert!(
+            shows(&[&namespace, "Findings", "Kind", &kind]),
+            "findings of kind {kind}: {metrics:?}"
+        );
+    }
+}
