@@ -41,9 +41,11 @@ NAME_PROPERTY = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName",
 }
-# Types with no name of their own (they attach to a resource that has one).
+# Types with no name of their own (they attach to a resource that has one; an inline
+# policy's name is unique only within its role).
 NAMELESS = {
     "AWS::EC2::VPCEndpoint",
+    "AWS::IAM::Policy",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Permission",
     "AWS::Lambda::Url",

@@ -884,3 +884,46 @@ fn the_dashboard_shows_sign_ups_ip_moves_every_drift_kind_and_durations() {
         );
     }
 }
+
+#[test]
+fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    // DB_HOST: the proxy, else DbHost, else the secret's own host.
+    let host = format!("{:?}", env["DB_HOST"]);
+    for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
+        assert!(host.contains(part), "DB_HOST: {host}");
+    }
+    for (var, parameter) in [("DB_PORT", "DbPort"), ("DB_NAME", "DbName")] {
+        let wiring = format!("{:?}", env[var]);
+        assert!(wiring.contains(parameter), "{var}: {wiring}");
+        assert_eq!(
+            t["Parameters"][parameter]["Default"].as_str(),
+            Some(""),
+            "{parameter} is optional"
+        );
+    }
+
+    let policy = &t["Resources"]["SecretKeyDecrypt"];
+    assert_eq!(policy["Condition"].as_str(), Some("HasSecretKey"));
+    let roles: BTreeSet<String> = match &policy["Properties"]["Roles"] {
+        Value::Sequence(r) => r
+            .iter()
+            .map(|v| tagged(v).unwrap().1.as_str().unwrap().to_owned())
+            .collect(),
+        other => panic!("Roles: {other:?}"),
+    };
+    let functions: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("{f}Role")).collect();
+    assert_eq!(roles, functions, "every function reads the secret");
+    let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(strings(&statement["Action"]), ["kms:Decrypt"]);
+    assert!(is_ref_to(&statement["Resource"], "SecretKmsKeyArn"));
+    let via = format!(
+        "{:?}",
+        statement["Condition"]["StringEquals"]["kms:ViaService"]
+    );
+    assert!(
+        via.contains("secretsmanager."),
+        "only through Secrets Manager: {via}"
+    );
+}
