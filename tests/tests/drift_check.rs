@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use harness::{
-    Function, Invocation, Stack, TestDb, aws, event,
+    Function, Invocation, Outcome, Stack, TestDb, aws, event,
     fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
@@ -269,6 +269,81 @@ async fn report_mode_finds_every_kind_and_changes_nothing() {
         emf.iter()
             .any(|m| m.get("Kind").is_none() && m["Findings"] == 5)
     );
+}
+
+/// The drift alarm reads these lines: Lambda drops a JSON line without a level above INFO
+/// when the application log level is WARN, so raising the level must not silence them.
+#[tokio::test]
+async fn metric_lines_survive_log_level_warn_in_the_stacks_namespace() {
+    let (w, _group, _lost) = drifted_world().await;
+    let f = w
+        .start(&[
+            ("AWS_LAMBDA_LOG_LEVEL", "warn"),
+            ("METRICS_NAMESPACE", "DriftCheck/db-sync-staging"),
+        ])
+        .await;
+    let summary = f
+        .invoke(&event("drift-check-schedule.json"))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    // At this level the run's closing info line is filtered: wait for the total metric line,
+    // the last one printed, instead.
+    let parse = |l: &String| serde_json::from_str::<Value>(l).ok();
+    let is_total = |v: &Value| v.get("_aws").is_some() && v.get("Kind").is_none();
+    let lines: Vec<Value> = f
+        .logs_when(
+            |logs| logs.iter().filter_map(parse).any(|v| is_total(&v)),
+            Duration::from_secs(5),
+        )
+        .await
+        .iter()
+        .filter_map(parse)
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "drift finding"),
+        "findings are warnings: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l["level"] == "INFO"),
+        "the run's info summary is filtered, so the level took effect: {lines:#?}"
+    );
+    let emf: Vec<&Value> = lines.iter().filter(|v| v.get("_aws").is_some()).collect();
+    assert_eq!(
+        emf.len(),
+        7,
+        "one metric line per kind and a total: {lines:#?}"
+    );
+    for m in &emf {
+        assert_eq!(
+            m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DriftCheck/db-sync-staging",
+            "{m}"
+        );
+        // What Lambda's level filter reads: a level at WARN, and an RFC 3339 timestamp.
+        assert_eq!(m["level"], "WARN", "{m}");
+        let ts = m["timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{ts}"
+        );
+    }
+    assert!(
+        emf.iter()
+            .any(|m| m.get("Kind").is_none() && m["Findings"] == 5)
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_cloudwatch_would_refuse_stops_the_cold_start() {
+    let w = World::shared().await;
+    for bad in ["AWS/Lambda", "Drift\u{1}Check"] {
+        let f = w.start(&[("METRICS_NAMESPACE", bad)]).await;
+        match &f.invoke(&json!({})).await.outcome {
+            Outcome::Exited(detail) => assert!(detail.contains("METRICS_NAMESPACE"), "{detail}"),
+            other => panic!("{bad:?}: expected the process to stop at init, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

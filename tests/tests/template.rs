@@ -1,7 +1,9 @@
 //! template.yaml's IAM: no wildcard action anywhere, a wildcard resource only where AWS
 //! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
 //! its code makes, read from the code itself, and sg-ip-update's Function URL signed (AWS_IAM)
-//! and callable only by the developers the template names.
+//! and callable only by the developers the template names. Also the deploy settings:
+//! samconfig.toml never caches builds, two stacks of the template share no physical name, and
+//! the user pool is retained and protected.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -293,5 +295,635 @@ fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
         invoke["InvokedViaFunctionUrl"].as_bool(),
         Some(true),
         "InvokeFunction only through the URL, never a direct invocation"
+    );
+}
+
+/// The settings of samconfig.toml, as `(key, value)` pairs with comments dropped (a line check:
+/// the file is flat `key = value` tables, and the workspace has no TOML parser).
+fn samconfig_settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// What a `sam build` setting would do wrong, if anything.
+fn stale_build_setting(key: &str, value: &str) -> Option<&'static str> {
+    match (key, value) {
+        ("cached", "true") => Some(
+            "SAM hashes only each function's CodeUri folder, so a change in shared/, another \
+             crate or Cargo.lock would ship a stale bootstrap",
+        ),
+        ("beta_features", _) => Some("turns on every beta; rust-cargolambda no longer needs it"),
+        _ => None,
+    }
+}
+
+#[test]
+fn samconfig_never_caches_builds_nor_turns_on_betas() {
+    // The check must be able to fire.
+    let bad = "[default.build.parameters]\nbeta_features = true\ncached = true # fast\n";
+    let fired: Vec<_> = samconfig_settings(bad)
+        .iter()
+        .filter_map(|(k, v)| stale_build_setting(k, v))
+        .collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+
+    let text = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();
+    let settings = samconfig_settings(&text);
+    assert!(
+        settings.iter().any(|(k, _)| k == "stack_name"),
+        "samconfig.toml was read: {settings:?}"
+    );
+    for (key, value) in &settings {
+        if let Some(why) = stale_build_setting(key, value) {
+            panic!("samconfig.toml: `{key} = {value}`: {why}");
+        }
+    }
+}
+
+/// The physical names a stack of `template` named `stack` would create, from
+/// `tests/physical_names.py` (the SAM CLI's language-extension expansion, then the SAM
+/// translator): `(resource, type, name)`, the name `None` where CloudFormation makes one up.
+fn physical_names(template: &Path, stack: &str) -> Vec<(String, String, Option<String>)> {
+    let script = repo_root().join("tests/physical_names.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(template)
+        .arg(stack)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("python3 {}: {e} (python3 is needed)", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed; it needs python3 with the SAM CLI (pip install aws-sam-cli):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    names
+        .iter()
+        .map(|n| {
+            (
+                n["resource"].as_str().unwrap().to_owned(),
+                n["type"].as_str().unwrap().to_owned(),
+                n["name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// The physical names two stacks of `template` would both claim.
+fn shared_names(template: &Path) -> Vec<String> {
+    let staging = physical_names(template, "db-sync-staging");
+    let prod = physical_names(template, "db-sync-prod");
+    assert!(
+        staging.len() >= 10,
+        "the translated template's resources were read: {staging:?}"
+    );
+    let prod_names: BTreeSet<&String> = prod.iter().filter_map(|(_, _, n)| n.as_ref()).collect();
+    staging
+        .iter()
+        .filter(|(_, _, n)| n.as_ref().is_some_and(|n| prod_names.contains(n)))
+        .map(|(r, t, n)| format!("{r} ({t}): {}", n.as_deref().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn two_stacks_in_one_account_share_no_physical_name() {
+    let template = repo_root().join("template.yaml");
+    let shared = shared_names(&template);
+    assert!(shared.is_empty(), "both stacks would claim {shared:?}");
+
+    // The drift schedule is among the names checked, and CloudFormation names it.
+    let names = physical_names(&template, "db-sync-staging");
+    let schedule: Vec<_> = names
+        .iter()
+        .filter(|(_, t, _)| t == "AWS::Scheduler::Schedule")
+        .collect();
+    assert_eq!(schedule.len(), 1, "{names:?}");
+    assert_eq!(schedule[0].2, None, "{schedule:?}");
+
+    // The check fires: without OmitName, SAM names the schedule after its logical id.
+    let text = std::fs::read_to_string(&template).unwrap();
+    let fixed = text.replace("OmitName: true", "OmitName: false");
+    assert_ne!(fixed, text);
+    let dir = std::env::temp_dir().join(format!("template-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("template.yaml");
+    std::fs::write(&bad, fixed).unwrap();
+    let shared = shared_names(&bad);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        shared,
+        ["DriftCheckFunctionSchedule (AWS::Scheduler::Schedule): DriftCheckFunctionSchedule"]
+    );
+}
+
+/// Each resource of type `kind` in the template, by logical id.
+fn resources_of_type<'t>(t: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn the_user_pool_survives_stack_deletion_and_replacement() {
+    let t = template();
+    let pools = resources_of_type(&t, "AWS::Cognito::UserPool");
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    for (name, pool) in pools {
+        assert_eq!(pool["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(
+            pool["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{name}"
+        );
+        assert_eq!(
+            pool["Properties"]["DeletionProtection"].as_str(),
+            Some("ACTIVE"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn log_groups_and_queues_say_what_happens_to_them() {
+    // Deleted with the stack, by decision (template.yaml says why): never by default.
+    let t = template();
+    let mut seen = 0;
+    for kind in ["AWS::Logs::LogGroup", "AWS::SQS::Queue"] {
+        for (name, r) in resources_of_type(&t, kind) {
+            assert_eq!(r["DeletionPolicy"].as_str(), Some("Delete"), "{name}");
+            assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Delete"), "{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5, "three log groups and two queues");
+}
+
+#[test]
+fn concurrency_is_capped_per_function() {
+    let t = template();
+    let reserved =
+        |function: &str| &t["Resources"][function]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(
+        reserved("DriftCheckFunction").as_u64(),
+        Some(1),
+        "drift-check runs never overlap"
+    );
+    assert_eq!(reserved("SgIpUpdateFunction").as_u64(), Some(2));
+    // post-confirmation: one connection per environment, so its concurrency is a parameter
+    // sized against the database's max_connections.
+    assert!(
+        is_ref_to(
+            reserved("PostConfirmationFunction"),
+            "PostConfirmationMaxConcurrency"
+        ),
+        "{:?}",
+        reserved("PostConfirmationFunction")
+    );
+    let p = &t["Parameters"]["PostConfirmationMaxConcurrency"];
+    assert_eq!(p["Type"].as_str(), Some("Number"));
+    let default = p["Default"].as_u64().unwrap();
+    assert!(
+        (1..=50).contains(&default),
+        "{default}: well under a small RDS instance's ~80"
+    );
+    assert_eq!(p["MinValue"].as_u64(), Some(1));
+    // Every connection the stack can open, with the defaults, fits the smallest instance.
+    assert!(default + 1 + 2 < 80 - 3);
+}
+
+#[test]
+fn the_drift_alarm_watches_the_namespace_drift_check_writes_to() {
+    let t = template();
+    let sub = |v: &Value| match tagged(v) {
+        Some((tag, value)) if tag == "Sub" => value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let env = &t["Resources"]["DriftCheckFunction"]["Properties"]["Environment"]["Variables"];
+    let written = sub(&env["METRICS_NAMESPACE"]).expect("METRICS_NAMESPACE is a !Sub");
+    assert!(
+        written.contains("${AWS::StackName}"),
+        "scoped per stack: {written}"
+    );
+    let alarm = &t["Resources"]["DriftFoundAlarm"]["Properties"];
+    assert_eq!(sub(&alarm["Namespace"]).as_deref(), Some(written.as_str()));
+    assert_eq!(alarm["MetricName"].as_str(), Some("Findings"));
+}
+
+/// `!GetAtt NAME.Arn` (either spelling) as `NAME`.
+fn get_att_arn(v: &Value) -> Option<String> {
+    let (tag, value) = tagged(v)?;
+    if tag != "GetAtt" {
+        return None;
+    }
+    match value {
+        Value::String(s) => s.strip_suffix(".Arn").map(str::to_owned),
+        Value::Sequence(parts) if parts.len() == 2 && parts[1].as_str() == Some("Arn") => {
+            parts[0].as_str().map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn dead_letter_queues_admit_only_this_stacks_rules() {
+    let t = template();
+    // Each queue, and the rules SAM generates (<function><event>) that dead-letter into it.
+    let mut senders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (function, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let Value::Mapping(events) = &f["Properties"]["Events"] else {
+            continue;
+        };
+        for (name, e) in events {
+            if e["Type"].as_str() != Some("EventBridgeRule") {
+                continue;
+            }
+            if let Some(queue) = get_att_arn(&e["Properties"]["DeadLetterConfig"]["Arn"]) {
+                let rule = format!("{function}{}", name.as_str().unwrap());
+                senders.entry(queue).or_default().insert(rule);
+            }
+        }
+    }
+    assert_eq!(senders.len(), 2, "{senders:?}");
+
+    let policies = resources_of_type(&t, "AWS::SQS::QueuePolicy");
+    assert_eq!(policies.len(), 2);
+    for (name, policy) in policies {
+        let p = &policy["Properties"];
+        let Value::Sequence(queues) = &p["Queues"] else {
+            panic!("{name}: Queues")
+        };
+        assert_eq!(queues.len(), 1, "{name}");
+        let (_, queue) = tagged(&queues[0]).expect("!Ref QUEUE");
+        let queue = queue.as_str().unwrap();
+        let Value::Sequence(statements) = &p["PolicyDocument"]["Statement"] else {
+            panic!("{name}: Statement")
+        };
+        let mut admitted = BTreeSet::new();
+        for s in statements {
+            let principals = strings(&s["Principal"]["Service"]);
+            assert_eq!(principals, ["events.amazonaws.com"], "{name}: {s:?}");
+            let source = &s["Condition"]["ArnEquals"]["aws:SourceArn"];
+            admitted.insert(get_att_arn(source).unwrap_or_else(|| {
+                panic!("{name}: every statement names its rule in aws:SourceArn: {s:?}")
+            }));
+        }
+        assert_eq!(Some(&admitted), senders.get(queue), "{name}");
+    }
+}
+
+/// What each alarm watches: `(namespace, metric, dimension value)`.
+fn alarms(t: &Value) -> Vec<(String, String, String)> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| {
+            let p = &a["Properties"];
+            let dimension = match &p["Dimensions"] {
+                Value::Sequence(d) if d.len() == 1 => match tagged(&d[0]["Value"]) {
+                    Some((tag, v)) => format!("{tag} {}", v.as_str().unwrap_or_default()),
+                    None => String::new(),
+                },
+                _ => String::new(),
+            };
+            (
+                format!("{:?}", p["Namespace"]),
+                p["MetricName"].as_str().unwrap_or_default().to_owned(),
+                dimension,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_failures_queue_and_synchronous_function_has_an_alarm() {
+    let t = template();
+    let watched = alarms(&t);
+    let has = |namespace: &str, metric: &str, dimension: &str| {
+        watched.iter().any(|(n, m, d)| {
+            n == &format!("{:?}", Value::String(namespace.into())) && m == metric && d == dimension
+        })
+    };
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), 2);
+    for (queue, _) in queues {
+        assert!(
+            has(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &format!("GetAtt {queue}.QueueName")
+            ),
+            "{queue}: no depth alarm in {watched:?}"
+        );
+    }
+    for function in ["PostConfirmationFunction", "SgIpUpdateFunction"] {
+        assert!(
+            has("AWS/Lambda", "Throttles", &format!("Ref {function}")),
+            "{function}: no throttles alarm in {watched:?}"
+        );
+    }
+}
+
+/// A template value as JSON, with `!Ref` of a parameter replaced by `params`' value.
+fn resolved(v: &Value, params: &BTreeMap<&str, &str>) -> serde_json::Value {
+    if let Some((tag, inner)) = tagged(v) {
+        let name = inner.as_str().unwrap_or_default();
+        assert_eq!(tag, "Ref", "{v:?}");
+        return serde_json::Value::String(params[name].to_owned());
+    }
+    match v {
+        Value::Mapping(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_owned(), resolved(v, params)))
+                .collect(),
+        ),
+        Value::Sequence(items) => {
+            serde_json::Value::Array(items.iter().map(|i| resolved(i, params)).collect())
+        }
+        other => serde_json::to_value(other).unwrap(),
+    }
+}
+
+/// EventBridge matching, for the operators the template uses: exact values, `exists` and
+/// `$or`.
+fn matches(pattern: &serde_json::Value, event: &serde_json::Value) -> bool {
+    let serde_json::Value::Object(fields) = pattern else {
+        panic!("a pattern is an object: {pattern}")
+    };
+    fields.iter().all(|(key, p)| {
+        if key == "$or" {
+            return p.as_array().unwrap().iter().any(|alt| matches(alt, event));
+        }
+        let value = event.get(key);
+        match p {
+            serde_json::Value::Object(_) => value.is_some_and(|v| v.is_object() && matches(p, v)),
+            serde_json::Value::Array(allowed) => allowed.iter().any(|a| match a.get("exists") {
+                Some(exists) => exists.as_bool() == Some(value.is_some()),
+                None => {
+                    value.is_some_and(|v| v == a || v.as_array().is_some_and(|vs| vs.contains(a)))
+                }
+            }),
+            other => panic!("{key}: {other}"),
+        }
+    })
+}
+
+#[test]
+fn the_cloudtrail_rule_matches_only_successful_changes_to_the_managed_group() {
+    let t = template();
+    let group = "sg-0123456789abcdef0";
+    let params = BTreeMap::from([("DatabaseSecurityGroupId", group)]);
+    let pattern = resolved(
+        &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"]["SecurityGroupChanged"]["Properties"]
+            ["Pattern"],
+        &params,
+    );
+    let text =
+        std::fs::read_to_string(repo_root().join("events/drift-check-cloudtrail.json")).unwrap();
+    let authorize: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(authorize["detail"]["requestParameters"]["groupId"], group);
+    assert!(matches(&pattern, &authorize), "{pattern:#}");
+
+    let mut revoke = authorize.clone();
+    revoke["detail"]["eventName"] = "RevokeSecurityGroupIngress".into();
+    assert!(matches(&pattern, &revoke));
+
+    let mut modify = authorize.clone();
+    modify["detail"]["eventName"] = "ModifySecurityGroupRules".into();
+    modify["detail"]["requestParameters"] = serde_json::json!({
+        "ModifySecurityGroupRulesRequest": {"GroupId": group, "SecurityGroupRule": {}}
+    });
+    assert!(matches(&pattern, &modify));
+
+    let mut other_group = authorize.clone();
+    other_group["detail"]["requestParameters"]["groupId"] = "sg-0fffffffffffffff0".into();
+    assert!(!matches(&pattern, &other_group), "another group");
+    let mut other_modify = modify.clone();
+    other_modify["detail"]["requestParameters"]["ModifySecurityGroupRulesRequest"]["GroupId"] =
+        "sg-0fffffffffffffff0".into();
+    assert!(!matches(&pattern, &other_modify), "another group, nested");
+
+    let mut failed = authorize.clone();
+    failed["detail"]["errorCode"] = "Client.UnauthorizedOperation".into();
+    assert!(
+        !matches(&pattern, &failed),
+        "a call that failed changed nothing"
+    );
+
+    let mut other_call = authorize.clone();
+    other_call["detail"]["eventName"] = "DescribeSecurityGroupRules".into();
+    assert!(!matches(&pattern, &other_call));
+}
+
+#[test]
+fn the_optional_trail_is_private_retained_and_writable_only_by_its_own_trail() {
+    let t = template();
+    let r = &t["Resources"];
+    assert_eq!(
+        t["Parameters"]["CreateTrail"]["Default"].as_str(),
+        Some("false")
+    );
+    for name in ["TrailBucket", "TrailBucketPolicy", "ManagementEventsTrail"] {
+        assert_eq!(
+            r[name]["Condition"].as_str(),
+            Some("CreatesTrail"),
+            "{name}"
+        );
+    }
+    let bucket = &r["TrailBucket"];
+    assert_eq!(bucket["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(bucket["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let block = &bucket["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting].as_bool(), Some(true), "{setting}");
+    }
+    let trail = &r["ManagementEventsTrail"]["Properties"];
+    assert_eq!(trail["IsLogging"].as_bool(), Some(true));
+    let selector = &trail["EventSelectors"][0];
+    assert_eq!(selector["IncludeManagementEvents"].as_bool(), Some(true));
+    let trail_name = match tagged(&trail["TrailName"]) {
+        Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+        other => panic!("TrailName: {other:?}"),
+    };
+    let Value::Sequence(statements) =
+        &r["TrailBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    else {
+        panic!("TrailBucketPolicy")
+    };
+    assert_eq!(statements.len(), 2);
+    for s in statements {
+        assert_eq!(
+            strings(&s["Principal"]["Service"]),
+            ["cloudtrail.amazonaws.com"]
+        );
+        let source = match tagged(&s["Condition"]["StringEquals"]["aws:SourceArn"]) {
+            Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+            other => panic!("{s:?}: {other:?}"),
+        };
+        assert!(
+            source.ends_with(&format!(":trail/{trail_name}")),
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn the_optional_endpoints_cover_every_api_the_code_calls() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["CreateVpcEndpoints"]["Default"].as_str(),
+        Some("false")
+    );
+    let mut services = BTreeSet::new();
+    for (name, e) in resources_of_type(&t, "AWS::EC2::VPCEndpoint") {
+        assert_eq!(
+            e["Condition"].as_str(),
+            Some("CreatesVpcEndpoints"),
+            "{name}"
+        );
+        let p = &e["Properties"];
+        assert_eq!(p["VpcEndpointType"].as_str(), Some("Interface"), "{name}");
+        assert_eq!(p["PrivateDnsEnabled"].as_bool(), Some(true), "{name}");
+        let service = match tagged(&p["ServiceName"]) {
+            Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+            other => panic!("{name}: {other:?}"),
+        };
+        services.insert(
+            service
+                .strip_prefix("com.amazonaws.${AWS::Region}.")
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Every service of an IAM action the code needs (CALLS) has its endpoint.
+    let needed: BTreeSet<String> = CALLS
+        .iter()
+        .map(|(_, action)| action.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(services, needed);
+
+    let sg = &t["Resources"]["EndpointSecurityGroup"];
+    assert_eq!(sg["Condition"].as_str(), Some("CreatesVpcEndpoints"));
+    let Value::Sequence(ingress) = &sg["Properties"]["SecurityGroupIngress"] else {
+        panic!("SecurityGroupIngress")
+    };
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["FromPort"].as_u64(), Some(443));
+    assert_eq!(ingress[0]["ToPort"].as_u64(), Some(443));
+    assert!(is_ref_to(
+        &ingress[0]["SourceSecurityGroupId"],
+        "FunctionSecurityGroupId"
+    ));
+    // Without VpcId the deploy is refused before anything is created.
+    let rule = &t["Rules"]["VpcIdWithEndpoints"];
+    assert!(format!("{rule:?}").contains("VpcId"), "{rule:?}");
+}
+
+#[test]
+fn the_dashboard_shows_sign_ups_ip_moves_every_drift_kind_and_durations() {
+    let t = template();
+    let body = match tagged(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]) {
+        Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_owned(),
+        other => panic!("DashboardBody: {other:?}"),
+    };
+    let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    // Each metric as its line's strings: namespace, name, dimension name and value.
+    let metrics: Vec<Vec<String>> = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().clone())
+        .map(|m| {
+            m.as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let shows = |line: &[&str]| metrics.iter().any(|m| m == line);
+    for (function, what) in [
+        (
+            "PostConfirmationFunction",
+            ["Invocations", "Errors", "Duration"].as_slice(),
+        ),
+        ("SgIpUpdateFunction", &["Invocations", "Errors", "Duration"]),
+        ("DriftCheckFunction", &["Duration"]),
+    ] {
+        for metric in what {
+            let dimension = format!("${{{function}}}");
+            assert!(
+                shows(&["AWS/Lambda", metric, "FunctionName", &dimension]),
+                "{function} {metric}: {metrics:?}"
+            );
+        }
+    }
+    let env = &t["Resources"]["DriftCheckFunction"]["Properties"]["Environment"]["Variables"];
+    let namespace = match tagged(&env["METRICS_NAMESPACE"]) {
+        Some((_, v)) => v.as_str().unwrap().to_owned(),
+        None => panic!("METRICS_NAMESPACE"),
+    };
+    for kind in drift_check::report::Kind::ALL {
+        let kind = kind.to_string();
+        assert!(
+            shows(&[&namespace, "Findings", "Kind", &kind]),
+            "findings of kind {kind}: {metrics:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    // DB_HOST: the proxy, else DbHost, else the secret's own host.
+    let host = format!("{:?}", env["DB_HOST"]);
+    for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
+        assert!(host.contains(part), "DB_HOST: {host}");
+    }
+    for (var, parameter) in [("DB_PORT", "DbPort"), ("DB_NAME", "DbName")] {
+        let wiring = format!("{:?}", env[var]);
+        assert!(wiring.contains(parameter), "{var}: {wiring}");
+        assert_eq!(
+            t["Parameters"][parameter]["Default"].as_str(),
+            Some(""),
+            "{parameter} is optional"
+        );
+    }
+
+    let policy = &t["Resources"]["SecretKeyDecrypt"];
+    assert_eq!(policy["Condition"].as_str(), Some("HasSecretKey"));
+    let roles: BTreeSet<String> = match &policy["Properties"]["Roles"] {
+        Value::Sequence(r) => r
+            .iter()
+            .map(|v| tagged(v).unwrap().1.as_str().unwrap().to_owned())
+            .collect(),
+        other => panic!("Roles: {other:?}"),
+    };
+    let functions: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("{f}Role")).collect();
+    assert_eq!(roles, functions, "every function reads the secret");
+    let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(strings(&statement["Action"]), ["kms:Decrypt"]);
+    assert!(is_ref_to(&statement["Resource"], "SecretKmsKeyArn"));
+    let via = format!(
+        "{:?}",
+        statement["Condition"]["StringEquals"]["kms:ViaService"]
+    );
+    assert!(
+        via.contains("secretsmanager."),
+        "only through Secrets Manager: {via}"
     );
 }

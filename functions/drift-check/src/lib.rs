@@ -37,7 +37,13 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Findings of one kind stored and logged per run; the rest are only counted.
     pub max_findings_per_kind: u64,
+    /// The CloudWatch namespace of the findings metrics; the template scopes it to the stack
+    /// (`DriftCheck/<stack>`) so two stacks in one account keep their alarms apart.
+    pub metrics_namespace: String,
 }
+
+/// The namespace when `METRICS_NAMESPACE` is unset (local runs).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "DriftCheck";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -65,6 +71,21 @@ impl Config {
             Some(m) => Mode::parse(&m)
                 .ok_or_else(|| ConfigError::invalid("DRIFT_MODE", "report or remediate"))?,
         };
+        let metrics_namespace = env
+            .non_empty("METRICS_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned());
+        // CloudWatch's rules for a namespace: printable ASCII, at most 255, not AWS's own.
+        if metrics_namespace.len() > 255
+            || !metrics_namespace
+                .chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ')
+            || metrics_namespace.starts_with("AWS/")
+        {
+            return Err(ConfigError::invalid(
+                "METRICS_NAMESPACE",
+                "printable ASCII, at most 255 characters, not starting with AWS/",
+            ));
+        }
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             user_pool_id,
@@ -77,6 +98,7 @@ impl Config {
                 1000,
                 "a whole number",
             )?,
+            metrics_namespace,
         })
     }
 }
@@ -229,7 +251,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
         // The connection may be broken or still hold an owner lock: do not pool it.
         drop(deadpool::managed::Object::take(client));
     }
-    report::emit_metrics(&run.counts);
+    report::emit_metrics(&run.counts, &state.config.metrics_namespace);
     let summary = run.summary(status, paused, started.elapsed());
     match outcome {
         Ok(_) => {
