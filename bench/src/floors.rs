@@ -56,7 +56,7 @@ fn db_layer_alone(s: &Setup, n: usize) -> Result<DbLayer> {
                         env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     let config = shared::db::DbConfig::from_lookup(&lookup)?;
                     let db = shared::db::Db::new(&config, None)?;
-                    db.warm_up().await;
+                    db.warm_up().await?;
                     let mut times = Vec::with_capacity(n);
                     let cpu_before = thread_cpu_ns();
                     for i in 0..n {

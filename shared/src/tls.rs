@@ -46,14 +46,14 @@ impl fmt::Display for SslMode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read the CA bundle {path}: {source}")]
+    #[error("DB_CA_BUNDLE: cannot read the CA bundle {path}: {source}")]
     ReadBundle {
         path: String,
         source: std::io::Error,
     },
-    #[error("the CA bundle {path} holds no usable PEM certificate")]
+    #[error("DB_CA_BUNDLE: the CA bundle {path} holds no PEM certificate")]
     EmptyBundle { path: String },
-    #[error("the CA bundle {path} holds an invalid certificate: {source}")]
+    #[error("DB_CA_BUNDLE: the CA bundle {path} holds an invalid certificate: {source}")]
     BadCertificate { path: String, source: rustls::Error },
     #[error("TLS setup failed: {0}")]
     Rustls(#[from] rustls::Error),

@@ -190,6 +190,63 @@ async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
     }
 }
 
+/// The trust the functions need, and the host a secret may lack: a missing, empty or non-PEM
+/// CA bundle, and an RDS-managed secret (user name and password only) without `DB_HOST`, each
+/// stop the cold start with one error naming the setting, never a silent fallback.
+#[tokio::test]
+async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_the_setting() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    forbid(&db.stack.app_password);
+    let dir = std::env::temp_dir().join(unique("bundles"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (empty, not_pem) = (dir.join("empty.pem"), dir.join("not.pem"));
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(
+        &not_pem,
+        "this is the RDS documentation page, not a bundle\n",
+    )
+    .unwrap();
+    let with_bundle = |bundle: &std::path::Path| -> Vec<(String, String)> {
+        vec![
+            ("DATABASE_URL".into(), db.url()),
+            ("DB_SSLMODE".into(), "verify-full".into()),
+            ("DB_CA_BUNDLE".into(), bundle.display().to_string()),
+        ]
+    };
+    let moto = Stack::shared();
+    let rds_managed = json!({"username": "app", "password": db.stack.app_password});
+    let arn = create_secret(moto, &rds_managed).await;
+    let cases = [
+        (
+            with_bundle(&dir.join("missing.pem")),
+            "DB_CA_BUNDLE: cannot read",
+        ),
+        (with_bundle(&empty), "DB_CA_BUNDLE: the CA bundle"),
+        (with_bundle(&not_pem), "DB_CA_BUNDLE: the CA bundle"),
+        (secret_env(&db, moto, &arn, &[]), "DB_HOST is not set"),
+    ];
+    for (env, expected) in cases {
+        let f = Function::spawn(&function_binary("post-confirmation"), &env)
+            .await
+            .unwrap();
+        let inv = f.invoke(&signup(&unique("x"))).await;
+        match &inv.outcome {
+            Outcome::Exited(detail) => assert!(detail.contains(expected), "{expected}: {detail}"),
+            other => panic!("expected the process to stop at init ({expected}), got {other:?}"),
+        }
+    }
+    // With the stack's own CA as the bundle (what the layer step packs for RDS), it connects.
+    let f = Function::spawn(
+        &function_binary("post-confirmation"),
+        &with_bundle(&db.stack.ca_bundle),
+    )
+    .await
+    .unwrap();
+    let e = signup(&unique("y"));
+    assert_eq!(f.invoke(&e).await.response(), &e);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The TLS tests call the shared crate directly, not through the harness: the password in this
 /// URL is forbidden, and the errors they read are checked for it by hand.
 fn url_config(db: &TestDb, sslmode: SslMode, ca: Option<PathBuf>) -> DbConfig {

@@ -13,6 +13,11 @@ pub enum DbError {
     Secret(#[from] SecretError),
     #[error("TLS configuration: {0}")]
     Tls(#[from] TlsError),
+    #[error(
+        "DB_HOST is not set and the secret names no host (RDS-managed secrets hold only the \
+         user name and password): set DB_HOST to the database or RDS Proxy endpoint"
+    )]
+    NoHost,
     #[error("could not connect to Postgres at {target}: {}", describe(source))]
     Connect {
         target: String,
@@ -33,7 +38,7 @@ impl DbError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Secret(e) => e.is_retryable(),
-            Self::Tls(_) | Self::Pool(_) => false,
+            Self::Tls(_) | Self::Pool(_) | Self::NoHost => false,
             // An unreachable or restarting server, or a password mid-rotation: all pass.
             Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,
             Self::Query(e) => is_transient(e),

@@ -39,7 +39,7 @@ pub struct PgManager {
 }
 
 impl PgManager {
-    fn pg_config(&self, secret: Option<&DbSecret>) -> PgConfig {
+    fn pg_config(&self, secret: Option<&DbSecret>) -> Result<PgConfig, DbError> {
         let c = &self.config;
         let mut pg = PgConfig::new();
         let (hosts, ports, dbname) = match (&self.credentials, secret) {
@@ -69,6 +69,11 @@ impl PgManager {
         match &c.host_override {
             Some(h) => {
                 pg.host(h);
+            }
+            // A URL without a host means this machine, as libpq reads it; a secret without one
+            // (RDS-managed secrets hold only the user and password) names no database at all.
+            None if hosts.is_empty() && matches!(self.credentials, Credentials::Secret(_)) => {
+                return Err(DbError::NoHost);
             }
             None if hosts.is_empty() => {
                 pg.host("localhost");
@@ -106,7 +111,7 @@ impl PgManager {
                 // The connector does the checking; tokio-postgres only has to insist on TLS.
                 Connector::Tls(_) => PgSslMode::Require,
             });
-        pg
+        Ok(pg)
     }
 
     async fn connect(&self, pg: &PgConfig) -> Result<ClientWrapper, DbError> {
@@ -156,17 +161,17 @@ impl managed::Manager for PgManager {
 
     async fn create(&self) -> Result<ClientWrapper, DbError> {
         let Credentials::Secret(cache) = &self.credentials else {
-            return self.connect(&self.pg_config(None)).await;
+            return self.connect(&self.pg_config(None)?).await;
         };
         let secret = cache.get().await?;
-        match self.connect(&self.pg_config(Some(&secret))).await {
+        match self.connect(&self.pg_config(Some(&secret))?).await {
             Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
                 // The password was probably rotated since we cached it: fetch it once more.
                 tracing::warn!(
                     "Postgres rejected the cached credentials; fetching the secret again"
                 );
                 let fresh = cache.refresh(&secret).await?;
-                self.connect(&self.pg_config(Some(&fresh))).await
+                self.connect(&self.pg_config(Some(&fresh))?).await
             }
             other => other,
         }
@@ -238,19 +243,23 @@ impl Db {
     /// during init.
     pub async fn init(config: &DbConfig, sdk: &aws_config::SdkConfig) -> Result<Self, DbError> {
         let db = Self::from_config(config, sdk)?;
-        db.warm_up().await;
+        db.warm_up().await?;
         Ok(db)
     }
 
     /// Opens the first connection now, during init, where Lambda gives the CPU for free. A
-    /// failure is only logged: the next invocation tries again and reports it then.
-    pub async fn warm_up(&self) {
+    /// failure that may pass is only logged: the next invocation tries again and reports it
+    /// then. A setting no retry can fix (no host to connect to) is returned, to stop the cold
+    /// start with the setting named.
+    pub async fn warm_up(&self) -> Result<(), DbError> {
         match self.client().await {
             Ok(_) => tracing::debug!("database connection ready"),
+            Err(e @ DbError::NoHost) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "could not connect during init; will retry per invocation")
             }
         }
+        Ok(())
     }
 
     /// A connection from the pool.
