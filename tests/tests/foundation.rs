@@ -9,6 +9,7 @@ use harness::{
     fixtures::{secret_env, unique},
     forbid, function_binary,
     leaks::assert_no_leak,
+    stack::repo_root,
 };
 use serde_json::json;
 use shared::{
@@ -235,10 +236,31 @@ async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_
             other => panic!("expected the process to stop at init ({expected}), got {other:?}"),
         }
     }
-    // With the stack's own CA as the bundle (what the layer step packs for RDS), it connects.
+    // The deployer's layer step, fed the stack's own CA instead of AWS's bundle: it refuses
+    // what is not PEM, and what it packs is a bundle the function connects with.
+    let layer = |source: &std::path::Path| {
+        std::process::Command::new(repo_root().join("scripts/rds-ca-layer"))
+            .env("RDS_CA_URL", format!("file://{}", source.display()))
+            .env("RDS_CA_OUT", &dir)
+            .output()
+            .unwrap()
+    };
+    let refused = layer(&not_pem);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no PEM certificate"));
+    let packed = layer(&db.stack.ca_bundle);
+    assert!(packed.status.success(), "{packed:?}");
+    let unpacked = dir.join("layer");
+    let status = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(dir.join("rds-ca-layer.zip"))
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(status.success());
     let f = Function::spawn(
         &function_binary("post-confirmation"),
-        &with_bundle(&db.stack.ca_bundle),
+        &with_bundle(&unpacked.join("rds-global-bundle.pem")),
     )
     .await
     .unwrap();

@@ -927,3 +927,36 @@ fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
         "only through Secrets Manager: {via}"
     );
 }
+
+/// A default deploy must not go green and then fail every sign-up at cold start: the functions
+/// verify the database's certificate, so the stack refuses to deploy without the CA bundle
+/// layer (a rule with no condition, asserting the parameter is set).
+#[test]
+fn a_deploy_without_the_ca_bundle_layer_is_refused() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["DB_SSLMODE"].as_str(), Some("verify-full"));
+    assert_eq!(
+        strings(&env["DB_CA_BUNDLE"]),
+        ["CaBundlePath"],
+        "the bundle path is the parameter"
+    );
+    let Value::Mapping(rules) = &t["Rules"] else {
+        panic!("the template has no Rules")
+    };
+    let refusing: Vec<&Value> = rules
+        .values()
+        .filter(|r| r.get("RuleCondition").is_none())
+        .filter(|r| {
+            let text = format!("{:?}", r["Assertions"]);
+            text.contains("CaBundleLayerArn") && text.contains("Not") && text.contains("Equals")
+        })
+        .collect();
+    assert_eq!(
+        refusing.len(),
+        1,
+        "one unconditional rule asserts CaBundleLayerArn is set"
+    );
+    let layers = format!("{:?}", t["Globals"]["Function"]["Layers"]);
+    assert!(layers.contains("CaBundleLayerArn"), "{layers}");
+}
