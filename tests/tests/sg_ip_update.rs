@@ -15,6 +15,9 @@ use harness::{
 };
 use serde_json::{Value, json};
 
+/// A row as the tests read it: (cidr, aws rule id, status, last error).
+type RowState = (Option<String>, Option<String>, String, Option<String>);
+
 struct Fixture {
     db: TestDb,
     ec2: aws_sdk_ec2::Client,
@@ -73,6 +76,24 @@ impl Fixture {
         add_managed_rule(&self.db, &self.group, row).await;
     }
 
+    /// Andrew's row as AWS already has it (34.201.17.5/32), movable by his principal only
+    /// (and by unverified requests when `allow_unverified`).
+    async fn andrews_applied_rule(&self, allow_unverified: bool) {
+        let rule_id = self.open("34.201.17.5/32").await;
+        self.add_principal(
+            "andrew",
+            Some(ANDREW),
+            allow_unverified,
+            Some(("34.201.17.5/32", &rule_id)),
+        )
+        .await;
+    }
+
+    /// What a refused request must leave as it was: the group's rules and andrew's row.
+    async fn andrews_state(&self) -> (Vec<(String, String, i32, i32)>, RowState) {
+        (self.ingress().await, self.row("andrew").await)
+    }
+
     /// A row only `principal` may move (unless `allow_unverified`), at `cidr` with AWS rule
     /// `rule_id`.
     async fn add_principal(
@@ -123,7 +144,7 @@ impl Fixture {
     }
 
     /// The owner's row: (cidr, aws rule id, status, last error).
-    async fn row(&self, owner: &str) -> (Option<String>, Option<String>, String, Option<String>) {
+    async fn row(&self, owner: &str) -> RowState {
         let r = self
             .db
             .connect_as_app()
@@ -581,7 +602,7 @@ async fn envelopes_from_another_source_or_detail_type_are_refused_and_audited() 
     let rule_id = fx.open("34.201.17.5/32").await;
     fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
         .await;
-    let before = (fx.ingress().await, fx.row("andrew").await);
+    let before = fx.andrews_state().await;
     let f = fx.start().await;
     for (source, detail_type) in [
         ("evil.example", "Workspace IP Changed"),
@@ -599,7 +620,7 @@ async fn envelopes_from_another_source_or_detail_type_are_refused_and_audited() 
         );
         assert!(m.contains(source) && m.contains(detail_type), "{m}");
     }
-    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    assert_eq!(fx.andrews_state().await, before);
     let audit = fx.audit().await;
     assert_eq!(audit.len(), 3, "{audit:?}");
     for (owner, _, new_cidr, outcome) in audit {
@@ -777,16 +798,9 @@ async fn the_rows_own_principal_moves_it_through_the_function_url() {
 #[tokio::test]
 async fn another_developers_principal_naming_andrew_is_refused_and_audited_with_both_identities() {
     let fx = Fixture::shared().await;
-    let rule_id = fx.open("34.201.17.5/32").await;
-    fx.add_principal(
-        "andrew",
-        Some(ANDREW),
-        false,
-        Some(("34.201.17.5/32", &rule_id)),
-    )
-    .await;
+    fx.andrews_applied_rule(false).await;
     fx.add_principal("bea", Some(BEA), false, None).await;
-    let before = (fx.ingress().await, fx.row("andrew").await);
+    let before = fx.andrews_state().await;
     let f = fx.start().await;
 
     let (status, body) = http(
@@ -807,7 +821,7 @@ async fn another_developers_principal_naming_andrew_is_refused_and_audited_with_
         "the answer does not reveal andrew's principal: {message}"
     );
     assert_eq!(
-        (fx.ingress().await, fx.row("andrew").await),
+        fx.andrews_state().await,
         before,
         "EC2 and the row unchanged"
     );
@@ -847,17 +861,10 @@ async fn another_developers_principal_naming_andrew_is_refused_and_audited_with_
 #[tokio::test]
 async fn an_unknown_principal_and_a_missing_identity_are_refused() {
     let fx = Fixture::shared().await;
-    let rule_id = fx.open("34.201.17.5/32").await;
-    fx.add_principal(
-        "andrew",
-        Some(ANDREW),
-        true,
-        Some(("34.201.17.5/32", &rule_id)),
-    )
-    .await;
+    fx.andrews_applied_rule(true).await;
     // A row that names nobody: no signed request moves it.
     fx.add_principal("cy", None, false, None).await;
-    let before = (fx.ingress().await, fx.row("andrew").await);
+    let before = fx.andrews_state().await;
     let f = fx.start().await;
 
     let strangers = [
@@ -896,7 +903,7 @@ async fn an_unknown_principal_and_a_missing_identity_are_refused() {
     );
 
     assert_eq!(
-        (fx.ingress().await, fx.row("andrew").await),
+        fx.andrews_state().await,
         before,
         "EC2 and the row unchanged"
     );
@@ -959,16 +966,9 @@ async fn a_role_session_matching_the_rows_pattern_moves_it() {
 #[tokio::test]
 async fn bus_events_and_direct_invocations_move_only_rows_that_allow_unverified() {
     let fx = Fixture::shared().await;
-    let rule_id = fx.open("34.201.17.5/32").await;
-    fx.add_principal(
-        "andrew",
-        Some(ANDREW),
-        false,
-        Some(("34.201.17.5/32", &rule_id)),
-    )
-    .await;
+    fx.andrews_applied_rule(false).await;
     fx.add_principal("bea", Some(BEA), true, None).await;
-    let before = (fx.ingress().await, fx.row("andrew").await);
+    let before = fx.andrews_state().await;
     let f = fx.start().await;
 
     for request in [
@@ -983,7 +983,7 @@ async fn bus_events_and_direct_invocations_move_only_rows_that_allow_unverified(
             "{m}"
         );
     }
-    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    assert_eq!(fx.andrews_state().await, before);
     let audit = fx.audit_callers().await;
     let seen: Vec<(&str, Option<&str>, Option<&str>)> = audit
         .iter()
@@ -1089,15 +1089,8 @@ async fn function_url_errors_are_answered_with_their_status() {
 #[tokio::test]
 async fn odd_function_url_requests_get_a_4xx_and_change_nothing() {
     let fx = Fixture::shared().await;
-    let rule_id = fx.open("34.201.17.5/32").await;
-    fx.add_principal(
-        "andrew",
-        Some(ANDREW),
-        true,
-        Some(("34.201.17.5/32", &rule_id)),
-    )
-    .await;
-    let before = (fx.ingress().await, fx.row("andrew").await);
+    fx.andrews_applied_rule(true).await;
+    let before = fx.andrews_state().await;
     let f = fx.start().await;
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut e = url_change(Some(ANDREW), "andrew", "52.14.99.8");
@@ -1156,7 +1149,7 @@ async fn odd_function_url_requests_get_a_4xx_and_change_nothing() {
         );
         assert!(f.exit_status().is_none(), "case {i} killed the process");
     }
-    assert_eq!((fx.ingress().await, fx.row("andrew").await), before);
+    assert_eq!(fx.andrews_state().await, before);
     let audit = fx.audit_callers().await;
     assert_eq!(audit.len(), cases.len(), "{audit:?}");
     assert!(
