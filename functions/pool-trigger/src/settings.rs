@@ -1,0 +1,265 @@
+//! Every setting `UpdateUserPool` takes, carried over from what `DescribeUserPool` returned.
+//!
+//! `UpdateUserPool` resets each setting it is not given (auto-verified attributes, the other
+//! triggers, email and SMS settings, message templates, MFA, ...), so the request repeats all
+//! of them and changes only the PostConfirmation trigger. The unit test fails when an SDK
+//! update brings an input field this code does not fill.
+
+use aws_sdk_cognitoidentityprovider::{
+    operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
+    types::{AdminCreateUserConfigType, LambdaConfigType, UserPoolType},
+};
+
+/// `request` with every updatable setting of `pool`, and PostConfirmation set to
+/// `post_confirmation` (`None` removes the trigger).
+pub fn carry_over(
+    request: UpdateUserPoolFluentBuilder,
+    pool: &UserPoolType,
+    post_confirmation: Option<String>,
+) -> UpdateUserPoolFluentBuilder {
+    request
+        .set_user_pool_id(pool.id.clone())
+        .set_pool_name(pool.name.clone())
+        .set_policies(pool.policies.clone())
+        .set_deletion_protection(pool.deletion_protection.clone())
+        .set_lambda_config(Some(lambda_config(
+            pool.lambda_config.as_ref(),
+            post_confirmation,
+        )))
+        .set_auto_verified_attributes(pool.auto_verified_attributes.clone())
+        .set_sms_verification_message(pool.sms_verification_message.clone())
+        .set_email_verification_message(pool.email_verification_message.clone())
+        .set_email_verification_subject(pool.email_verification_subject.clone())
+        .set_verification_message_template(pool.verification_message_template.clone())
+        .set_sms_authentication_message(pool.sms_authentication_message.clone())
+        .set_user_attribute_update_settings(pool.user_attribute_update_settings.clone())
+        .set_mfa_configuration(pool.mfa_configuration.clone())
+        .set_device_configuration(pool.device_configuration.clone())
+        .set_email_configuration(pool.email_configuration.clone())
+        .set_sms_configuration(pool.sms_configuration.clone())
+        .set_user_pool_tags(pool.user_pool_tags.clone())
+        .set_admin_create_user_config(admin_create_user_config(pool))
+        .set_user_pool_add_ons(pool.user_pool_add_ons.clone())
+        .set_account_recovery_setting(pool.account_recovery_setting.clone())
+        .set_user_pool_tier(pool.user_pool_tier.clone())
+        .set_key_configuration(pool.key_configuration.clone())
+        .set_issuer_configuration(pool.issuer_configuration.clone())
+        .set_acr_configuration(pool.acr_configuration.clone())
+}
+
+/// The pool's triggers with PostConfirmation replaced.
+fn lambda_config(
+    current: Option<&LambdaConfigType>,
+    post_confirmation: Option<String>,
+) -> LambdaConfigType {
+    let builder = LambdaConfigType::builder().set_post_confirmation(post_confirmation);
+    let Some(c) = current else {
+        return builder.build();
+    };
+    builder
+        .set_pre_sign_up(c.pre_sign_up.clone())
+        .set_custom_message(c.custom_message.clone())
+        .set_pre_authentication(c.pre_authentication.clone())
+        .set_post_authentication(c.post_authentication.clone())
+        .set_define_auth_challenge(c.define_auth_challenge.clone())
+        .set_create_auth_challenge(c.create_auth_challenge.clone())
+        .set_verify_auth_challenge_response(c.verify_auth_challenge_response.clone())
+        .set_pre_token_generation(c.pre_token_generation.clone())
+        .set_user_migration(c.user_migration.clone())
+        .set_pre_token_generation_config(c.pre_token_generation_config.clone())
+        .set_custom_sms_sender(c.custom_sms_sender.clone())
+        .set_custom_email_sender(c.custom_email_sender.clone())
+        .set_kms_key_id(c.kms_key_id.clone())
+        .set_inbound_federation(c.inbound_federation.clone())
+        .build()
+}
+
+/// The pool's admin-create-user settings. DescribeUserPool still reports the deprecated
+/// `UnusedAccountValidityDays`, and UpdateUserPool refuses it beside the password policy's
+/// `TemporaryPasswordValidityDays`, which replaced it: then only the policy's is sent.
+fn admin_create_user_config(pool: &UserPoolType) -> Option<AdminCreateUserConfigType> {
+    let c = pool.admin_create_user_config.as_ref()?;
+    let policy_has_it = pool
+        .policies
+        .as_ref()
+        .and_then(|p| p.password_policy.as_ref())
+        .is_some_and(|p| p.temporary_password_validity_days > 0);
+    Some(
+        AdminCreateUserConfigType::builder()
+            .set_allow_admin_create_user_only(Some(c.allow_admin_create_user_only))
+            .set_invite_message_template(c.invite_message_template.clone())
+            .set_unused_account_validity_days(
+                (!policy_has_it && c.unused_account_validity_days > 0)
+                    .then_some(c.unused_account_validity_days),
+            )
+            .build(),
+    )
+}
+
+/// The pool's PostConfirmation trigger, if it has one.
+pub fn post_confirmation(pool: &UserPoolType) -> Option<&str> {
+    pool.lambda_config
+        .as_ref()
+        .and_then(|c| c.post_confirmation.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cognitoidentityprovider::{Client, config::Region, types::*};
+
+    use super::*;
+
+    fn client() -> Client {
+        let config = aws_sdk_cognitoidentityprovider::Config::builder()
+            .behavior_version(aws_sdk_cognitoidentityprovider::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// A pool with every setting DescribeUserPool can return set.
+    fn full_pool() -> UserPoolType {
+        UserPoolType::builder()
+            .id("us-east-1_abc")
+            .name("app")
+            .policies(
+                UserPoolPolicyType::builder()
+                    .password_policy(
+                        PasswordPolicyType::builder()
+                            .minimum_length(12)
+                            .temporary_password_validity_days(3)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .deletion_protection(DeletionProtectionType::Active)
+            .lambda_config(
+                LambdaConfigType::builder()
+                    .pre_sign_up("arn:aws:lambda:us-east-1:1:function:pre")
+                    .custom_message("arn:aws:lambda:us-east-1:1:function:msg")
+                    .build(),
+            )
+            .auto_verified_attributes(VerifiedAttributeType::Email)
+            .sms_verification_message("code {####}")
+            .email_verification_message("code {####}")
+            .email_verification_subject("verify")
+            .verification_message_template(
+                VerificationMessageTemplateType::builder()
+                    .email_message("code {####}")
+                    .build(),
+            )
+            .sms_authentication_message("auth {####}")
+            .user_attribute_update_settings(
+                UserAttributeUpdateSettingsType::builder()
+                    .attributes_require_verification_before_update(VerifiedAttributeType::Email)
+                    .build(),
+            )
+            .mfa_configuration(UserPoolMfaType::Optional)
+            .device_configuration(
+                DeviceConfigurationType::builder()
+                    .challenge_required_on_new_device(true)
+                    .build(),
+            )
+            .email_configuration(
+                EmailConfigurationType::builder()
+                    .email_sending_account(EmailSendingAccountType::Developer)
+                    .source_arn("arn:aws:ses:us-east-1:1:identity/a@example.com")
+                    .build(),
+            )
+            .sms_configuration(
+                SmsConfigurationType::builder()
+                    .sns_caller_arn("arn:aws:iam::1:role/sns")
+                    .build(),
+            )
+            .user_pool_tags("team", "web")
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .unused_account_validity_days(7)
+                    .build(),
+            )
+            .user_pool_add_ons(
+                UserPoolAddOnsType::builder()
+                    .advanced_security_mode(AdvancedSecurityModeType::Audit)
+                    .build()
+                    .unwrap(),
+            )
+            .account_recovery_setting(AccountRecoverySettingType::builder().build())
+            .user_pool_tier(UserPoolTierType::Essentials)
+            .key_configuration(KeyConfigurationType::builder().build())
+            .issuer_configuration(IssuerConfigurationType::builder().build())
+            .acr_configuration(
+                "acr",
+                AcrLevelConfigType::builder()
+                    .acr_value("1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn every_input_field_of_update_user_pool_is_filled() {
+        let request = carry_over(
+            client().update_user_pool(),
+            &full_pool(),
+            Some("ours".into()),
+        );
+        // The input's own fields sit at one level of indentation in its pretty Debug; a field
+        // this code does not fill (a new one in a later SDK) shows as `None` there.
+        let debug = format!("{:#?}", request.as_input());
+        let unset: Vec<&str> = debug
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+            .filter(|l| l.ends_with(": None,"))
+            .collect();
+        assert!(unset.is_empty(), "not carried over: {unset:?}\n{debug}");
+        assert!(
+            debug
+                .lines()
+                .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+                .count()
+                >= 24
+        );
+    }
+
+    #[test]
+    fn only_post_confirmation_changes_among_the_triggers() {
+        let pool = full_pool();
+        let request = carry_over(client().update_user_pool(), &pool, Some("ours".into()));
+        let lc = request.as_input().get_lambda_config().clone().unwrap();
+        assert_eq!(lc.post_confirmation(), Some("ours"));
+        assert_eq!(
+            lc.pre_sign_up(),
+            Some("arn:aws:lambda:us-east-1:1:function:pre")
+        );
+        assert_eq!(
+            lc.custom_message(),
+            Some("arn:aws:lambda:us-east-1:1:function:msg")
+        );
+        let removed = carry_over(client().update_user_pool(), &pool, None);
+        let lc = removed.as_input().get_lambda_config().clone().unwrap();
+        assert_eq!(lc.post_confirmation(), None);
+        assert_eq!(
+            lc.pre_sign_up(),
+            Some("arn:aws:lambda:us-east-1:1:function:pre")
+        );
+    }
+
+    #[test]
+    fn the_deprecated_validity_days_go_only_without_the_policys() {
+        let pool = full_pool();
+        let sent = admin_create_user_config(&pool).unwrap();
+        assert_eq!(sent.unused_account_validity_days(), 0);
+        assert!(sent.allow_admin_create_user_only());
+        let without_policy = UserPoolType::builder()
+            .set_admin_create_user_config(pool.admin_create_user_config.clone())
+            .build();
+        assert_eq!(
+            admin_create_user_config(&without_policy)
+                .unwrap()
+                .unused_account_validity_days(),
+            7
+        );
+    }
+}
