@@ -11,6 +11,7 @@
 //! | [`deadline`] | time left before the invocation's deadline |
 //! | [`logging`] | JSON log lines carrying the invocation's request id |
 //! | [`migrate`] | the versioned schema in `migrations/` |
+//! | [`schema`] | the guard that stops a function on a schema older than its build |
 //! | [`users`] | Cognito attributes to a `users` row, inserted idempotently |
 //!
 //! A function's `State::init` loads [`aws::sdk_config`] once and hands it to
@@ -25,6 +26,7 @@ pub mod env;
 pub mod errors;
 pub mod logging;
 pub mod migrate;
+pub mod schema;
 pub mod secret;
 pub mod tls;
 pub mod users;

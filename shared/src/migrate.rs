@@ -15,9 +15,32 @@ pub enum MigrateError {
     Refinery(#[from] refinery::Error),
 }
 
+/// The migrations this build embeds, in order.
+pub fn embedded() -> Vec<refinery::Migration> {
+    embedded::migrations::runner().get_migrations().clone()
+}
+
+/// The newest version this build embeds: the schema its queries are written for.
+pub fn latest_version() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Applies every migration not yet applied; returns the names of those it applied.
 pub async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<String>, MigrateError> {
-    let report = embedded::migrations::runner().run_async(client).await?;
+    run_set(client, &embedded()).await
+}
+
+/// Applies every migration of `migrations` not yet applied, each in its own transaction.
+pub async fn run_set(
+    client: &mut tokio_postgres::Client,
+    migrations: &[refinery::Migration],
+) -> Result<Vec<String>, MigrateError> {
+    let report = refinery::Runner::new(migrations).run_async(client).await?;
     Ok(report
         .applied_migrations()
         .iter()

@@ -17,6 +17,7 @@ use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic},
+    schema::{SchemaBehind, SchemaGuard},
     users::AttributeMapping,
 };
 
@@ -109,12 +110,15 @@ pub struct State {
     pub ec2: Ec2,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub config: Config,
+    pub schema: SchemaGuard,
 }
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
         let sdk = shared::aws::sdk_config().await;
         let db = Db::init(&config.db, &sdk).await?;
+        let schema = SchemaGuard::new();
+        schema.warm_up(&db).await;
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&shared::aws::with_timeout(
             &sdk,
             config.aws_timeout,
@@ -124,6 +128,7 @@ impl State {
             ec2: Ec2::new(&sdk, config.aws_timeout),
             cognito,
             config,
+            schema,
         })
     }
 }
@@ -134,6 +139,8 @@ pub enum Error {
     BadRequest(#[from] RequestError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    SchemaBehind(#[from] SchemaBehind),
     #[error("could not check: {0}")]
     Ec2(#[from] Ec2Error),
     #[error("could not check: Cognito ListUsers failed: {message}")]
@@ -167,6 +174,8 @@ impl Classified for Error {
         match self {
             Self::BadRequest(_) => false,
             Self::Db(e) => e.is_retryable(),
+            // Passes once the stack's migration step has run.
+            Self::SchemaBehind(_) => true,
             Self::Ec2(e) => e.retryable,
             Self::Cognito { retryable, .. } => *retryable,
         }
@@ -176,6 +185,7 @@ impl Classified for Error {
         match self {
             Self::BadRequest(_) => "BadRequest",
             Self::Db(_) => "Database",
+            Self::SchemaBehind(_) => "SchemaBehind",
             Self::Ec2(_) => "Ec2",
             Self::Cognito { .. } => "Cognito",
         }
@@ -222,6 +232,11 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
 
     // One connection for the whole run: the users check keeps its list in a session table.
     let client = state.db.client().await?;
+    // Only until the schema is found current: then no query.
+    if let Err(behind) = state.schema.check(&client).await? {
+        tracing::error!(error = %behind, outcome = "error", "drift-check");
+        return Err(behind.into());
+    }
     let paused = report::remediation_paused(&client).await?;
     let mode = if paused { Mode::Report } else { requested };
     let scope = match &request.scope {

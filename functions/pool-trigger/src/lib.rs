@@ -11,6 +11,8 @@
 //! - Delete: puts the earlier trigger back (or none), if the pool still points at our
 //!   function; every other setting is carried over as it is then.
 #![forbid(unsafe_code)]
+// The runtime's service stack nests the handler's future deeply.
+#![recursion_limit = "256"]
 
 pub mod physical_id;
 pub mod settings;

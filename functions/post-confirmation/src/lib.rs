@@ -12,6 +12,7 @@ use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
+    schema::{SchemaBehind, SchemaGuard},
     users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user},
 };
 
@@ -44,6 +45,7 @@ pub struct State {
     pub db: Db,
     pub mapping: AttributeMapping,
     pub budget: Duration,
+    pub schema: SchemaGuard,
 }
 
 impl State {
@@ -51,10 +53,13 @@ impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
         let sdk = shared::aws::sdk_config().await;
         let db = Db::init(&config.db, &sdk).await?;
+        let schema = SchemaGuard::new();
+        schema.warm_up(&db).await;
         Ok(Self {
             db,
             mapping: config.mapping,
             budget: config.budget,
+            schema,
         })
     }
 }
@@ -98,6 +103,8 @@ pub enum Error {
     HandleTaken { other_sub: String },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    SchemaBehind(#[from] SchemaBehind),
     #[error("gave up after {0:?}, before Cognito's deadline, without knowing the row was written")]
     OutOfTime(Duration),
 }
@@ -107,7 +114,8 @@ impl Classified for Error {
     fn is_retryable(&self) -> bool {
         match self {
             Self::Db(e) => e.is_retryable(),
-            Self::OutOfTime(_) => true,
+            // Passes once the stack's migration step has run.
+            Self::OutOfTime(_) | Self::SchemaBehind(_) => true,
             Self::BadEvent(_)
             | Self::UnknownTrigger(_)
             | Self::User(_)
@@ -126,6 +134,7 @@ impl Classified for Error {
             Self::Db(DbError::Query(_)) => "DatabaseQuery",
             Self::Db(_) => "DatabaseUnavailable",
             Self::OutOfTime(_) => "OutOfTime",
+            Self::SchemaBehind(_) => "SchemaBehind",
         }
     }
 }
@@ -221,12 +230,16 @@ async fn confirm(
     // password reset heals a row an earlier failure lost, and neither overwrites. A restart
     // of the server is ridden out while the budget allows: each failure here is a person
     // who sees an error at sign-up.
+    // The schema is checked on the same connection, and only until it is found current.
     match state
         .db
         .run_until(deadline, async |client| {
-            insert_confirmed_user(client, &user).await
+            if let Err(behind) = state.schema.check(client).await? {
+                return Ok(Err(behind));
+            }
+            insert_confirmed_user(client, &user).await.map(Ok)
         })
-        .await?
+        .await??
     {
         InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),
         outcome => Ok(outcome),

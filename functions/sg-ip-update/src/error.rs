@@ -10,6 +10,7 @@ use lambda_runtime::Diagnostic;
 use shared::{
     db::DbError,
     errors::{Classified, diagnostic},
+    schema::SchemaBehind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub enum Error {
     Busy(String),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    SchemaBehind(#[from] SchemaBehind),
     #[error("{0}; the rule is marked failed and drift-check will converge it")]
     Apply(Ec2Error),
 }
@@ -71,7 +74,8 @@ impl Classified for Error {
             Self::Db(e) => e.is_retryable(),
             // The row says what should be; a retry (or drift-check) applies it once AWS can.
             Self::Apply(e) => e.retryable,
-            Self::Busy(_) => true,
+            // Passes once the stack's migration step has run.
+            Self::Busy(_) | Self::SchemaBehind(_) => true,
             Self::BadEvent(_)
             | Self::WrongEnvelope { .. }
             | Self::NoIdentity
@@ -97,6 +101,7 @@ impl Classified for Error {
             Self::InvalidIp { .. } => "InvalidIp",
             Self::Busy(_) => "Busy",
             Self::Db(_) => "Database",
+            Self::SchemaBehind(_) => "SchemaBehind",
             Self::Apply(_) => "AwsApply",
         }
     }

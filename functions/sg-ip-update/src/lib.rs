@@ -35,6 +35,7 @@ use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
+    schema::SchemaGuard,
 };
 
 /// The function's settings, read once at cold start.
@@ -81,17 +82,21 @@ pub struct State {
     pub ec2: Ec2,
     pub security_group_id: SecurityGroupId,
     pub envelope: Envelope,
+    pub schema: SchemaGuard,
 }
 
 impl State {
     pub async fn init(config: Config) -> Result<Self, DbError> {
         let sdk = shared::aws::sdk_config().await;
         let db = Db::init(&config.db, &sdk).await?;
+        let schema = SchemaGuard::new();
+        schema.warm_up(&db).await;
         Ok(Self {
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),
             security_group_id: config.security_group_id,
             envelope: config.envelope,
+            schema,
         })
     }
 }
@@ -298,6 +303,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(20);
 async fn update(state: &State, request: &Request, request_id: &str) -> Result<Summary, Error> {
     let change = &request.change;
     let client = state.db.client().await?;
+    // Only until the schema is found current: then no query.
+    state.schema.check(&client).await??;
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
     let group = state.security_group_id.as_str();

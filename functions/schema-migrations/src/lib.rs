@@ -1,0 +1,114 @@
+//! schema-migrations: the custom resource that applies the refinery migrations on every
+//! deploy, from inside the VPC with the functions' own secret, before the functions that need
+//! them are updated (they depend on it in the template).
+//!
+//! - Create and Update: apply every migration not yet applied, each in its own transaction;
+//!   what is already applied is left alone, so a repeat changes nothing. A failing migration
+//!   answers FAILED with the SQL error, and CloudFormation rolls the stack back.
+//! - Delete: nothing. The data outlives the stack.
+#![forbid(unsafe_code)]
+// The runtime's service stack nests the handler's future deeply.
+#![recursion_limit = "256"]
+
+use custom_resource::{
+    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder,
+};
+use lambda_runtime::LambdaEvent;
+use refinery::Migration;
+use serde_json::Value;
+use shared::{
+    db::{Db, DbConfig, DbError},
+    env::{ConfigError, Env, ProcessEnv},
+    migrate::MigrateError,
+};
+
+/// The physical id: one schema per stack, never replaced.
+pub const PHYSICAL_ID: &str = "schema-migrations";
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            db: DbConfig::from_lookup(env)?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Answer(#[from] PutError),
+}
+
+/// What lives for the whole execution environment.
+pub struct State {
+    pub db: Db,
+    /// The migrations to apply: this build's, embedded from `migrations/`.
+    pub migrations: Vec<Migration>,
+    pub responder: Responder,
+}
+
+impl State {
+    /// Builds the pool (no connection yet: a deploy is one invocation, which connects).
+    pub async fn init(config: Config) -> Result<Self, InitError> {
+        let sdk = shared::aws::sdk_config().await;
+        Ok(Self {
+            db: Db::from_config(&config.db, &sdk)?,
+            migrations: shared::migrate::embedded(),
+            responder: Responder::new()?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+}
+
+/// Handles one custom-resource request; the answer always reaches CloudFormation unless the
+/// request names nowhere to send it.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered, ProtocolError> {
+    state
+        .responder
+        .handle(event, async |request| apply(state, request).await)
+        .await
+}
+
+/// Does what `request` asks: migrate on Create and Update, nothing on Delete.
+pub async fn apply(state: &State, request: &Request) -> Result<Outcome, Error> {
+    if request.request_type == RequestType::Delete {
+        tracing::info!("Delete leaves the schema and its data as they are");
+        return Ok(Outcome::new(PHYSICAL_ID));
+    }
+    let mut client = state.db.client().await?;
+    let client: &mut tokio_postgres::Client = &mut client;
+    let applied = shared::migrate::run_set(client, &state.migrations).await?;
+    let version = state
+        .migrations
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0);
+    if applied.is_empty() {
+        tracing::info!(version, "schema already current; nothing applied");
+    } else {
+        tracing::info!(version, applied = ?applied, "migrations applied");
+    }
+    Ok(Outcome::new(PHYSICAL_ID)
+        .with("Version", version)
+        .with("Applied", applied.join(",")))
+}
