@@ -46,9 +46,11 @@ NAME_PROPERTY = {
 NAMELESS = {
     "AWS::EC2::VPCEndpoint",
     "AWS::IAM::Policy",
+    "AWS::Lambda::Alias",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Permission",
     "AWS::Lambda::Url",
+    "AWS::Lambda::Version",
     "AWS::S3::BucketPolicy",
     "AWS::SQS::QueuePolicy",
 }
@@ -104,7 +106,8 @@ def main():
     names, unknown = [], []
     for logical_id, resource in translated["Resources"].items():
         kind = resource["Type"]
-        if kind in NAMELESS:
+        # A custom resource is whatever its function makes; it claims no name of its own.
+        if kind in NAMELESS or kind.startswith("Custom::"):
             continue
         if kind not in NAME_PROPERTY:
             unknown.append(f"{logical_id} ({kind})")

@@ -359,6 +359,10 @@ pub fn function_binary(name: &str) -> PathBuf {
                 "sg-ip-update",
                 "-p",
                 "drift-check",
+                "-p",
+                "pool-trigger",
+                "-p",
+                "schema-migrations",
             ])
             .status()
             .map_err(|e| e.to_string())?;

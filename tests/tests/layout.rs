@@ -10,7 +10,13 @@ fn no_function_crate_depends_on_another() {
     let functions = ws.functions();
     assert_eq!(
         functions,
-        ["drift-check", "post-confirmation", "sg-ip-update"],
+        [
+            "drift-check",
+            "pool-trigger",
+            "post-confirmation",
+            "schema-migrations",
+            "sg-ip-update"
+        ],
         "the function crates under functions/"
     );
     for f in &functions {

@@ -14,7 +14,7 @@ use harness::{stack::repo_root, workspace::Workspace};
 use serde_norway::Value;
 
 /// The SDK calls the code makes, and the IAM action each needs.
-const CALLS: [(&str, &str); 6] = [
+const CALLS: [(&str, &str); 8] = [
     (".get_secret_value()", "secretsmanager:GetSecretValue"),
     (
         ".describe_security_group_rules()",
@@ -33,14 +33,76 @@ const CALLS: [(&str, &str); 6] = [
         "ec2:RevokeSecurityGroupIngress",
     ),
     (".list_users()", "cognito-idp:ListUsers"),
+    (".describe_user_pool()", "cognito-idp:DescribeUserPool"),
+    (".update_user_pool()", "cognito-idp:UpdateUserPool"),
 ];
 
 /// Each function's resource, and the crate it is built from.
-const FUNCTIONS: [(&str, &str); 3] = [
+const FUNCTIONS: [(&str, &str); 5] = [
     ("PostConfirmationFunction", "post-confirmation"),
     ("SgIpUpdateFunction", "sg-ip-update"),
     ("DriftCheckFunction", "drift-check"),
+    ("PoolTriggerFunction", "pool-trigger"),
+    ("SchemaMigrationsFunction", "schema-migrations"),
 ];
+
+/// A call a function's binary carries (in `shared`) but its own code cannot reach, so it is
+/// not granted; and the names its crates would have to use to reach it. pool-trigger uses
+/// `shared` for logging and the SDK config, never the database or its secret.
+const UNREACHED: [(&str, &str, &[&str]); 1] = [(
+    "PoolTriggerFunction",
+    "secretsmanager:GetSecretValue",
+    &["Db", "DbConfig", "secret", "db::"],
+)];
+
+/// The `src` folders of `krate`'s closure outside `shared`.
+fn own_dirs(ws: &Workspace, krate: &str) -> Vec<String> {
+    source_dirs(ws, krate)
+        .into_iter()
+        .filter(|d| !d.starts_with("shared"))
+        .collect()
+}
+
+/// Whether any `.rs` file under `dirs` mentions one of `words`.
+fn mentions(dirs: &[String], words: &[&str]) -> Vec<String> {
+    fn walk(dir: &Path, words: &[&str], found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, words, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let code = std::fs::read_to_string(&path).unwrap();
+                for w in words {
+                    if code.contains(w) {
+                        found.push(format!("{}: {w}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for d in dirs {
+        walk(&repo_root().join(d), words, &mut found);
+    }
+    found
+}
+
+#[test]
+fn an_unreached_call_is_only_one_the_functions_own_code_cannot_reach() {
+    let ws = Workspace::load().unwrap();
+    for (function, _, words) in UNREACHED {
+        let krate = FUNCTIONS.iter().find(|(f, _)| *f == function).unwrap().1;
+        let dirs = own_dirs(&ws, krate);
+        assert!(dirs.len() >= 2, "{krate}: {dirs:?}");
+        let found = mentions(&dirs, words);
+        assert!(
+            found.is_empty(),
+            "{function} reaches the database: {found:?}"
+        );
+    }
+    // The check can fire: schema-migrations' own code does use the database.
+    assert!(!mentions(&own_dirs(&ws, "schema-migrations"), UNREACHED[0].2).is_empty());
+}
 
 /// The `src` folders of every workspace crate whose code runs in `krate`'s binary, as cargo
 /// resolves them: the function's own, and each library it depends on.
@@ -189,7 +251,10 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
             // The failure queues are written by Lambda and EventBridge on the function's behalf.
             .filter(|a| !a.starts_with("sqs:"))
             .collect();
-        let used = calls_in(&dirs);
+        let mut used = calls_in(&dirs);
+        for (_, action, _) in UNREACHED.iter().filter(|(f, _, _)| *f == function) {
+            used.remove(*action);
+        }
         assert!(!used.is_empty());
         assert_eq!(actions, used, "{function}: granted vs called");
         granted.insert(function, actions);
@@ -478,7 +543,7 @@ fn log_groups_and_queues_say_what_happens_to_them() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 5, "three log groups and two queues");
+    assert_eq!(seen, 7, "five log groups and two queues");
 }
 
 #[test]
@@ -492,6 +557,9 @@ fn concurrency_is_capped_per_function() {
         "drift-check runs never overlap"
     );
     assert_eq!(reserved("SgIpUpdateFunction").as_u64(), Some(2));
+    // CloudFormation invokes the custom resources' functions once per change.
+    assert_eq!(reserved("SchemaMigrationsFunction").as_u64(), Some(1));
+    assert_eq!(reserved("PoolTriggerFunction").as_u64(), Some(1));
     // post-confirmation: one connection per environment, so its concurrency is a parameter
     // sized against the database's max_connections.
     assert!(
@@ -511,7 +579,7 @@ fn concurrency_is_capped_per_function() {
     );
     assert_eq!(p["MinValue"].as_u64(), Some(1));
     // Every connection the stack can open, with the defaults, fits the smallest instance.
-    assert!(default + 1 + 2 < 80 - 3);
+    assert!(default + 1 + 2 + 1 < 80 - 3);
 }
 
 #[test]
@@ -926,8 +994,17 @@ fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
             .collect(),
         other => panic!("Roles: {other:?}"),
     };
-    let functions: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("{f}Role")).collect();
-    assert_eq!(roles, functions, "every function reads the secret");
+    // Every function that reads the secret (pool-trigger does not: see UNREACHED).
+    let functions: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|(f, _)| {
+            !UNREACHED
+                .iter()
+                .any(|(u, a, _)| u == f && a.starts_with("secretsmanager:"))
+        })
+        .map(|(f, _)| format!("{f}Role"))
+        .collect();
+    assert_eq!(roles, functions, "every function that reads the secret");
     let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
     assert_eq!(strings(&statement["Action"]), ["kms:Decrypt"]);
     assert!(is_ref_to(&statement["Resource"], "SecretKmsKeyArn"));
@@ -972,4 +1049,106 @@ fn a_deploy_without_the_ca_bundle_layer_is_refused() {
     );
     let layers = format!("{:?}", t["Globals"]["Function"]["Layers"]);
     assert!(layers.contains("CaBundleLayerArn"), "{layers}");
+}
+
+/// The resources of a `DependsOn` (one name or a list).
+fn depends_on(resource: &Value) -> Vec<String> {
+    strings(&resource["DependsOn"])
+        .into_iter()
+        .filter(|s| !s.starts_with("Null"))
+        .collect()
+}
+
+#[test]
+fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_code_change() {
+    let t = template();
+    for (function, _) in &FUNCTIONS[..3] {
+        assert!(
+            depends_on(&t["Resources"][*function]).contains(&"SchemaMigrations".to_owned()),
+            "{function} must depend on SchemaMigrations"
+        );
+    }
+    let m = &t["Resources"]["SchemaMigrations"];
+    assert_eq!(m["Type"].as_str(), Some("Custom::SchemaMigrations"));
+    assert_eq!(
+        get_att_arn(&m["Properties"]["ServiceToken"]).as_deref(),
+        Some("SchemaMigrationsFunction")
+    );
+    // The version changes with the code, which embeds the migrations: the resource is
+    // updated, and so migrates, whenever a deploy changes them.
+    assert!(is_ref_to(
+        &m["Properties"]["MigrationsVersion"],
+        "SchemaMigrationsFunction.Version"
+    ));
+    let f = &t["Resources"]["SchemaMigrationsFunction"]["Properties"];
+    assert_eq!(f["AutoPublishAlias"].as_str(), Some("live"));
+    assert!(
+        f["VpcConfig"] == Value::Null,
+        "in the VPC through Globals, like the others"
+    );
+    // A migration outlasts a request's statement timeout, within the function's.
+    let statement: u64 = f["Environment"]["Variables"]["DB_STATEMENT_TIMEOUT_MS"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(statement >= 60_000 && statement < f["Timeout"].as_u64().unwrap() * 1000 - 5000);
+    // It reads the secret like the others, also when a customer key encrypts it.
+    let roles = strings(&t["Resources"]["SecretKeyDecrypt"]["Properties"]["Roles"]);
+    assert!(
+        roles.contains(&"SchemaMigrationsFunctionRole".to_owned()),
+        "{roles:?}"
+    );
+}
+
+#[test]
+fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
+    let t = template();
+    let r = &t["Resources"]["PoolPostConfirmationTrigger"];
+    assert_eq!(r["Condition"].as_str(), Some("UseExistingPool"));
+    assert_eq!(
+        t["Resources"]["PoolTriggerFunction"]["Condition"].as_str(),
+        Some("UseExistingPool")
+    );
+    let p = &r["Properties"];
+    assert_eq!(
+        get_att_arn(&p["ServiceToken"]).as_deref(),
+        Some("PoolTriggerFunction")
+    );
+    assert!(is_ref_to(&p["UserPoolId"], "UserPoolId"));
+    assert_eq!(
+        get_att_arn(&p["FunctionArn"]).as_deref(),
+        Some("PostConfirmationFunction")
+    );
+    assert!(is_ref_to(
+        &p["ReplaceExistingTrigger"],
+        "ReplaceExistingPostConfirmationTrigger"
+    ));
+    // The pool may invoke the function before it points at it.
+    assert!(depends_on(r).contains(&"PostConfirmationPermission".to_owned()));
+    // Replacing someone else's trigger is opt-in.
+    let replace = &t["Parameters"]["ReplaceExistingPostConfirmationTrigger"];
+    assert_eq!(replace["Default"].as_str(), Some("false"));
+    // Describe and Update, on that one pool.
+    let statements: Vec<Value> = all_statements()
+        .into_iter()
+        .filter(|(owner, _)| owner == "PoolTriggerFunction")
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(
+        strings(&statements[0]["Action"]),
+        ["cognito-idp:DescribeUserPool", "cognito-idp:UpdateUserPool"]
+    );
+    assert_eq!(
+        strings(&statements[0]["Resource"]),
+        [
+            "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/${UserPoolId}"
+        ]
+    );
+    // The pool the stack creates names the trigger itself; the custom resource is not made.
+    assert!(
+        get_att_arn(&t["Resources"]["UserPool"]["Properties"]["LambdaConfig"]["PostConfirmation"])
+            .is_some_and(|a| a == "PostConfirmationFunction")
+    );
 }
