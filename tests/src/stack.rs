@@ -168,6 +168,15 @@ impl Stack {
     /// The API actions moto received since `start_recording`, in order (`GetSecretValue`,
     /// `AuthorizeSecurityGroupIngress`, ...).
     pub fn recorded_actions(&self) -> Vec<String> {
+        self.recorded_requests()
+            .into_iter()
+            .map(|(action, _)| action)
+            .collect()
+    }
+
+    /// Each request moto received since `start_recording`: its action and its body (JSON for
+    /// the JSON protocols, such as Cognito's; `Null` for the query protocols).
+    pub fn recorded_requests(&self) -> Vec<(String, serde_json::Value)> {
         use base64::Engine;
         self.moto_api(Method::POST, "recorder/stop-recording");
         let recording = self.moto_api(Method::GET, "recorder/download-recording");
@@ -175,24 +184,26 @@ impl Stack {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter_map(|req| {
+                let raw = req["body"].as_str().unwrap_or_default();
+                let body = if req["body_encoded"] == true {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                } else {
+                    Some(raw.to_owned())
+                };
                 // JSON protocols name the action in a header, query protocols in the body.
                 if let Some(target) = req["headers"]["X-Amz-Target"].as_str() {
-                    return target.rsplit('.').next().map(str::to_owned);
+                    let json = body
+                        .and_then(|b| serde_json::from_str(&b).ok())
+                        .unwrap_or_default();
+                    return target.rsplit('.').next().map(|a| (a.to_owned(), json));
                 }
-                let body = req["body"].as_str().unwrap_or_default();
-                let body = if req["body_encoded"] == true {
-                    String::from_utf8(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(body)
-                            .ok()?,
-                    )
-                    .ok()?
-                } else {
-                    body.to_owned()
-                };
-                body.split('&')
+                body?
+                    .split('&')
                     .find_map(|kv| kv.strip_prefix("Action="))
-                    .map(str::to_owned)
+                    .map(|a| (a.to_owned(), serde_json::Value::Null))
             })
             .collect()
     }
@@ -214,18 +225,23 @@ impl Stack {
 
     /// A new, migrated database owned by `app`, for one test.
     pub async fn fresh_database(&self) -> anyhow::Result<TestDb> {
+        let db = self.empty_database().await?;
+        let mut client = db.connect_as_app().await?;
+        shared::migrate::run(&mut client).await?;
+        Ok(db)
+    }
+
+    /// A new database owned by `app` with no migration applied.
+    pub async fn empty_database(&self) -> anyhow::Result<TestDb> {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         self.admin("postgres")
             .await?
             .batch_execute(&format!("CREATE DATABASE {name} OWNER app"))
             .await?;
-        let db = TestDb {
+        Ok(TestDb {
             stack: self.clone(),
             name,
-        };
-        let mut client = db.connect_as_app().await?;
-        shared::migrate::run(&mut client).await?;
-        Ok(db)
+        })
     }
 
     /// SDK configuration for moto, independent of the process environment.

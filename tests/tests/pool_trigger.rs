@@ -1,0 +1,497 @@
+//! The pool-trigger custom resource against moto's Cognito: an existing pool with
+//! auto-verified attributes, an email configuration, MFA, a password policy, a PreSignUp
+//! trigger, a custom attribute and tags keeps every one of them when post-confirmation is
+//! wired in, and gets its earlier trigger back on Delete. moto keeps settings an update
+//! omits (Cognito resets them), so the tests also read what `UpdateUserPool` was sent, from
+//! moto's request recorder.
+
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider::{
+    Client,
+    types::{
+        AccountRecoverySettingType, AdminCreateUserConfigType, AttributeDataType,
+        EmailConfigurationType, EmailSendingAccountType, LambdaConfigType, PasswordPolicyType,
+        RecoveryOptionNameType, RecoveryOptionType, SchemaAttributeType, UserPoolMfaType,
+        UserPoolPolicyType, UserPoolType, VerificationMessageTemplateType, VerifiedAttributeType,
+    },
+};
+use harness::{Function, Stack, function_binary, recorder::ResponseRecorder};
+use serde_json::{Value, json};
+
+const OURS: &str = "arn:aws:lambda:us-east-1:123456789012:function:db-sync-PostConfirmation";
+const PRE_SIGN_UP: &str = "arn:aws:lambda:us-east-1:123456789012:function:app-pre-sign-up";
+const LEGACY: &str = "arn:aws:lambda:us-east-1:123456789012:function:legacy-post-confirmation";
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/db-sync/1";
+
+/// A pool as a team would have it, with the trigger `post_confirmation` (if any).
+async fn existing_pool(cognito: &Client, post_confirmation: Option<&str>) -> String {
+    cognito
+        .create_user_pool()
+        .pool_name(format!("app-{}", uuid::Uuid::new_v4().simple()))
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        .email_configuration(
+            EmailConfigurationType::builder()
+                .email_sending_account(EmailSendingAccountType::Developer)
+                .source_arn("arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com")
+                .from("App <no-reply@example.com>")
+                .reply_to_email_address("support@example.com")
+                .build(),
+        )
+        .mfa_configuration(UserPoolMfaType::Optional)
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(14)
+                        .require_symbols(true)
+                        .require_numbers(true)
+                        .temporary_password_validity_days(3)
+                        .build(),
+                )
+                .build(),
+        )
+        .lambda_config(
+            LambdaConfigType::builder()
+                .pre_sign_up(PRE_SIGN_UP)
+                .set_post_confirmation(post_confirmation.map(str::to_owned))
+                .build(),
+        )
+        .schema(
+            SchemaAttributeType::builder()
+                .name("team")
+                .attribute_data_type(AttributeDataType::String)
+                .mutable(true)
+                .build(),
+        )
+        .user_pool_tags("team", "web")
+        .user_pool_tags("cost-centre", "42")
+        .verification_message_template(
+            VerificationMessageTemplateType::builder()
+                .email_subject("Your code")
+                .email_message("Your code is {####}")
+                .build(),
+        )
+        .admin_create_user_config(
+            AdminCreateUserConfigType::builder()
+                .allow_admin_create_user_only(true)
+                .build(),
+        )
+        .account_recovery_setting(
+            AccountRecoverySettingType::builder()
+                .recovery_mechanisms(
+                    RecoveryOptionType::builder()
+                        .name(RecoveryOptionNameType::VerifiedEmail)
+                        .priority(1)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create_user_pool")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("pool id")
+        .to_owned()
+}
+
+async fn describe(cognito: &Client, pool: &str) -> UserPoolType {
+    cognito
+        .describe_user_pool()
+        .user_pool_id(pool)
+        .send()
+        .await
+        .expect("describe_user_pool")
+        .user_pool
+        .expect("a pool")
+}
+
+/// Every setting of the pool but its PostConfirmation trigger and modification time, as text
+/// to compare before and after.
+fn settings_but_post_confirmation(pool: &UserPoolType) -> Vec<(&'static str, String)> {
+    let lc = pool.lambda_config.as_ref();
+    vec![
+        ("name", format!("{:?}", pool.name)),
+        ("policies", format!("{:?}", pool.policies)),
+        (
+            "auto_verified_attributes",
+            format!("{:?}", pool.auto_verified_attributes),
+        ),
+        (
+            "email_configuration",
+            format!("{:?}", pool.email_configuration),
+        ),
+        ("mfa_configuration", format!("{:?}", pool.mfa_configuration)),
+        (
+            "pre_sign_up",
+            format!("{:?}", lc.and_then(|c| c.pre_sign_up.clone())),
+        ),
+        ("schema_attributes", format!("{:?}", pool.schema_attributes)),
+        (
+            "user_pool_tags",
+            format!(
+                "{:?}",
+                pool.user_pool_tags
+                    .as_ref()
+                    .map(|t| t.iter().collect::<std::collections::BTreeMap<_, _>>())
+            ),
+        ),
+        (
+            "verification_message_template",
+            format!("{:?}", pool.verification_message_template),
+        ),
+        (
+            "admin_create_user_config",
+            format!("{:?}", pool.admin_create_user_config),
+        ),
+        (
+            "account_recovery_setting",
+            format!("{:?}", pool.account_recovery_setting),
+        ),
+        (
+            "deletion_protection",
+            format!("{:?}", pool.deletion_protection),
+        ),
+    ]
+}
+
+fn post_confirmation(pool: &UserPoolType) -> Option<&str> {
+    pool.lambda_config
+        .as_ref()
+        .and_then(|c| c.post_confirmation.as_deref())
+}
+
+fn event(
+    recorder: &ResponseRecorder,
+    key: &str,
+    request_type: &str,
+    physical: Option<&str>,
+    properties: Value,
+) -> Value {
+    let mut e = json!({
+        "RequestType": request_type,
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:db-sync-PoolTrigger",
+        "ResponseURL": recorder.url(key),
+        "StackId": STACK_ID,
+        "RequestId": format!("{key}-request"),
+        "LogicalResourceId": "PoolPostConfirmationTrigger",
+        "ResourceType": "Custom::PoolPostConfirmationTrigger",
+        "ResourceProperties": properties,
+    });
+    if let Some(p) = physical {
+        e["PhysicalResourceId"] = json!(p);
+    }
+    e
+}
+
+fn properties(pool: &str, replace: &str) -> Value {
+    json!({
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:db-sync-PoolTrigger",
+        "UserPoolId": pool,
+        "FunctionArn": OURS,
+        "ReplaceExistingTrigger": replace,
+    })
+}
+
+async fn answer(recorder: &ResponseRecorder, key: &str) -> Value {
+    let put = recorder
+        .wait_for(key, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no answer was PUT for {key}"));
+    assert_eq!(put.method, "PUT");
+    let body = put.json();
+    eprintln!("answer {key}: {body}");
+    body
+}
+
+/// The bodies of the `UpdateUserPool` requests moto received since recording started.
+fn update_bodies(stack: &Stack) -> Vec<Value> {
+    stack
+        .recorded_requests()
+        .into_iter()
+        .filter(|(action, _)| action == "UpdateUserPool")
+        .map(|(_, body)| body)
+        .collect()
+}
+
+async fn pool_trigger(stack: &Stack) -> Function {
+    Function::spawn(&function_binary("pool-trigger"), &stack.aws_env())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_wires_our_trigger_keeping_every_setting_and_delete_takes_it_out() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, None).await;
+    let before = describe(&cognito, &pool).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+
+    stack.start_recording();
+    let inv = f
+        .invoke(&event(
+            &recorder,
+            "create",
+            "Create",
+            None,
+            properties(&pool, "false"),
+        ))
+        .await;
+    assert_eq!(inv.response()["status"], "SUCCESS", "{:?}", inv.outcome);
+    let a = answer(&recorder, "create").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let physical = format!("{pool}/post-confirmation/none");
+    assert_eq!(a["PhysicalResourceId"], physical);
+    assert_eq!(a["Data"]["UserPoolId"], pool.as_str());
+
+    // What UpdateUserPool was sent: every setting the pool has, and our trigger.
+    let sent = update_bodies(&stack);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let body = &sent[0];
+    eprintln!(
+        "UpdateUserPool body: {}",
+        serde_json::to_string_pretty(body).unwrap()
+    );
+    assert_eq!(body["UserPoolId"], pool.as_str());
+    assert_eq!(body["LambdaConfig"]["PostConfirmation"], OURS);
+    assert_eq!(body["LambdaConfig"]["PreSignUp"], PRE_SIGN_UP);
+    assert_eq!(body["AutoVerifiedAttributes"], json!(["email"]));
+    assert_eq!(body["MfaConfiguration"], "OPTIONAL");
+    let email = &body["EmailConfiguration"];
+    assert_eq!(email["EmailSendingAccount"], "DEVELOPER");
+    assert_eq!(
+        email["SourceArn"],
+        "arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com"
+    );
+    assert_eq!(email["ReplyToEmailAddress"], "support@example.com");
+    assert_eq!(email["From"], "App <no-reply@example.com>");
+    let password = &body["Policies"]["PasswordPolicy"];
+    assert_eq!(password["MinimumLength"], 14);
+    assert_eq!(password["RequireSymbols"], true);
+    assert_eq!(password["TemporaryPasswordValidityDays"], 3);
+    assert_eq!(
+        body["UserPoolTags"],
+        json!({"team": "web", "cost-centre": "42"})
+    );
+    assert_eq!(
+        body["VerificationMessageTemplate"]["EmailMessage"],
+        "Your code is {####}"
+    );
+    assert_eq!(
+        body["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        true
+    );
+    assert_eq!(
+        body["AccountRecoverySetting"]["RecoveryMechanisms"][0]["Name"],
+        "verified_email"
+    );
+    // And every setting the pool reported that UpdateUserPool takes (the name is PoolName).
+    for (described, sent_as) in [
+        (before.name.is_some(), "PoolName"),
+        (before.policies.is_some(), "Policies"),
+        (before.email_configuration.is_some(), "EmailConfiguration"),
+        (
+            before.verification_message_template.is_some(),
+            "VerificationMessageTemplate",
+        ),
+        (
+            before.email_verification_message.is_some(),
+            "EmailVerificationMessage",
+        ),
+        (
+            before.email_verification_subject.is_some(),
+            "EmailVerificationSubject",
+        ),
+        (
+            before.sms_verification_message.is_some(),
+            "SmsVerificationMessage",
+        ),
+        (
+            before.sms_authentication_message.is_some(),
+            "SmsAuthenticationMessage",
+        ),
+        (before.sms_configuration.is_some(), "SmsConfiguration"),
+        (before.device_configuration.is_some(), "DeviceConfiguration"),
+        (before.user_pool_add_ons.is_some(), "UserPoolAddOns"),
+        (
+            before.user_attribute_update_settings.is_some(),
+            "UserAttributeUpdateSettings",
+        ),
+        (before.deletion_protection.is_some(), "DeletionProtection"),
+        (before.user_pool_tier.is_some(), "UserPoolTier"),
+    ] {
+        if described {
+            assert!(body.get(sent_as).is_some(), "{sent_as} not sent: {body}");
+        }
+    }
+
+    // The pool: our trigger, everything else as it was.
+    let after = describe(&cognito, &pool).await;
+    assert_eq!(post_confirmation(&after), Some(OURS));
+    assert_eq!(
+        settings_but_post_confirmation(&after),
+        settings_but_post_confirmation(&before)
+    );
+
+    // Update (a new deploy): same physical id, same state.
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "update",
+        "Update",
+        Some(&physical),
+        properties(&pool, "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "update").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    assert_eq!(a["PhysicalResourceId"], physical);
+    assert_eq!(update_bodies(&stack).len(), 1);
+
+    // Delete: the trigger goes (the pool had none before); the rest stays.
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "delete",
+        "Delete",
+        Some(&physical),
+        properties(&pool, "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "delete").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let sent = update_bodies(&stack);
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]["LambdaConfig"].get("PostConfirmation").is_none(),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(sent[0]["LambdaConfig"]["PreSignUp"], PRE_SIGN_UP);
+    assert_eq!(sent[0]["MfaConfiguration"], "OPTIONAL");
+    let gone = describe(&cognito, &pool).await;
+    assert_eq!(post_confirmation(&gone), None);
+    assert_eq!(
+        settings_but_post_confirmation(&gone),
+        settings_but_post_confirmation(&before)
+    );
+}
+
+#[tokio::test]
+async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it_back() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, Some(LEGACY)).await;
+    let before = describe(&cognito, &pool).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+
+    // Without the parameter: FAILED, naming the trigger and the parameter; nothing written.
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "refused",
+        "Create",
+        None,
+        properties(&pool, "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "refused").await;
+    assert_eq!(a["Status"], "FAILED");
+    let reason = a["Reason"].as_str().unwrap();
+    assert!(reason.contains(LEGACY), "{reason}");
+    assert!(
+        reason.contains("ReplaceExistingPostConfirmationTrigger"),
+        "{reason}"
+    );
+    assert!(update_bodies(&stack).is_empty(), "nothing may be written");
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(LEGACY)
+    );
+
+    // The rollback's Delete for that failed Create finds nothing to undo.
+    let failed_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "rollback",
+        "Delete",
+        Some(&failed_id),
+        properties(&pool, "false"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "rollback").await["Status"], "SUCCESS");
+    assert!(update_bodies(&stack).is_empty());
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(LEGACY)
+    );
+
+    // With it: ours replaces the legacy trigger, which the physical id keeps.
+    f.invoke(&event(
+        &recorder,
+        "replace",
+        "Create",
+        None,
+        properties(&pool, "true"),
+    ))
+    .await;
+    let a = answer(&recorder, "replace").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let physical = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(physical, format!("{pool}/post-confirmation/{LEGACY}"));
+    assert_eq!(a["Data"]["PreviousPostConfirmation"], LEGACY);
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(OURS)
+    );
+
+    // Delete: the legacy trigger is back, every other setting as it was.
+    f.invoke(&event(
+        &recorder,
+        "restore",
+        "Delete",
+        Some(&physical),
+        properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "restore").await["Status"], "SUCCESS");
+    let after = describe(&cognito, &pool).await;
+    assert_eq!(post_confirmation(&after), Some(LEGACY));
+    assert_eq!(
+        settings_but_post_confirmation(&after),
+        settings_but_post_confirmation(&before)
+    );
+
+    // Bad properties and a pool that does not exist: FAILED with the cause.
+    f.invoke(&event(
+        &recorder,
+        "bad-pool-id",
+        "Create",
+        None,
+        properties("not a pool", "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "bad-pool-id").await;
+    assert_eq!(a["Status"], "FAILED");
+    assert!(a["Reason"].as_str().unwrap().contains("UserPoolId"), "{a}");
+    f.invoke(&event(
+        &recorder,
+        "no-pool",
+        "Create",
+        None,
+        properties("us-east-1_Missing1", "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "no-pool").await;
+    assert_eq!(a["Status"], "FAILED");
+    assert!(
+        a["Reason"].as_str().unwrap().contains("does not exist"),
+        "{a}"
+    );
+}
