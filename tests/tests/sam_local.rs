@@ -23,7 +23,10 @@ fn untag(v: &Value) -> &Value {
 
 fn variable_names(v: &Value) -> BTreeSet<String> {
     match untag(&v["Environment"]["Variables"]) {
-        Value::Mapping(m) => m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
+        Value::Mapping(m) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
         _ => BTreeSet::new(),
     }
 }
@@ -47,7 +50,10 @@ fn declared(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
 
 /// What in `env` SAM would drop: functions the template does not have, and variables the
 /// function does not declare.
-fn undeclared(env: &serde_json::Value, declared: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+fn undeclared(
+    env: &serde_json::Value,
+    declared: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (function, vars) in env.as_object().into_iter().flatten() {
         // SAM's "Parameters" key sets variables of every function.
@@ -107,7 +113,10 @@ fn the_ca_layer_is_a_list_sam_local_can_read() {
         matches!(layers, Value::Sequence(_)),
         "Layers is a list, not an intrinsic: {layers:?}"
     );
-    assert!(format!("{layers:?}").contains("CaBundleLayerArn"), "{layers:?}");
+    assert!(
+        format!("{layers:?}").contains("CaBundleLayerArn"),
+        "{layers:?}"
+    );
 }
 
 #[test]
@@ -123,7 +132,10 @@ fn deploys_build_arm64_and_local_runs_may_choose_x86_64() {
         .collect();
     assert_eq!(allowed, ["arm64", "x86_64"]);
     let arch = format!("{:?}", t["Globals"]["Function"]["Architectures"]);
-    assert!(arch.contains("Ref") && arch.contains("Architecture"), "{arch}");
+    assert!(
+        arch.contains("Ref") && arch.contains("Architecture"),
+        "{arch}"
+    );
 }
 
 /// EventBridge Scheduler delivers the schedule's `Input` as it is: the sample in `events/` is

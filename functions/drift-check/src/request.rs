@@ -199,7 +199,8 @@ mod tests {
             (v2.mode, v2.scope, v2.trigger.as_str()),
             (Some(Mode::Report), Scope::All, "direct:schedule")
         );
-        let classic = parse_file(include_str!("../../../events/drift-check-schedule.json")).unwrap();
+        let classic =
+            parse_file(include_str!("../../../events/drift-check-schedule.json")).unwrap();
         assert_eq!(
             (classic.mode, classic.scope, classic.trigger.as_str()),
             (None, Scope::All, "schedule")
