@@ -5,6 +5,7 @@
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
+//! - [`rie`]: AWS's Runtime Interface Emulator as a second driver of the same binaries.
 //! - [`leaks`]: the secrets no function may print or return, checked on every invocation.
 //! - [`workspace`]: the crate graph from `cargo metadata`, for the layout and IAM tests.
 #![forbid(unsafe_code)]
@@ -12,6 +13,7 @@
 pub mod aws;
 pub mod fixtures;
 pub mod leaks;
+pub mod rie;
 pub mod runtime_api;
 pub mod stack;
 pub mod workspace;
