@@ -6,6 +6,7 @@
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
 //! - [`recorder`]: a local stand-in for a custom resource's pre-signed `ResponseURL`.
+//! - [`rie`]: AWS's Runtime Interface Emulator as a second driver of the same binaries.
 //! - [`leaks`]: the secrets no function may print or return, checked on every invocation.
 //! - [`workspace`]: the crate graph from `cargo metadata`, for the layout and IAM tests.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ pub mod aws;
 pub mod fixtures;
 pub mod leaks;
 pub mod recorder;
+pub mod rie;
 pub mod runtime_api;
 pub mod stack;
 pub mod workspace;

@@ -467,6 +467,8 @@ async fn scheduler_rule_and_direct_payloads_are_accepted() {
         json!(null),
         json!({"mode": "report"}),
         classic,
+        // What EventBridge Scheduler (the template's ScheduleV2) delivers: its Input as-is.
+        event("drift-check-schedule-v2.json"),
         json!({"trigger": "manual"}),
     ] {
         let inv = f.invoke(&payload).await;

@@ -189,6 +189,24 @@ mod tests {
         assert!(parse(&json!([1, 2])).is_err());
     }
 
+    /// The sample events `sam local invoke -e` sends: what EventBridge Scheduler (the
+    /// template's `ScheduleV2`) delivers, its `Input` as-is, and a classic rule's envelope.
+    #[test]
+    fn both_schedule_samples_start_a_full_run() {
+        let parse_file = |text: &str| parse(&serde_json::from_str(text).unwrap());
+        let v2 = parse_file(include_str!("../../../events/drift-check-schedule-v2.json")).unwrap();
+        assert_eq!(
+            (v2.mode, v2.scope, v2.trigger.as_str()),
+            (Some(Mode::Report), Scope::All, "direct:schedule")
+        );
+        let classic =
+            parse_file(include_str!("../../../events/drift-check-schedule.json")).unwrap();
+        assert_eq!(
+            (classic.mode, classic.scope, classic.trigger.as_str()),
+            (None, Scope::All, "schedule")
+        );
+    }
+
     #[test]
     fn cloudtrail_changes_name_their_group() {
         let ev = |name: &str, params: Value| {

@@ -1,0 +1,154 @@
+//! What `sam local invoke` needs from the repository: `env.json` sets only variables the
+//! template declares (SAM drops the others without a word), the CA layer is written in a form
+//! SAM local can read, the architecture is a parameter (arm64 for deploys, x86_64 for local
+//! runs), and the raw EventBridge Scheduler sample is what the schedule delivers.
+//! `scripts/sam-local` runs the functions themselves under SAM.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use harness::stack::repo_root;
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => untag(&t.value),
+        other => other,
+    }
+}
+
+fn variable_names(v: &Value) -> BTreeSet<String> {
+    match untag(&v["Environment"]["Variables"]) {
+        Value::Mapping(m) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Each function of the template and the variables it declares (its own and the globals).
+fn declared(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let globals = variable_names(&t["Globals"]["Function"]);
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, r)| {
+            let mut vars = globals.clone();
+            vars.extend(variable_names(&r["Properties"]));
+            (name.as_str().unwrap_or_default().to_owned(), vars)
+        })
+        .collect()
+}
+
+/// What in `env` SAM would drop: functions the template does not have, and variables the
+/// function does not declare.
+fn undeclared(
+    env: &serde_json::Value,
+    declared: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (function, vars) in env.as_object().into_iter().flatten() {
+        // SAM's "Parameters" key sets variables of every function.
+        if function == "Parameters" {
+            continue;
+        }
+        let Some(known) = declared.get(function) else {
+            out.push(format!("{function}: no such function in template.yaml"));
+            continue;
+        };
+        for var in vars.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if !known.contains(var) {
+                out.push(format!("{function}: {var}"));
+            }
+        }
+    }
+    out
+}
+
+fn env_json() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("env.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn env_json_sets_only_variables_the_template_declares() {
+    let declared = declared(&template());
+    assert!(declared.len() >= 3, "the functions were read: {declared:?}");
+    let env = env_json();
+    assert!(
+        env.as_object().is_some_and(|o| o.len() >= 3),
+        "env.json names the functions: {env}"
+    );
+    assert_eq!(undeclared(&env, &declared), Vec::<String>::new());
+
+    // The check fires on what SAM would drop: a DATABASE_URL no function declares, and a
+    // function the template does not have.
+    let mut planted = env.clone();
+    planted["PostConfirmationFunction"]["DATABASE_URL"] = "postgres://app@db/app".into();
+    planted["RenamedFunction"] = serde_json::json!({"DB_SSLMODE": "require"});
+    assert_eq!(
+        undeclared(&planted, &declared),
+        [
+            "PostConfirmationFunction: DATABASE_URL",
+            "RenamedFunction: no such function in template.yaml"
+        ]
+    );
+}
+
+/// `sam local invoke` stops at a `Layers` that is a whole `!If` ("Fn::If is an Invalid Layer
+/// Arn") and skips a list item it cannot resolve; CloudFormation takes both.
+#[test]
+fn the_ca_layer_is_a_list_sam_local_can_read() {
+    let t = template();
+    let layers = &t["Globals"]["Function"]["Layers"];
+    assert!(
+        matches!(layers, Value::Sequence(_)),
+        "Layers is a list, not an intrinsic: {layers:?}"
+    );
+    assert!(
+        format!("{layers:?}").contains("CaBundleLayerArn"),
+        "{layers:?}"
+    );
+}
+
+#[test]
+fn deploys_build_arm64_and_local_runs_may_choose_x86_64() {
+    let t = template();
+    let p = &t["Parameters"]["Architecture"];
+    assert_eq!(p["Default"].as_str(), Some("arm64"));
+    let allowed: Vec<&str> = p["AllowedValues"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["arm64", "x86_64"]);
+    let arch = format!("{:?}", t["Globals"]["Function"]["Architectures"]);
+    assert!(
+        arch.contains("Ref") && arch.contains("Architecture"),
+        "{arch}"
+    );
+}
+
+/// EventBridge Scheduler delivers the schedule's `Input` as it is: the sample in `events/` is
+/// that input for `DriftMode=report`.
+#[test]
+fn the_scheduler_sample_is_what_the_schedule_delivers() {
+    let t = template();
+    let input = &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"]["Schedule"];
+    assert_eq!(input["Type"].as_str(), Some("ScheduleV2"));
+    let Some(text) = untag(&input["Properties"]["Input"]).as_str() else {
+        panic!("the schedule's Input is a string: {input:?}")
+    };
+    let delivered: serde_json::Value =
+        serde_json::from_str(&text.replace("${DriftMode}", "report")).unwrap();
+    assert_eq!(delivered, harness::event("drift-check-schedule-v2.json"));
+}
