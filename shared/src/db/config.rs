@@ -190,7 +190,10 @@ fn iam_source(env: &impl Env) -> Result<CredentialSource, ConfigError> {
         "DB_HOST",
         "when DB_AUTH=iam: the database or RDS Proxy endpoint the token is signed for",
     )?;
-    let user = need("DB_USER", "when DB_AUTH=iam: the database user granted rds_iam")?;
+    let user = need(
+        "DB_USER",
+        "when DB_AUTH=iam: the database user granted rds_iam",
+    )?;
     let region = match env.non_empty("DB_IAM_REGION") {
         Some(r) => r,
         None => need(
@@ -317,8 +320,7 @@ mod tests {
         );
         assert_eq!(dbname, None);
 
-        let err = config(&[("DB_AUTH", "iam"), ("DB_HOST", "h"), ("AWS_REGION", "r")])
-            .unwrap_err();
+        let err = config(&[("DB_AUTH", "iam"), ("DB_HOST", "h"), ("AWS_REGION", "r")]).unwrap_err();
         assert!(err.to_string().starts_with("DB_USER must be set"), "{err}");
         let err = config(&[
             ("DB_AUTH", "iam"),
@@ -328,7 +330,10 @@ mod tests {
             ("DB_SSLMODE", "disable"),
         ])
         .unwrap_err();
-        assert!(err.to_string().starts_with("DB_SSLMODE is invalid"), "{err}");
+        assert!(
+            err.to_string().starts_with("DB_SSLMODE is invalid"),
+            "{err}"
+        );
         let err = config(&[("DB_AUTH", "kerberos")]).unwrap_err();
         assert!(err.to_string().starts_with("DB_AUTH is invalid"), "{err}");
     }

@@ -120,7 +120,12 @@ pub fn auth_token(
         .strip_prefix("https://")
         .unwrap_or(url.as_str())
         .to_owned();
-    for (name, value) in instructions.params() {
+    // Any order is valid; botocore's (the signature last) makes tokens comparable byte for byte.
+    let params = instructions.params();
+    let (signature, rest): (Vec<_>, Vec<_>) = params
+        .iter()
+        .partition(|(name, _)| *name == "X-Amz-Signature");
+    for (name, value) in rest.into_iter().chain(signature) {
         let _ = write!(token, "&{name}={}", query_escape(value));
     }
     Ok(token)
@@ -162,7 +167,9 @@ mod tests {
         );
         assert!(t.contains("X-Amz-Expires=900"), "{t}");
         assert!(
-            t.contains("X-Amz-Credential=AKIDEXAMPLE%2F19700101%2Fus-east-1%2Frds-db%2Faws4_request"),
+            t.contains(
+                "X-Amz-Credential=AKIDEXAMPLE%2F19700101%2Fus-east-1%2Frds-db%2Faws4_request"
+            ),
             "{t}"
         );
         assert!(!t.contains("secret"), "{t}");
