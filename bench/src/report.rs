@@ -426,9 +426,9 @@ impl Report {
         )?;
         writeln!(
             report,
-            "| path | ok | errors | sign-ups/s | peak server connections | slowest answer ms (ok / error) |"
+            "| path | ok | errors | of which past each environment's first | sign-ups/s | peak server connections | slowest answer ms (ok / error) |"
         )?;
-        writeln!(report, "|---|---|---|---|---|---|")?;
+        writeln!(report, "|---|---|---|---|---|---|---|")?;
         let o = &p.overflow;
         for (name, w) in [
             (
@@ -442,9 +442,10 @@ impl Report {
         ] {
             writeln!(
                 report,
-                "| {name} | {} | {} | {:.0} | {} | {:.0} / {:.0} |",
+                "| {name} | {} | {} | {} | {:.0} | {} | {:.0} / {:.0} |",
                 w.ok,
                 w.error_count(),
+                w.errors_after_first,
                 per_s(w),
                 w.peak_server_connections,
                 w.slowest_ok_ms,
