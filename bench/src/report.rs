@@ -510,7 +510,7 @@ impl Report {
         writeln!(
             report,
             "\nBoth are one round trip (`BEGIN; SET LOCAL`, the statement and `COMMIT` are \
-             pipelined). `SET LOCAL` is kept: the server enforces it even when the environment \
+             pipelined); the difference is the transaction's own server work. `SET LOCAL` is kept: the server enforces it even when the environment \
              is frozen or killed mid-wait, where a client-side deadline never sends its cancel \
              request and the statement holds a pooled server connection for as long as the lock \
              lasts (`shared/src/db/stateless.rs`).\n"
