@@ -50,7 +50,15 @@ async fn start(db: &TestDb) -> Function {
 }
 
 async fn start_via(db: &TestDb, route: Route) -> Function {
-    let env = function_env_via(db, &db.stack, route, &[]);
+    // PgBouncer answers a login only once the pool (new for each test database) has a server
+    // connection, and one single-threaded PgBouncer serves the whole parallel suite here: a
+    // login can take longer than the default 1.5 s. These cases are about what the function
+    // does with its connection, not how fast a local pooler logs in 20 clients at once.
+    let extra: &[(&str, &str)] = match route {
+        Route::Direct => &[],
+        Route::Pooler => &[("DB_CONNECT_TIMEOUT_MS", "4000")],
+    };
+    let env = function_env_via(db, &db.stack, route, extra);
     Function::spawn(&function_binary("post-confirmation"), &env)
         .await
         .expect("spawn post-confirmation")
