@@ -4,14 +4,15 @@
 //! to run: the report gives medians and ratios from one run, side by side.
 //!
 //! Each section is measured in turn into its own results ([`subjects`], [`floors`],
-//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`]); [`report`] then writes
-//! them out.
+//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`pooler`]); [`report`]
+//! then writes them out. `BENCH_ONLY=pooler` measures and writes section 7 alone.
 
 mod binaries;
 mod connections;
 mod drift_check;
 mod fixtures;
 mod floors;
+mod pooler;
 mod procfs;
 mod report;
 mod setup;
@@ -30,6 +31,12 @@ use crate::{
 async fn main() -> Result<()> {
     let options = Options::from_env();
     let s = Setup::new(&options).await?;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("pooler") {
+        let doc = report::render_pooler(&pooler::measure(&s).await?)?;
+        std::fs::write(&options.out_path, doc)?;
+        eprintln!("bench: wrote {}", options.out_path.display());
+        return Ok(());
+    }
 
     eprintln!("bench: warm and cold runs");
     let runs = subjects::warm_and_cold(&s).await?;
@@ -45,6 +52,9 @@ async fn main() -> Result<()> {
     eprintln!("bench: sg-ip-update");
     let sg_ip_update = sg_ip_update::measure(&s).await?;
     let drift_check = drift_check::measure(&s, &options.drift_sizes).await?;
+    // Last: it restarts Postgres (for a lower max_connections) under the sections above.
+    eprintln!("bench: behind a pooler");
+    let pooler = pooler::measure(&s).await?;
 
     let results = Results {
         runs,
@@ -54,6 +64,7 @@ async fn main() -> Result<()> {
         bursts,
         sg_ip_update,
         drift_check,
+        pooler,
     };
     let doc = report::render(&results, &Provenance::from_env())?;
     std::fs::write(&options.out_path, doc)?;

@@ -52,7 +52,7 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new(options: &Options) -> Result<Setup> {
-        let stack = Stack::private("pg,moto")?;
+        let stack = Stack::private("pg,moto,pgbouncer")?;
         let db = stack.fresh_database().await?;
         let sdk = stack.sdk_config().await;
         let sm = aws_sdk_secretsmanager::Client::new(&sdk);

@@ -103,7 +103,7 @@ pub fn is_ok(o: &Outcome) -> bool {
 
 /// `cold` cold starts (spawn, first event at once); the last environment is kept, warm, for
 /// [`warm_interleaved`].
-async fn measure(
+pub async fn measure(
     s: &Setup,
     subject: &Subject,
     tag: &str,
@@ -134,7 +134,7 @@ const TURN: usize = 250;
 /// `warm` invocations on each kept environment, taken in turns of [`TURN`], so that the
 /// machine's drift over the run falls on every subject alike. Then each environment's peak
 /// RSS and CPU per invocation, and it is stopped.
-async fn warm_interleaved(subjects: &mut [(&str, &mut Run, Option<Function>)], warm: usize) {
+pub async fn warm_interleaved(subjects: &mut [(&str, &mut Run, Option<Function>)], warm: usize) {
     let cpu_before: Vec<u64> = subjects
         .iter()
         .map(|(_, _, f)| cpu_ns(f.as_ref().and_then(Function::pid)))

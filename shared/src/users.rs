@@ -2,12 +2,18 @@
 //! and drift-check's backfill both go through here, so a backfilled row is the row the trigger
 //! would have written.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use deadpool_postgres::ClientWrapper;
-use tokio_postgres::error::SqlState;
+use tokio_postgres::{
+    error::SqlState,
+    types::{ToSql, Type},
+};
 
-use crate::env::{ConfigError, Env};
+use crate::{
+    db::stateless,
+    env::{ConfigError, Env},
+};
 
 /// Which Cognito attribute feeds which column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,35 +162,62 @@ const FIND_SUB_OR_HANDLE_OWNER: &str = "\
 
 /// Inserts the user unless a row for its sub exists; never overwrites. Safe to repeat and to
 /// run concurrently for the same user. It takes a plain connection, not a transaction: a
-/// handle conflict aborts the statement and is then examined with a second query.
+/// handle conflict aborts the statement and is then examined with a second query. The
+/// statements are unnamed, so nothing is left in the session; their timeout is the session's
+/// own `statement_timeout` ([`Pooling::Session`](crate::db::Pooling)).
 pub async fn insert_confirmed_user(
     client: &ClientWrapper,
     user: &NewUser,
 ) -> Result<InsertOutcome, tokio_postgres::Error> {
-    let insert = client.prepare_cached(INSERT_CONFIRMED_USER).await?;
-    let result = client
-        .query_opt(
-            &insert,
-            &[
-                &user.cognito_user_id,
-                &user.email,
-                &user.display_name,
-                &user.handle,
-            ],
-        )
-        .await;
+    insert(client, user, None).await
+}
+
+/// [`insert_confirmed_user`] for a connection that keeps no session state (behind a
+/// transaction-pooling proxy): each statement runs in its own transaction with `SET LOCAL
+/// statement_timeout = timeout` ([`crate::db::stateless`]).
+pub async fn insert_confirmed_user_within(
+    client: &ClientWrapper,
+    user: &NewUser,
+    timeout: Duration,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    insert(client, user, Some(timeout)).await
+}
+
+async fn insert(
+    client: &ClientWrapper,
+    user: &NewUser,
+    timeout: Option<Duration>,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    let run = async |sql: &str, params: &[(&(dyn ToSql + Sync), Type)]| match timeout {
+        Some(t) => stateless::query_typed_within(client, t, sql, params).await,
+        None => client.query_typed(sql, params).await,
+    };
+    let result = run(
+        INSERT_CONFIRMED_USER,
+        &[
+            (&user.cognito_user_id, Type::TEXT),
+            (&user.email, Type::TEXT),
+            (&user.display_name, Type::TEXT),
+            (&user.handle, Type::TEXT),
+        ],
+    )
+    .await;
     match result {
-        Ok(Some(_)) => Ok(InsertOutcome::Inserted),
-        Ok(None) => Ok(InsertOutcome::AlreadyPresent),
+        Ok(rows) if !rows.is_empty() => Ok(InsertOutcome::Inserted),
+        Ok(_) => Ok(InsertOutcome::AlreadyPresent),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             // ON CONFLICT arbitrates only the sub. Two deliveries of the same user racing can
             // meet first on the handle index, so look at who holds what before calling it a
             // collision.
-            let find = client.prepare_cached(FIND_SUB_OR_HANDLE_OWNER).await?;
-            match client
-                .query_opt(&find, &[&user.cognito_user_id, &user.handle])
-                .await?
-            {
+            let found = run(
+                FIND_SUB_OR_HANDLE_OWNER,
+                &[
+                    (&user.cognito_user_id, Type::TEXT),
+                    (&user.handle, Type::TEXT),
+                ],
+            )
+            .await?;
+            match found.first() {
                 Some(row) => {
                     let holder: String = row.get(0);
                     if holder == user.cognito_user_id {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Stack, TestDb, event};
+use crate::{Route, Stack, TestDb, event};
 
 /// `prefix`, a dash and a random suffix: a name no other test or run uses.
 pub fn unique(prefix: &str) -> String {
@@ -34,7 +34,17 @@ fn owned(vars: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
 /// A function's environment: `db` by `DATABASE_URL` over verify-full TLS, AWS at `moto`'s
 /// endpoint (which need not be `db`'s stack), and `vars`.
 pub fn function_env(db: &TestDb, moto: &Stack, vars: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = db.url_env();
+    function_env_via(db, moto, Route::Direct, vars)
+}
+
+/// [`function_env`] with `db` reached by `route`.
+pub fn function_env_via(
+    db: &TestDb,
+    moto: &Stack,
+    route: Route,
+    vars: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env = db.url_env_via(route);
     env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT"));
     env.push(("AWS_ENDPOINT_URL".into(), moto.aws_endpoint.clone()));
     env.extend(owned(vars));

@@ -22,4 +22,4 @@ pub mod workspace;
 
 pub use leaks::forbid;
 pub use runtime_api::{Function, Invocation, Outcome};
-pub use stack::{Stack, TestDb, event, function_binary};
+pub use stack::{Route, Stack, TestDb, event, function_binary};

@@ -1,5 +1,5 @@
-//! The local stack from the tests' side: `scripts/stack` starts Postgres and moto (the same
-//! script the README and CI use); these helpers read its environment, make a fresh database
+//! The local stack from the tests' side: `scripts/stack` starts Postgres, PgBouncer and moto
+//! (the same script the README and CI use); these helpers read its environment, make a fresh database
 //! per test, build SDK clients for moto, and start private stacks for fault injection.
 
 use std::{
@@ -30,6 +30,8 @@ pub fn repo_root() -> PathBuf {
 pub struct Stack {
     pub dir: PathBuf,
     pub pg_port: u16,
+    /// PgBouncer in transaction pooling in front of `pg_port` (when the stack runs it).
+    pub pgbouncer_port: u16,
     pub superuser_password: String,
     pub app_password: String,
     pub ca_bundle: PathBuf,
@@ -45,7 +47,7 @@ struct PrivateStack(PathBuf);
 
 impl Drop for PrivateStack {
     fn drop(&mut self) {
-        let _ = run_script(Some(&self.0), "pg,moto", &["down"]);
+        let _ = run_script(Some(&self.0), "pg,moto,pgbouncer", &["down"]);
     }
 }
 
@@ -86,6 +88,7 @@ impl Stack {
         Ok(Stack {
             dir: get("STACK_DIR")?.into(),
             pg_port: get("STACK_PG_PORT")?.parse()?,
+            pgbouncer_port: get("STACK_PGBOUNCER_PORT")?.parse()?,
             superuser_password: get("STACK_PG_SUPERUSER_PASSWORD")?,
             app_password: get("STACK_APP_PASSWORD")?,
             ca_bundle: get("STACK_CA_BUNDLE")?.into(),
@@ -101,13 +104,13 @@ impl Stack {
     pub fn shared() -> &'static Stack {
         static SHARED: OnceLock<Stack> = OnceLock::new();
         SHARED.get_or_init(|| {
-            Stack::from_script(None, "pg,moto", false)
+            Stack::from_script(None, "pg,moto,pgbouncer", false)
                 .unwrap_or_else(|e| panic!("the local stack did not start: {e:#}"))
         })
     }
 
-    /// A stack of its own, for a test that stops or restarts its servers. `services` is
-    /// "pg", "moto" or "pg,moto"; the stack is removed when dropped.
+    /// A stack of its own, for a test that stops or restarts its servers. `services` is a
+    /// comma list of "pg", "moto" and "pgbouncer"; the stack is removed when dropped.
     pub fn private(services: &str) -> anyhow::Result<Stack> {
         let dir =
             std::env::temp_dir().join(format!("lambda-test-{}", uuid::Uuid::new_v4().simple()));
@@ -115,7 +118,7 @@ impl Stack {
     }
 
     fn control(&self, command: &str) {
-        run_script(Some(&self.dir), "pg,moto", &[command])
+        run_script(Some(&self.dir), "pg,moto,pgbouncer", &[command])
             .unwrap_or_else(|e| panic!("scripts/stack {command}: {e:#}"));
     }
 
@@ -133,6 +136,9 @@ impl Stack {
     }
     pub fn moto_start(&self) {
         self.control("moto-start");
+    }
+    pub fn pgbouncer_restart(&self) {
+        self.control("pgbouncer-restart");
     }
 
     /// One call to moto's own API (`/moto-api/PATH`); returns the body. Panics on an error,
@@ -293,6 +299,14 @@ async fn http_request(method: Method, url: &str) -> anyhow::Result<String> {
     Ok(body)
 }
 
+/// How a function reaches Postgres: straight to the server, or through the stack's PgBouncer in
+/// transaction pooling (the local stand-in for RDS Proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Direct,
+    Pooler,
+}
+
 /// One test's database on a stack.
 pub struct TestDb {
     pub stack: Stack,
@@ -302,9 +316,18 @@ pub struct TestDb {
 impl TestDb {
     /// A connection URL for the `app` role (what `DATABASE_URL` would hold).
     pub fn url(&self) -> String {
+        self.url_via(Route::Direct)
+    }
+
+    /// [`TestDb::url`] by `route`.
+    pub fn url_via(&self, route: Route) -> String {
+        let port = match route {
+            Route::Direct => self.stack.pg_port,
+            Route::Pooler => self.stack.pgbouncer_port,
+        };
         format!(
-            "postgres://app:{}@127.0.0.1:{}/{}",
-            self.stack.app_password, self.stack.pg_port, self.name
+            "postgres://app:{}@127.0.0.1:{port}/{}",
+            self.stack.app_password, self.name
         )
     }
 
@@ -324,9 +347,14 @@ impl TestDb {
 
     /// Function environment using `DATABASE_URL` over verify-full TLS.
     pub fn url_env(&self) -> Vec<(String, String)> {
+        self.url_env_via(Route::Direct)
+    }
+
+    /// [`TestDb::url_env`] by `route`: PgBouncer presents the stack's certificate too.
+    pub fn url_env_via(&self, route: Route) -> Vec<(String, String)> {
         let mut env = self.stack.aws_env();
         env.extend([
-            ("DATABASE_URL".to_owned(), self.url()),
+            ("DATABASE_URL".to_owned(), self.url_via(route)),
             ("DB_SSLMODE".to_owned(), "verify-full".to_owned()),
             (
                 "DB_CA_BUNDLE".to_owned(),

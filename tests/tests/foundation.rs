@@ -285,6 +285,7 @@ fn url_config(db: &TestDb, sslmode: SslMode, ca: Option<PathBuf>) -> DbConfig {
         statement_timeout: Duration::from_secs(2),
         secret_timeout: Duration::from_secs(2),
         application_name: "foundation-test".into(),
+        pooling: Default::default(),
     }
 }
 

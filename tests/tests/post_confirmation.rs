@@ -1,22 +1,64 @@
 //! post-confirmation end to end: the real binary through the Lambda Runtime API, against the
-//! real Postgres of the local stack.
+//! real Postgres of the local stack. The cases a fan-in proxy must not change run twice: straight
+//! to Postgres (the test named after the case) and through the stack's PgBouncer in transaction
+//! pooling, the local stand-in for RDS Proxy (`through_pgbouncer::` and the same name).
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use harness::{
-    Function, Outcome, Stack, TestDb, event,
-    fixtures::{function_env, signup_with_email, unique},
+    Function, Outcome, Route, Stack, TestDb, event,
+    fixtures::{function_env_via, signup_with_email, unique},
     function_binary,
 };
 use serde_json::{Value, json};
 
-async fn start(db: &TestDb) -> Function {
-    start_with(db, &[]).await
+/// Runs each named case (an `async fn(Route)` in `cases`) as a test straight to Postgres, and
+/// in `through_pgbouncer` as a test of the same name through PgBouncer.
+macro_rules! direct_and_through_pgbouncer {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                cases::$case(Route::Direct).await
+            }
+        )*
+        mod through_pgbouncer {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    cases::$case(Route::Pooler).await
+                }
+            )*
+        }
+    };
 }
 
-async fn start_with(db: &TestDb, extra: &[(&str, &str)]) -> Function {
-    let env = function_env(db, &db.stack, extra);
+direct_and_through_pgbouncer!(
+    inserts_the_user_and_returns_the_event_unchanged,
+    the_same_event_three_times_leaves_one_row,
+    twenty_concurrent_deliveries_leave_one_row_and_all_succeed,
+    forgot_password_creates_a_missing_row_and_never_overwrites,
+    a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched,
+    a_restart_between_warm_invocations_is_invisible,
+    a_lock_wait_ends_as_a_retryable_error_before_cognitos_deadline,
+);
+
+async fn start(db: &TestDb) -> Function {
+    start_via(db, Route::Direct).await
+}
+
+async fn start_via(db: &TestDb, route: Route) -> Function {
+    // PgBouncer answers a login only once the pool (new for each test database) has a server
+    // connection, and one single-threaded PgBouncer serves the whole parallel suite here: a
+    // login can take longer than the default 1.5 s. These cases are about what the function
+    // does with its connection, not how fast a local pooler logs in 20 clients at once.
+    let extra: &[(&str, &str)] = match route {
+        Route::Direct => &[],
+        Route::Pooler => &[("DB_CONNECT_TIMEOUT_MS", "4000")],
+    };
+    let env = function_env_via(db, &db.stack, route, extra);
     Function::spawn(&function_binary("post-confirmation"), &env)
         .await
         .expect("spawn post-confirmation")
@@ -35,24 +77,6 @@ async fn rows(db: &TestDb) -> Vec<(String, String, String, String)> {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect()
-}
-
-#[tokio::test]
-async fn inserts_the_user_and_returns_the_event_unchanged() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    let f = start(&db).await;
-    let e = event("post-confirmation.json");
-    let inv = f.invoke(&e).await;
-    assert_eq!(inv.response(), &e, "Cognito needs its event back unchanged");
-    assert_eq!(
-        rows(&db).await,
-        vec![(
-            "8f3c2b1a-6d4e-4c1b-9a7f-2e5d8c9b0a11".to_owned(),
-            "andrewbrown".to_owned(),
-            "Andrew Brown".to_owned(),
-            "andrew@example.com".to_owned()
-        )]
-    );
 }
 
 #[tokio::test]
@@ -87,68 +111,6 @@ async fn logs_one_json_line_per_invocation_without_personal_data() {
             "email in logs: {line}"
         );
     }
-}
-
-#[tokio::test]
-async fn the_same_event_three_times_leaves_one_row() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    let f = start(&db).await;
-    let e = event("post-confirmation.json");
-    for _ in 0..3 {
-        assert_eq!(f.invoke(&e).await.response(), &e);
-    }
-    assert_eq!(rows(&db).await.len(), 1);
-}
-
-#[tokio::test]
-async fn twenty_concurrent_deliveries_leave_one_row_and_all_succeed() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    let mut envs = Vec::new();
-    for _ in 0..20 {
-        envs.push(start(&db).await);
-    }
-    for f in &envs {
-        f.wait_initialised(Duration::from_secs(20))
-            .await
-            .expect("initialised");
-    }
-    let e = signup_with_email(&unique("sub"), "racer", "racer@example.com");
-    let results = join_all(envs.iter().map(|f| f.invoke(&e))).await;
-    let ok = results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Response(_)))
-        .count();
-    assert_eq!(
-        ok,
-        20,
-        "{:#?}",
-        results.iter().map(|r| &r.outcome).collect::<Vec<_>>()
-    );
-    assert_eq!(rows(&db).await.len(), 1);
-}
-
-#[tokio::test]
-async fn forgot_password_creates_a_missing_row_and_never_overwrites() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    let f = start(&db).await;
-
-    let mut reset = event("post-confirmation-forgot-password.json");
-    assert_eq!(f.invoke(&reset).await.response(), &reset);
-    assert_eq!(
-        rows(&db).await.len(),
-        1,
-        "a lost row is healed by the reset"
-    );
-
-    reset["request"]["userAttributes"]["name"] = json!("Someone Else");
-    reset["request"]["userAttributes"]["email"] = json!("changed@example.com");
-    assert_eq!(f.invoke(&reset).await.response(), &reset);
-    let r = rows(&db).await;
-    assert_eq!(r.len(), 1);
-    assert_eq!(
-        (r[0].2.as_str(), r[0].3.as_str()),
-        ("Andrew Brown", "andrew@example.com")
-    );
 }
 
 #[tokio::test]
@@ -245,45 +207,6 @@ async fn hostile_strings_are_stored_verbatim_or_refused_clearly() {
 }
 
 #[tokio::test]
-async fn a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    let f = start(&db).await;
-    let first_sub = unique("first");
-    let first = signup_with_email(&first_sub, "Andrew", "a@example.com");
-    f.invoke(&first).await.response();
-
-    // Handles are unique without regard to case.
-    let second_sub = unique("second");
-    let inv = f
-        .invoke(&signup_with_email(&second_sub, "andrew", "b@example.com"))
-        .await;
-    let (t, m) = inv.error();
-    assert_eq!(t, "Permanent.HandleTaken");
-    assert!(m.contains(&first_sub), "{m}");
-    let line = f
-        .logs_of(&[&inv])
-        .await
-        .into_iter()
-        .find(|l| l.contains(&inv.request_id) && l.contains("\"outcome\":\"error\""))
-        .expect("an error line for the collision");
-    assert!(
-        line.contains(&second_sub) && line.contains(&first_sub),
-        "both subs logged: {line}"
-    );
-
-    let r = rows(&db).await;
-    assert_eq!(
-        r,
-        vec![(
-            first_sub,
-            "Andrew".to_owned(),
-            "Andrew Brown".to_owned(),
-            "a@example.com".to_owned()
-        )]
-    );
-}
-
-#[tokio::test]
 async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
     let stack = Stack::private("pg").unwrap();
     let db = stack.fresh_database().await.unwrap();
@@ -311,57 +234,195 @@ async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
     assert_eq!(rows(&db).await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_restart_between_warm_invocations_is_invisible() {
-    let stack = Stack::private("pg").unwrap();
-    let db = stack.fresh_database().await.unwrap();
-    let f = start(&db).await;
-    f.invoke(&signup_with_email(&unique("a"), "before", "a@example.com"))
-        .await
-        .response();
+/// The cases run both ways.
+mod cases {
+    use super::*;
 
-    stack.pg_restart();
-    let e = signup_with_email(&unique("b"), "after", "b@example.com");
-    let after = f.invoke(&e).await;
-    assert_eq!(after.response(), &e);
-    assert_eq!(rows(&db).await.len(), 2);
-    assert!(
-        f.logs_of(&[&after])
-            .await
+    pub(super) async fn inserts_the_user_and_returns_the_event_unchanged(route: Route) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let f = start_via(&db, route).await;
+        let e = event("post-confirmation.json");
+        let inv = f.invoke(&e).await;
+        assert_eq!(inv.response(), &e, "Cognito needs its event back unchanged");
+        assert_eq!(
+            rows(&db).await,
+            vec![(
+                "8f3c2b1a-6d4e-4c1b-9a7f-2e5d8c9b0a11".to_owned(),
+                "andrewbrown".to_owned(),
+                "Andrew Brown".to_owned(),
+                "andrew@example.com".to_owned()
+            )]
+        );
+    }
+
+    pub(super) async fn the_same_event_three_times_leaves_one_row(route: Route) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let f = start_via(&db, route).await;
+        let e = event("post-confirmation.json");
+        for _ in 0..3 {
+            assert_eq!(f.invoke(&e).await.response(), &e);
+        }
+        assert_eq!(rows(&db).await.len(), 1);
+    }
+
+    pub(super) async fn twenty_concurrent_deliveries_leave_one_row_and_all_succeed(route: Route) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let mut envs = Vec::new();
+        for _ in 0..20 {
+            envs.push(start_via(&db, route).await);
+        }
+        for f in &envs {
+            f.wait_initialised(Duration::from_secs(20))
+                .await
+                .expect("initialised");
+        }
+        let e = signup_with_email(&unique("sub"), "racer", "racer@example.com");
+        let results = join_all(envs.iter().map(|f| f.invoke(&e))).await;
+        let ok = results
             .iter()
-            .any(|l| l.contains("database connection lost; retrying")
-                || l.contains("postgres connection ended")),
-        "the dead connection was noticed and replaced"
-    );
-}
+            .filter(|r| matches!(r.outcome, Outcome::Response(_)))
+            .count();
+        assert_eq!(
+            ok,
+            20,
+            "{:#?}",
+            results.iter().map(|r| &r.outcome).collect::<Vec<_>>()
+        );
+        assert_eq!(rows(&db).await.len(), 1);
+    }
 
-#[tokio::test]
-async fn a_lock_wait_ends_as_a_retryable_error_before_cognitos_deadline() {
-    let db = Stack::shared().fresh_database().await.unwrap();
-    // The default statement timeout (2 s), as deployed.
-    let f = start(&db).await;
-    let e = event("post-confirmation.json");
+    pub(super) async fn forgot_password_creates_a_missing_row_and_never_overwrites(route: Route) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let f = start_via(&db, route).await;
 
-    // Another session holds the table lock, as a long migration or a stuck job would.
-    let mut blocker = db.admin().await.unwrap();
-    let tx = blocker.transaction().await.unwrap();
-    tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .await
+        let mut reset = event("post-confirmation-forgot-password.json");
+        assert_eq!(f.invoke(&reset).await.response(), &reset);
+        assert_eq!(
+            rows(&db).await.len(),
+            1,
+            "a lost row is healed by the reset"
+        );
+
+        reset["request"]["userAttributes"]["name"] = json!("Someone Else");
+        reset["request"]["userAttributes"]["email"] = json!("changed@example.com");
+        assert_eq!(f.invoke(&reset).await.response(), &reset);
+        let r = rows(&db).await;
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].2.as_str(), r[0].3.as_str()),
+            ("Andrew Brown", "andrew@example.com")
+        );
+    }
+
+    pub(super) async fn a_taken_handle_is_a_clear_error_and_the_first_user_is_untouched(
+        route: Route,
+    ) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        let f = start_via(&db, route).await;
+        let first_sub = unique("first");
+        let first = signup_with_email(&first_sub, "Andrew", "a@example.com");
+        f.invoke(&first).await.response();
+
+        // Handles are unique without regard to case.
+        let second_sub = unique("second");
+        let inv = f
+            .invoke(&signup_with_email(&second_sub, "andrew", "b@example.com"))
+            .await;
+        let (t, m) = inv.error();
+        assert_eq!(t, "Permanent.HandleTaken");
+        assert!(m.contains(&first_sub), "{m}");
+        let line = f
+            .logs_of(&[&inv])
+            .await
+            .into_iter()
+            .find(|l| l.contains(&inv.request_id) && l.contains("\"outcome\":\"error\""))
+            .expect("an error line for the collision");
+        assert!(
+            line.contains(&second_sub) && line.contains(&first_sub),
+            "both subs logged: {line}"
+        );
+
+        let r = rows(&db).await;
+        assert_eq!(
+            r,
+            vec![(
+                first_sub,
+                "Andrew".to_owned(),
+                "Andrew Brown".to_owned(),
+                "a@example.com".to_owned()
+            )]
+        );
+    }
+
+    /// Through PgBouncer, a Postgres restart ends only PgBouncer's server connections (the
+    /// function's connection to PgBouncer lives on), so a restart of PgBouncer itself follows:
+    /// that one cuts the function's own connection.
+    pub(super) async fn a_restart_between_warm_invocations_is_invisible(route: Route) {
+        let stack = Stack::private(match route {
+            Route::Direct => "pg",
+            Route::Pooler => "pg,pgbouncer",
+        })
         .unwrap();
-    let inv = f.invoke_within(&e, Duration::from_secs(5)).await;
-    tx.rollback().await.unwrap();
+        let db = stack.fresh_database().await.unwrap();
+        let f = start_via(&db, route).await;
+        f.invoke(&signup_with_email(&unique("a"), "before", "a@example.com"))
+            .await
+            .response();
 
-    assert!(
-        inv.elapsed < Duration::from_secs(5),
-        "answered after {:?}",
-        inv.elapsed
-    );
-    let (t, m) = inv.error();
-    assert_eq!(t, "Retryable.DatabaseQuery", "{m}");
-    assert!(m.contains("statement timeout"), "{m}");
-    assert_eq!(
-        f.invoke(&e).await.response(),
-        &e,
-        "the retry succeeds once the lock is gone"
-    );
+        stack.pg_restart();
+        let e = signup_with_email(&unique("b"), "after", "b@example.com");
+        let after = f.invoke(&e).await;
+        assert_eq!(after.response(), &e);
+        assert_eq!(rows(&db).await.len(), 2);
+        if route == Route::Pooler {
+            stack.pgbouncer_restart();
+            let e = signup_with_email(&unique("c"), "later", "c@example.com");
+            let later = f.invoke(&e).await;
+            assert_eq!(later.response(), &e);
+            assert_eq!(rows(&db).await.len(), 3);
+        }
+        let noticed = |l: &String| {
+            l.contains("database connection lost; retrying")
+                || l.contains("postgres connection ended")
+        };
+        let logs = f
+            .logs_when(|logs| logs.iter().any(noticed), Duration::from_secs(5))
+            .await;
+        assert!(
+            logs.iter().any(noticed),
+            "the dead connection was noticed and replaced: {logs:#?}"
+        );
+    }
+
+    pub(super) async fn a_lock_wait_ends_as_a_retryable_error_before_cognitos_deadline(
+        route: Route,
+    ) {
+        let db = Stack::shared().fresh_database().await.unwrap();
+        // The default statement timeout (2 s), as deployed.
+        let f = start_via(&db, route).await;
+        let e = event("post-confirmation.json");
+
+        // Another session holds the table lock, as a long migration or a stuck job would.
+        let mut blocker = db.admin().await.unwrap();
+        let tx = blocker.transaction().await.unwrap();
+        tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let inv = f.invoke_within(&e, Duration::from_secs(5)).await;
+        tx.rollback().await.unwrap();
+
+        assert!(
+            inv.elapsed < Duration::from_secs(5),
+            "answered after {:?}",
+            inv.elapsed
+        );
+        let (t, m) = inv.error();
+        assert_eq!(t, "Retryable.DatabaseQuery", "{m}");
+        assert!(m.contains("statement timeout"), "{m}");
+        assert_eq!(
+            f.invoke(&e).await.response(),
+            &e,
+            "the retry succeeds once the lock is gone"
+        );
+    }
 }

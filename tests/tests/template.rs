@@ -250,6 +250,8 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
             .flat_map(|(_, s)| strings(&s["Action"]))
             // The failure queues are written by Lambda and EventBridge on the function's behalf.
             .filter(|a| !a.starts_with("sqs:"))
+            // Not an SDK call: the permission behind an IAM database token (checked below).
+            .filter(|a| a != "rds-db:connect")
             .collect();
         let mut used = calls_in(&dirs);
         for (_, action, _) in UNREACHED.iter().filter(|(f, _, _)| *f == function) {
@@ -970,10 +972,16 @@ fn the_dashboard_shows_sign_ups_ip_moves_every_drift_kind_and_durations() {
 fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
     let t = template();
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    // DB_HOST: the proxy, else DbHost, else the secret's own host.
+    // DB_HOST: DbHost, else the secret's own host; for post-confirmation the proxy first.
     let host = format!("{:?}", env["DB_HOST"]);
-    for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
+    for part in ["HasDbHost", "DbHost"] {
         assert!(host.contains(part), "DB_HOST: {host}");
+    }
+    let trigger_env =
+        &t["Resources"]["PostConfirmationFunction"]["Properties"]["Environment"]["Variables"];
+    let trigger_host = format!("{:?}", trigger_env["DB_HOST"]);
+    for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
+        assert!(trigger_host.contains(part), "DB_HOST: {trigger_host}");
     }
     for (var, parameter) in [("DB_PORT", "DbPort"), ("DB_NAME", "DbName")] {
         let wiring = format!("{:?}", env[var]);
@@ -1151,4 +1159,71 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
         get_att_arn(&t["Resources"]["UserPool"]["Properties"]["LambdaConfig"]["PostConfirmation"])
             .is_some_and(|a| a == "PostConfirmationFunction")
     );
+}
+
+/// Only post-confirmation goes through RDS Proxy (the others keep session state and connect
+/// directly), and with DbProxyIamAuth it may connect as the one database user on the one proxy:
+/// `rds-db:connect` on `dbuser:<proxy id>/<user>`, granted only under the IAM condition, which
+/// also sets DB_AUTH=iam and DB_USER.
+#[test]
+fn rds_db_connect_is_granted_only_to_the_trigger_for_its_one_user_under_the_iam_option() {
+    let t = template();
+    let grants: Vec<(String, Value)> = all_statements()
+        .into_iter()
+        .filter(|(_, s)| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("rds-db:"))
+        })
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let (owner, statement) = &grants[0];
+    assert_eq!(owner, "PostConfirmationFunction");
+    assert_eq!(strings(&statement["Action"]), ["rds-db:connect"]);
+    let resource = strings(&statement["Resource"]).join("");
+    assert!(
+        resource.ends_with(":dbuser:${DbProxyResourceId}/${DbIamUser}"),
+        "one user on one proxy: {resource}"
+    );
+    assert!(!resource.contains('*'), "{resource}");
+
+    // The policy holding it exists only under UsesIamAuth.
+    let policies = &t["Resources"]["PostConfirmationFunction"]["Properties"]["Policies"];
+    let conditional = match untag(policies) {
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(tagged)
+            .find(|(tag, v)| tag == "If" && format!("{v:?}").contains("rds-db:connect"))
+            .map(|(_, v)| untag(&v[0]).as_str().map(str::to_owned)),
+        other => panic!("Policies: {other:?}"),
+    };
+    assert_eq!(conditional, Some(Some("UsesIamAuth".to_owned())));
+    let uses_iam = format!("{:?}", t["Conditions"]["UsesIamAuth"]);
+    assert!(uses_iam.contains("HasProxy") && uses_iam.contains("DbProxyIamAuth"));
+
+    let env = &t["Resources"]["PostConfirmationFunction"]["Properties"]["Environment"]["Variables"];
+    for (var, wiring) in [("DB_AUTH", "iam"), ("DB_USER", "DbIamUser")] {
+        let v = format!("{:?}", env[var]);
+        assert!(
+            v.contains("UsesIamAuth") && v.contains(wiring),
+            "{var}: {v}"
+        );
+    }
+    for function in ["SgIpUpdateFunction", "DriftCheckFunction"] {
+        let env = format!(
+            "{:?}",
+            t["Resources"][function]["Properties"]["Environment"]
+        );
+        assert!(
+            !env.contains("DbProxyEndpoint") && !env.contains("DB_AUTH"),
+            "{function} connects directly: {env}"
+        );
+    }
+    let rule = format!("{:?}", t["Rules"]["ProxyIamAuthIsComplete"]);
+    for needed in ["DbProxyEndpoint", "DbProxyResourceId", "DbIamUser"] {
+        assert!(
+            rule.contains(needed),
+            "the IAM option asserts {needed}: {rule}"
+        );
+    }
 }

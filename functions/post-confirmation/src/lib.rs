@@ -9,11 +9,11 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    db::{Db, DbConfig, DbError},
+    db::{Db, DbConfig, DbError, Pooling},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
     schema::{SchemaBehind, SchemaGuard},
-    users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user},
+    users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user_within},
 };
 
 /// The function's settings, read once at cold start.
@@ -32,8 +32,14 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        // Every sign-up is its own environment and its own connection: this is the function
+        // that fans in through RDS Proxy, so it keeps nothing in the database session.
+        let db = DbConfig {
+            pooling: Pooling::Transaction,
+            ..DbConfig::from_lookup(env)?
+        };
         Ok(Self {
-            db: DbConfig::from_lookup(env)?,
+            db,
             mapping: AttributeMapping::from_lookup(env)?,
             budget: env.millis_or("RESPONSE_BUDGET_MS", 4500, 500..=900_000)?,
         })
@@ -231,13 +237,16 @@ async fn confirm(
     // of the server is ridden out while the budget allows: each failure here is a person
     // who sees an error at sign-up.
     // The schema is checked on the same connection, and only until it is found current.
+    let timeout = state.db.statement_timeout();
     match state
         .db
         .run_until(deadline, async |client| {
             if let Err(behind) = state.schema.check(client).await? {
                 return Ok(Err(behind));
             }
-            insert_confirmed_user(client, &user).await.map(Ok)
+            insert_confirmed_user_within(client, &user, timeout)
+                .await
+                .map(Ok)
         })
         .await??
     {

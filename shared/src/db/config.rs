@@ -3,6 +3,7 @@
 
 use std::{fmt, path::PathBuf, time::Duration};
 
+use super::iam::IamTarget;
 use crate::{
     env::{ConfigError, Env, ProcessEnv},
     tls::SslMode,
@@ -15,6 +16,12 @@ pub enum CredentialSource {
     SecretsManager { secret_id: String },
     /// A connection URL (local runs and `sam local invoke` against a local database).
     Url(Box<tokio_postgres::Config>),
+    /// IAM database authentication (`DB_AUTH=iam`): a token signed with the function's own
+    /// credentials for every new connection, no password anywhere.
+    Iam {
+        target: IamTarget,
+        dbname: Option<String>,
+    },
 }
 
 impl fmt::Debug for CredentialSource {
@@ -26,8 +33,26 @@ impl fmt::Debug for CredentialSource {
                 .field("secret_id", secret_id)
                 .finish(),
             Self::Url(_) => f.write_str("Url(<redacted>)"),
+            Self::Iam { target, dbname } => f
+                .debug_struct("Iam")
+                .field("target", target)
+                .field("dbname", dbname)
+                .finish(),
         }
     }
+}
+
+/// Whether a connection may keep state in its database session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// The connection is this environment's own database session (straight to the instance,
+    /// or pinned by a proxy): `statement_timeout` is set once, as a startup option.
+    #[default]
+    Session,
+    /// The connection may be shared per transaction by a proxy (RDS Proxy, PgBouncer): no
+    /// startup options (RDS Proxy refuses them), no named statements, and each statement's
+    /// timeout set inside its own transaction ([`super::stateless`]).
+    Transaction,
 }
 
 /// Everything needed to build the connection pool.
@@ -49,6 +74,8 @@ pub struct DbConfig {
     /// Bounds one GetSecretValue call, retries included.
     pub secret_timeout: Duration,
     pub application_name: String,
+    /// Chosen by the function, not the environment: what its statements need from a session.
+    pub pooling: Pooling,
 }
 
 impl DbConfig {
@@ -59,10 +86,21 @@ impl DbConfig {
 
     /// Reads the database settings from any variable source.
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let iam = match env.non_empty("DB_AUTH").as_deref() {
+            None | Some("password") => false,
+            Some("iam") => true,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "DB_AUTH",
+                    "one of password (the default: DB_SECRET_ARN or DATABASE_URL) or iam",
+                ));
+            }
+        };
         let credentials = match (
             env.non_empty("DB_SECRET_ARN"),
             env.non_empty("DATABASE_URL"),
         ) {
+            _ if iam => iam_source(env)?,
             (Some(secret_id), _) => CredentialSource::SecretsManager { secret_id },
             (None, Some(url)) => {
                 // tokio-postgres's own parse errors can quote the URL, password included.
@@ -88,6 +126,13 @@ impl DbConfig {
             "one of disable, require, verify-full",
         )?;
         let ca_bundle = env.non_empty("DB_CA_BUNDLE").map(PathBuf::from);
+        if iam && sslmode == SslMode::Disable {
+            return Err(ConfigError::invalid(
+                "DB_SSLMODE",
+                "DB_AUTH=iam sends a signed token as the password: it needs TLS (RDS refuses \
+                 IAM authentication without it)",
+            ));
+        }
         if sslmode == SslMode::VerifyFull && ca_bundle.is_none() {
             return Err(ConfigError::missing(
                 "DB_CA_BUNDLE",
@@ -130,8 +175,49 @@ impl DbConfig {
             application_name: env
                 .non_empty("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "lambda".to_owned()),
+            pooling: Pooling::Session,
         })
     }
+}
+
+/// `DB_AUTH=iam`: the endpoint, port and user the token is signed for, and the region.
+fn iam_source(env: &impl Env) -> Result<CredentialSource, ConfigError> {
+    let need = |var: &'static str, what: &'static str| {
+        env.non_empty(var)
+            .ok_or_else(|| ConfigError::missing(var, Some(what)))
+    };
+    let host = need(
+        "DB_HOST",
+        "when DB_AUTH=iam: the database or RDS Proxy endpoint the token is signed for",
+    )?;
+    let user = need(
+        "DB_USER",
+        "when DB_AUTH=iam: the database user granted rds_iam",
+    )?;
+    let region = match env.non_empty("DB_IAM_REGION") {
+        Some(r) => r,
+        None => need(
+            "AWS_REGION",
+            "when DB_AUTH=iam (or DB_IAM_REGION): the database's region",
+        )?,
+    };
+    let port = match env.non_empty("DB_PORT") {
+        None => 5432,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| ConfigError::invalid("DB_PORT", "expected a port, 1-65535"))?,
+    };
+    Ok(CredentialSource::Iam {
+        target: IamTarget {
+            host,
+            port,
+            user,
+            region,
+        },
+        dbname: env.non_empty("DB_NAME"),
+    })
 }
 
 #[cfg(test)]
@@ -208,6 +294,48 @@ mod tests {
                 "{var}={value}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn iam_takes_its_endpoint_user_and_region_from_config_and_insists_on_tls() {
+        let cfg = config(&[
+            ("DB_AUTH", "iam"),
+            ("DB_HOST", "proxy.example"),
+            ("DB_USER", "app"),
+            ("AWS_REGION", "eu-west-1"),
+            ("DB_CA_BUNDLE", "/ca.pem"),
+        ])
+        .unwrap();
+        let CredentialSource::Iam { target, dbname } = cfg.credentials else {
+            panic!("expected IAM credentials");
+        };
+        assert_eq!(
+            target,
+            IamTarget {
+                host: "proxy.example".into(),
+                port: 5432,
+                user: "app".into(),
+                region: "eu-west-1".into()
+            }
+        );
+        assert_eq!(dbname, None);
+
+        let err = config(&[("DB_AUTH", "iam"), ("DB_HOST", "h"), ("AWS_REGION", "r")]).unwrap_err();
+        assert!(err.to_string().starts_with("DB_USER must be set"), "{err}");
+        let err = config(&[
+            ("DB_AUTH", "iam"),
+            ("DB_HOST", "h"),
+            ("DB_USER", "u"),
+            ("AWS_REGION", "r"),
+            ("DB_SSLMODE", "disable"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("DB_SSLMODE is invalid"),
+            "{err}"
+        );
+        let err = config(&[("DB_AUTH", "kerberos")]).unwrap_err();
+        assert!(err.to_string().starts_with("DB_AUTH is invalid"), "{err}");
     }
 
     #[test]

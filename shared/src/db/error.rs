@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
+use super::iam::IamError;
 use crate::{secret::SecretError, tls::TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("could not get the database credentials: {0}")]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Iam(#[from] IamError),
     #[error("TLS configuration: {0}")]
     Tls(#[from] TlsError),
     #[error(
@@ -38,6 +41,7 @@ impl DbError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Secret(e) => e.is_retryable(),
+            Self::Iam(e) => e.is_retryable(),
             Self::Tls(_) | Self::Pool(_) | Self::NoHost => false,
             // An unreachable or restarting server, or a password mid-rotation: all pass.
             Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,

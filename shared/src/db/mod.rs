@@ -1,10 +1,14 @@
 //! The database: its settings ([`config`]), what can go wrong and whether it passes by itself
-//! ([`error`]), and the pool every invocation of an execution environment shares ([`pool`]).
+//! ([`error`]), the pool every invocation of an execution environment shares ([`pool`]), the
+//! statements that keep no session state for a transaction-pooling proxy ([`stateless`]), and
+//! IAM authentication tokens ([`iam`]).
 
 pub mod config;
 pub mod error;
+pub mod iam;
 pub mod pool;
+pub mod stateless;
 
-pub use config::{CredentialSource, DbConfig};
+pub use config::{CredentialSource, DbConfig, Pooling};
 pub use error::DbError;
 pub use pool::{Db, PgManager, PooledClient};

@@ -1,6 +1,7 @@
 //! The Postgres pool: built once per execution environment, credentials from the secret cache,
 //! a fresh secret when the server rejects the cached password (rotation), and one transparent
 //! retry when a pooled connection turns out to have died while the environment was frozen.
+//! With IAM authentication each new connection signs a fresh token instead.
 
 use std::{
     sync::Arc,
@@ -15,8 +16,9 @@ use tokio_postgres::{
 };
 
 use super::{
-    config::{CredentialSource, DbConfig},
+    config::{CredentialSource, DbConfig, Pooling},
     error::{DbError, is_auth_failure, is_connection_lost},
+    iam::TokenSource,
 };
 use crate::{
     secret::{DbSecret, SecretCache},
@@ -29,6 +31,17 @@ pub type PooledClient = managed::Object<PgManager>;
 enum Credentials {
     Secret(Arc<SecretCache>),
     Url(Box<PgConfig>),
+    Iam {
+        tokens: TokenSource,
+        dbname: Option<String>,
+    },
+}
+
+/// What one new connection authenticates with.
+enum Login<'a> {
+    Secret(&'a DbSecret),
+    Token(String),
+    Url,
 }
 
 /// Makes and checks connections for the pool.
@@ -39,11 +52,20 @@ pub struct PgManager {
 }
 
 impl PgManager {
-    fn pg_config(&self, secret: Option<&DbSecret>) -> Result<PgConfig, DbError> {
+    fn pg_config(&self, login: Login<'_>) -> Result<PgConfig, DbError> {
         let c = &self.config;
         let mut pg = PgConfig::new();
-        let (hosts, ports, dbname) = match (&self.credentials, secret) {
-            (Credentials::Secret(_), Some(s)) => {
+        let (hosts, ports, dbname) = match (&self.credentials, login) {
+            (Credentials::Iam { tokens, dbname }, Login::Token(token)) => {
+                let t = tokens.target();
+                pg.user(&t.user).password(token);
+                (
+                    vec![Host::Tcp(t.host.clone())],
+                    vec![t.port],
+                    dbname.clone(),
+                )
+            }
+            (Credentials::Secret(_), Login::Secret(s)) => {
                 pg.user(&s.username).password(s.password.expose());
                 (
                     s.host.iter().map(|h| Host::Tcp(h.clone())).collect(),
@@ -64,7 +86,7 @@ impl PgManager {
                     url.get_dbname().map(str::to_owned),
                 )
             }
-            (Credentials::Secret(_), None) => (vec![], vec![], None),
+            _ => (vec![], vec![], None),
         };
         match &c.host_override {
             Some(h) => {
@@ -100,12 +122,17 @@ impl PgManager {
         if let Some(db) = c.dbname_override.as_ref().or(dbname.as_ref()) {
             pg.dbname(db);
         }
-        pg.application_name(&c.application_name)
-            .connect_timeout(c.connect_timeout)
-            .options(format!(
+        if c.pooling == Pooling::Session {
+            // One setting for the session's life, no round trip. A transaction-pooling proxy
+            // refuses startup options (RDS Proxy: "Feature not supported"), so there each
+            // statement sets its own (`stateless`).
+            pg.options(format!(
                 "-c statement_timeout={}",
                 c.statement_timeout.as_millis()
-            ))
+            ));
+        }
+        pg.application_name(&c.application_name)
+            .connect_timeout(c.connect_timeout)
             .ssl_mode(match self.connector {
                 Connector::Plain => PgSslMode::Disable,
                 // The connector does the checking; tokio-postgres only has to insist on TLS.
@@ -160,18 +187,25 @@ impl managed::Manager for PgManager {
     type Error = DbError;
 
     async fn create(&self) -> Result<ClientWrapper, DbError> {
-        let Credentials::Secret(cache) = &self.credentials else {
-            return self.connect(&self.pg_config(None)?).await;
+        let cache = match &self.credentials {
+            Credentials::Secret(cache) => cache,
+            Credentials::Url(_) => return self.connect(&self.pg_config(Login::Url)?).await,
+            // Signed now, for this connection: a token is only checked at connect time and
+            // lasts 15 minutes, so one kept from an earlier connection could have expired.
+            Credentials::Iam { tokens, .. } => {
+                let token = tokens.token().await?;
+                return self.connect(&self.pg_config(Login::Token(token))?).await;
+            }
         };
         let secret = cache.get().await?;
-        match self.connect(&self.pg_config(Some(&secret))?).await {
+        match self.connect(&self.pg_config(Login::Secret(&secret))?).await {
             Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
                 // The password was probably rotated since we cached it: fetch it once more.
                 tracing::warn!(
                     "Postgres rejected the cached credentials; fetching the secret again"
                 );
                 let fresh = cache.refresh(&secret).await?;
-                self.connect(&self.pg_config(Some(&fresh))?).await
+                self.connect(&self.pg_config(Login::Secret(&fresh))?).await
             }
             other => other,
         }
@@ -191,16 +225,35 @@ impl managed::Manager for PgManager {
 pub struct Db {
     pool: managed::Pool<PgManager>,
     wait: Duration,
+    statement_timeout: Duration,
 }
 
 impl Db {
-    /// Builds the pool; makes no connection yet.
+    /// Builds the pool; makes no connection yet. IAM authentication needs the SDK's
+    /// credentials: use [`Db::from_config`] for it.
     pub fn new(
         config: &DbConfig,
         secrets_client: Option<aws_sdk_secretsmanager::Client>,
     ) -> Result<Self, DbError> {
+        Self::build(config, secrets_client, None)
+    }
+
+    fn build(
+        config: &DbConfig,
+        secrets_client: Option<aws_sdk_secretsmanager::Client>,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, DbError> {
         let connector = Connector::new(config.sslmode, config.ca_bundle.as_deref())?;
         let credentials = match (&config.credentials, secrets_client) {
+            (CredentialSource::Iam { target, dbname }, _) => {
+                let sdk = sdk.ok_or_else(|| {
+                    DbError::Pool("IAM authentication needs the SDK's credentials".into())
+                })?;
+                Credentials::Iam {
+                    tokens: TokenSource::new(target.clone(), sdk)?,
+                    dbname: dbname.clone(),
+                }
+            }
             (CredentialSource::SecretsManager { secret_id }, Some(client)) => {
                 Credentials::Secret(Arc::new(SecretCache::new(client, secret_id.clone())))
             }
@@ -224,7 +277,17 @@ impl Db {
             .wait_timeout(Some(wait))
             .build()
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Self { pool, wait })
+        Ok(Self {
+            pool,
+            wait,
+            statement_timeout: config.statement_timeout,
+        })
+    }
+
+    /// How long one statement may run (`DB_STATEMENT_TIMEOUT_MS`), for statements that set
+    /// it themselves ([`super::stateless`]).
+    pub fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
     }
 
     /// Builds the pool from the environment's config and the function's AWS config.
@@ -236,7 +299,7 @@ impl Db {
                     config.secret_timeout,
                 ))
             });
-        Self::new(config, client)
+        Self::build(config, client, Some(sdk))
     }
 
     /// Cold-start wiring every function shares: the pool, with its first connection opened
