@@ -344,6 +344,7 @@ mod tests {
         let mut env: HashMap<&str, &str> = [
             ("USER_POOL_ID", "us-east-1_abc"),
             ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("DB_SSLMODE", "disable"),
         ]
         .into_iter()
         .collect();
