@@ -466,3 +466,120 @@ async fn list_users_keeps_under_its_ceiling_in_moto_s_request_recorder() {
         "{most} ListUsers calls in one second: {list_users:?}"
     );
 }
+
+/// A pass-through to moto that answers the first `throttled` ListUsers calls as Cognito does
+/// when the account's `UserList` quota is spent; returns its endpoint and the count of calls
+/// it throttled. moto cannot be asked to throttle; everything else is moto's own answer.
+async fn throttling_proxy(
+    moto: String,
+    throttled: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Response, service::service_fn};
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    let upstream: hyper::Uri = moto.parse().unwrap();
+    let authority = upstream.authority().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (count, authority) = (counted.clone(), authority.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let (count, authority) = (count.clone(), authority.clone());
+                    async move {
+                        let is_list_users = req
+                            .headers()
+                            .get("x-amz-target")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|t| t.ends_with(".ListUsers"));
+                        if is_list_users && count.fetch_add(1, Ordering::SeqCst) < throttled {
+                            let body = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#;
+                            return Ok::<_, hyper::Error>(
+                                Response::builder()
+                                    .status(400)
+                                    .header("content-type", "application/x-amz-json-1.1")
+                                    .header("x-amzn-errortype", "TooManyRequestsException")
+                                    .body(Full::new(Bytes::from(body)))
+                                    .unwrap(),
+                            );
+                        }
+                        if is_list_users {
+                            count.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await?.to_bytes();
+                        let stream = tokio::net::TcpStream::connect(authority.as_str())
+                            .await
+                            .unwrap();
+                        let (mut sender, conn) =
+                            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                        tokio::spawn(conn);
+                        let forwarded = Request::from_parts(parts, Full::new(body));
+                        let (parts, body) = sender.send_request(forwarded).await?.into_parts();
+                        let body = body.collect().await?.to_bytes();
+                        Ok(Response::from_parts(parts, Full::new(body)))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (endpoint, count)
+}
+
+/// Cognito throttling ListUsers past the SDK's own retries does not fail the run: drift-check
+/// waits, slows down, and reads the same page again; the pass completes with every lost
+/// sign-up.
+#[tokio::test]
+async fn throttled_list_users_is_waited_out_not_a_failed_run() {
+    let p = pool(Stack::shared().clone(), 100, 20, 1).await;
+    // More than the SDK's three attempts: drift-check's own backoff must take over.
+    let (proxy, throttled) = throttling_proxy(p.moto.aws_endpoint.clone(), 4).await;
+    let mut env = function_env(
+        &p.db,
+        &p.moto,
+        &[("USER_POOL_ID", p.id.as_str()), ("DRIFT_PAGE_SIZE", "50")],
+    );
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL".into(), proxy));
+    let f = Function::spawn(&function_binary("drift-check"), &env)
+        .await
+        .unwrap();
+    let summary = f.invoke_within(&json!({}), Duration::from_secs(60)).await;
+    let summary = summary.response().clone();
+    assert_eq!(
+        throttled.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "the proxy throttled four calls"
+    );
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert!(pass_finished(&summary));
+    assert_eq!(summary["pass"]["pages_read"], 2);
+    let pass_id = summary["pass"]["id"].as_i64().unwrap();
+    assert_eq!(
+        p.findings(pass_id, "missing_user", None).await,
+        p.missing_resources()
+    );
+    assert_eq!(
+        p.findings(pass_id, "orphan_user", None).await,
+        p.orphan_resources()
+    );
+    let logs = f.logs();
+    assert!(
+        logs.iter().any(|l| l.contains("ListUsers throttled")),
+        "the backoff took over from the SDK: {logs:#?}"
+    );
+}
