@@ -155,7 +155,8 @@ pub const ORPHANS: &str = "\
     SELECT (SELECT count(*) FROM orphan), \
            ARRAY(SELECT cognito_user_id FROM orphan ORDER BY created_at, id LIMIT $2)";
 
-/// Closes the pass as `status` and drops its subs. Only the run holding it may.
+/// Closes the pass as `status`; its subs are purged later, a batch at a time
+/// ([`purge_closed`]). Only the run holding it may.
 pub async fn close(
     client: &ClientWrapper,
     pass: i64,
@@ -170,11 +171,6 @@ pub async fn close(
             &[&pass, &run_id, &status.as_str()],
         )
         .await?;
-    if closed == 1 {
-        client
-            .execute("DELETE FROM drift_pass_subs WHERE pass_id = $1", &[&pass])
-            .await?;
-    }
     Ok(closed == 1)
 }
 
@@ -192,4 +188,20 @@ pub async fn release(
         )
         .await
         .map(drop)
+}
+
+/// Rows of closed passes' subs dropped per statement: a pass over millions of users leaves
+/// millions of rows, more than one statement deletes within the statement timeout.
+pub const PURGE_BATCH: i64 = 20_000;
+
+const PURGE_CLOSED: &str = "\
+    DELETE FROM drift_pass_subs WHERE (pass_id, sub) IN ( \
+        SELECT s.pass_id, s.sub FROM drift_pass_subs s \
+        JOIN drift_user_passes p ON p.id = s.pass_id \
+        WHERE p.status <> 'open' LIMIT $1)";
+
+/// Drops up to [`PURGE_BATCH`] subs of closed passes; returns how many.
+pub async fn purge_closed(client: &ClientWrapper) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(PURGE_CLOSED).await?;
+    client.execute(&stmt, &[&PURGE_BATCH]).await
 }

@@ -28,6 +28,9 @@ use crate::{
     report::{Action, Finding, Kind, PassProgress, Run},
 };
 
+/// The least time the orphan anti-join is given, even with the deadline near.
+const MIN_ORPHAN_QUERY_MS: u128 = 5_000;
+
 fn attributes(user: &UserType) -> HashMap<String, String> {
     user.attributes()
         .iter()
@@ -154,6 +157,8 @@ impl Walk {
                     client.batch_execute("COMMIT").await?;
                 }
             }
+            // What the last closed pass left, a batch per page (and the last one first).
+            pass::purge_closed(client).await?;
             if matches!(done, PageDone::PassFinished) {
                 self.progress.finished = true;
                 return Ok(Completion::Complete);
@@ -257,6 +262,18 @@ impl Walk {
         if next.is_some() {
             return Ok(PageDone::More);
         }
+        // The anti-join reads every row of `users` and of the pass's subs: at millions of
+        // users it may need longer than the statement timeout meant for single-row work, so
+        // this transaction may take what is left of the run.
+        let left_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis();
+        client
+            .batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                left_ms.max(MIN_ORPHAN_QUERY_MS)
+            ))
+            .await?;
         self.report_orphans(client, run).await?;
         if !pass::close(client, self.pass.id, &run.id, PassStatus::Complete).await? {
             return Ok(PageDone::LeaseLost);
