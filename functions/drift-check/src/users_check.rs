@@ -138,6 +138,10 @@ impl Walk {
                     continue;
                 }
             };
+            if Instant::now() >= deadline {
+                // Too late to do the page justice: the next run reads it again.
+                return Ok(Completion::Partial);
+            }
             client.batch_execute("BEGIN").await?;
             let done = match self.page(state, client, run, &page, deadline).await {
                 Ok(done) => done,
@@ -238,10 +242,10 @@ impl Walk {
             let Some((username, attrs)) = confirmed.get(&sub) else {
                 continue;
             };
-            let action = if run.remediating() && Instant::now() < deadline {
+            // The page was begun before the deadline and the margin covers its work: a missing
+            // user left unfixed here would wait a whole pass for the next chance.
+            let action = if run.remediating() {
                 backfill(state, client, username.as_deref(), attrs).await?
-            } else if run.remediating() {
-                Action::OutOfTime
             } else {
                 Action::None
             };
@@ -326,7 +330,8 @@ async fn fetch(
             return Ok(Fetched::OutOfTime);
         }
         tokio::time::sleep_until(slot.into()).await;
-        pacer.take(slot);
+        // From when the call really starts: a late wake-up must not bring the next call closer.
+        pacer.take(Instant::now());
         let result = state
             .cognito
             .list_users()
