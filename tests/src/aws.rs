@@ -92,3 +92,73 @@ pub async fn create_secret(
         .expect("arn")
         .to_owned()
 }
+
+/// `n` users `{prefix}{i}` in `pool`, created 64 at a time (moto has no batch call); those for
+/// which `confirmed(i)` holds are confirmed, as after sign-up, the rest are left waiting for a
+/// new password. Returns their subs, by `i`.
+pub async fn create_users(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    prefix: &str,
+    n: usize,
+    confirmed: impl Fn(usize) -> bool,
+) -> Vec<String> {
+    let mut subs = vec![String::new(); n];
+    for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (cognito, pool) = (cognito.clone(), pool.to_owned());
+            let username = format!("{prefix}{i:07}");
+            let confirm = confirmed(i);
+            tasks.spawn(async move { (i, create_user(&cognito, &pool, &username, confirm).await) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (i, sub) = done.expect("a user-creating task panicked");
+            subs[i] = sub;
+        }
+    }
+    subs
+}
+
+/// One user in `pool` with an email and a name, confirmed or not; returns its sub.
+pub async fn create_user(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    username: &str,
+    confirmed: bool,
+) -> String {
+    let attr = |name: &str, value: String| {
+        aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("an attribute has a name")
+    };
+    let created = cognito
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username(username)
+        .user_attributes(attr("email", format!("{username}@example.com")))
+        .user_attributes(attr("name", format!("{username} name")))
+        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .send()
+        .await
+        .expect("admin_create_user");
+    if confirmed {
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(pool)
+            .username(username)
+            .password("Correct-Horse-9")
+            .permanent(true)
+            .send()
+            .await
+            .expect("admin_set_user_password");
+    }
+    created
+        .user()
+        .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+        .and_then(|a| a.value())
+        .expect("admin_create_user returned no sub")
+        .to_owned()
+}

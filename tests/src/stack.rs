@@ -174,15 +174,28 @@ impl Stack {
     /// The API actions moto received since `start_recording`, in order (`GetSecretValue`,
     /// `AuthorizeSecurityGroupIngress`, ...).
     pub fn recorded_actions(&self) -> Vec<String> {
-        self.recorded_requests()
+        self.recorded_calls()
             .into_iter()
-            .map(|(action, _)| action)
+            .map(|c| c.action)
             .collect()
     }
 
     /// Each request moto received since `start_recording`: its action and its body (JSON for
-    /// the JSON protocols, such as Cognito's; `Null` for the query protocols).
+    /// the JSON protocols, such as Cognito's; `Null` for the query protocols). Stops the
+    /// recording.
     pub fn recorded_requests(&self) -> Vec<(String, serde_json::Value)> {
+        self.recorded_calls()
+            .into_iter()
+            .map(|c| {
+                let json = serde_json::from_str(&c.body).unwrap_or_default();
+                (c.action, json)
+            })
+            .collect()
+    }
+
+    /// The calls moto received since `start_recording`, in order, with the time each was
+    /// signed and its body (stops the recording).
+    pub fn recorded_calls(&self) -> Vec<RecordedCall> {
         use base64::Engine;
         self.moto_api(Method::POST, "recorder/stop-recording");
         let recording = self.moto_api(Method::GET, "recorder/download-recording");
@@ -190,26 +203,38 @@ impl Stack {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter_map(|req| {
-                let raw = req["body"].as_str().unwrap_or_default();
+                let body = req["body"].as_str().unwrap_or_default();
                 let body = if req["body_encoded"] == true {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(raw)
-                        .ok()
-                        .and_then(|b| String::from_utf8(b).ok())
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(body)
+                            .ok()?,
+                    )
+                    .ok()?
                 } else {
-                    Some(raw.to_owned())
+                    body.to_owned()
+                };
+                let headers = req["headers"].as_object()?;
+                let header = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.as_str())
+                        .map(str::to_owned)
                 };
                 // JSON protocols name the action in a header, query protocols in the body.
-                if let Some(target) = req["headers"]["X-Amz-Target"].as_str() {
-                    let json = body
-                        .and_then(|b| serde_json::from_str(&b).ok())
-                        .unwrap_or_default();
-                    return target.rsplit('.').next().map(|a| (a.to_owned(), json));
-                }
-                body?
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("Action="))
-                    .map(|a| (a.to_owned(), serde_json::Value::Null))
+                let action = match header("X-Amz-Target") {
+                    Some(target) => target.rsplit('.').next()?.to_owned(),
+                    None => body
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("Action="))?
+                        .to_owned(),
+                };
+                Some(RecordedCall {
+                    action,
+                    amz_date: header("X-Amz-Date").unwrap_or_default(),
+                    body,
+                })
             })
             .collect()
     }
@@ -429,4 +454,14 @@ pub fn event(file: &str) -> serde_json::Value {
     let path = repo_root().join("events").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One request moto's recorder kept.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    /// `ListUsers`, `GetSecretValue`, ...
+    pub action: String,
+    /// When the client signed it (SigV4's `X-Amz-Date`, `20261124T152100Z`: whole seconds).
+    pub amz_date: String,
+    pub body: String,
 }

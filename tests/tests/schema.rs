@@ -2,6 +2,7 @@
 //! values admits exactly the variants of the enum the code writes into it, in the same order.
 
 use drift_check::{
+    pass::PassStatus,
     report::{Kind, RunStatus},
     request::Mode,
 };
@@ -60,6 +61,11 @@ async fn every_check_list_matches_its_enum() {
             strs(&RunStatus::ALL.map(RunStatus::as_str)),
         ),
         ("drift_findings", "kind", strs(&Kind::ALL.map(Kind::as_str))),
+        (
+            "drift_user_passes",
+            "status",
+            strs(&PassStatus::ALL.map(PassStatus::as_str)),
+        ),
     ];
     for (table, column, expected) in cases {
         let defs: Vec<String> = client

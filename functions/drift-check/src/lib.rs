@@ -3,6 +3,8 @@
 //! in remediate mode moves AWS and the table towards each other. SQL is the source of truth.
 #![forbid(unsafe_code)]
 
+pub mod pacing;
+pub mod pass;
 pub mod report;
 pub mod request;
 pub mod rules_check;
@@ -41,6 +43,10 @@ pub struct Config {
     /// The CloudWatch namespace of the findings metrics; the template scopes it to the stack
     /// (`DriftCheck/<stack>`) so two stacks in one account keep their alarms apart.
     pub metrics_namespace: String,
+    /// The ceiling on ListUsers calls per second (Cognito's quota is 30 for the whole account).
+    pub list_users_per_second: f64,
+    /// Users per ListUsers page (Cognito's largest is 60).
+    pub page_size: i32,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
@@ -100,8 +106,40 @@ impl Config {
                 "a whole number",
             )?,
             metrics_namespace,
+            list_users_per_second: list_users_rate(env)?,
+            page_size: env
+                .parse_or("DRIFT_PAGE_SIZE", 60, "a whole number from 1 to 60")
+                .and_then(|n: i32| {
+                    (1..=60).contains(&n).then_some(n).ok_or_else(|| {
+                        ConfigError::invalid(
+                            "DRIFT_PAGE_SIZE",
+                            "expected a whole number from 1 to 60",
+                        )
+                    })
+                })?,
         })
     }
+}
+
+/// `DRIFT_LIST_USERS_PER_SECOND`: above zero, at most Cognito's quota.
+fn list_users_rate(env: &impl Env) -> Result<f64, ConfigError> {
+    const VAR: &str = "DRIFT_LIST_USERS_PER_SECOND";
+    let rate: f64 = env.parse_or(
+        VAR,
+        pacing::DEFAULT_PER_SECOND,
+        "a number of calls per second",
+    )?;
+    // At least one call a minute: slower would make the pacer sleep through a whole run.
+    if !(1.0 / 60.0..=pacing::QUOTA_PER_SECOND).contains(&rate) {
+        return Err(ConfigError::invalid(
+            VAR,
+            format!(
+                "expected calls per second from 1/60 to {} (Cognito's ListUsers quota for the whole account)",
+                pacing::QUOTA_PER_SECOND
+            ),
+        ));
+    }
+    Ok(rate)
 }
 
 /// What lives for the whole execution environment.
@@ -309,4 +347,51 @@ async fn check(
         return users_check::check_users(state, client, run, deadline).await;
     }
     Ok(Completion::Complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<&str, &str> = [
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("DB_SSLMODE", "disable"),
+        ]
+        .into_iter()
+        .collect();
+        env.extend(extra.iter().copied());
+        Config::from_lookup(&env)
+    }
+
+    #[test]
+    fn pacing_defaults_to_a_third_of_the_quota_and_full_pages() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.list_users_per_second, c.page_size), (10.0, 60));
+        let c = config(&[
+            ("DRIFT_LIST_USERS_PER_SECOND", "2.5"),
+            ("DRIFT_PAGE_SIZE", "7"),
+        ])
+        .unwrap();
+        assert_eq!((c.list_users_per_second, c.page_size), (2.5, 7));
+    }
+
+    #[test]
+    fn pacing_past_the_quota_or_pages_past_60_are_refused_by_name() {
+        for (var, value) in [
+            ("DRIFT_LIST_USERS_PER_SECOND", "31"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "0"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "-1"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "NaN"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "fast"),
+            ("DRIFT_PAGE_SIZE", "61"),
+            ("DRIFT_PAGE_SIZE", "0"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var(), var, "{value}: {e}");
+        }
+    }
 }

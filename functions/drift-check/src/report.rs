@@ -231,7 +231,28 @@ pub struct Run {
     pub counts: BTreeMap<Kind, u64>,
     pub actions: BTreeMap<ActionClass, u64>,
     pub first: Vec<Finding>,
+    /// The run's share of a pass over the user pool, when it read any of one.
+    pub pass: Option<PassProgress>,
     max_per_kind: u64,
+}
+
+/// A run's share of a pass over the user pool, and where the pass stands after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PassProgress {
+    pub id: i64,
+    /// Pages and users this run read.
+    pub pages_read: i64,
+    pub users_seen: i64,
+    /// The pass's totals so far.
+    pub pass_pages_read: i64,
+    pub pass_users_seen: i64,
+    /// Runs that held the pass, this one included.
+    pub pass_runs: i32,
+    /// Every page read and orphans reported.
+    pub finished: bool,
+    /// Cognito refused the stored token of this pass (expired): this run closed that one as
+    /// `restarted` and began this pass from the first page.
+    pub restarted_from: Option<i64>,
 }
 
 const SUMMARY_FINDINGS: usize = 20;
@@ -270,6 +291,7 @@ impl Run {
             counts: Kind::ALL.iter().map(|k| (*k, 0)).collect(),
             actions: BTreeMap::new(),
             first: Vec::new(),
+            pass: None,
             max_per_kind: config.max_findings_per_kind,
         })
     }
@@ -374,6 +396,7 @@ impl Run {
             counts: self.counts.clone(),
             actions: self.actions.clone(),
             findings: self.first.clone(),
+            pass: self.pass.clone(),
         }
     }
 }
@@ -394,6 +417,9 @@ pub struct Summary {
     pub actions: BTreeMap<ActionClass, u64>,
     /// The first findings, in the order found.
     pub findings: Vec<Finding>,
+    /// The run's share of the pass over the user pool; `null` when it read none (a CloudTrail
+    /// run, or another run held the pass).
+    pub pass: Option<PassProgress>,
 }
 
 /// CloudWatch Embedded Metric Format: one line per kind (dimension `Kind`) and one total of

@@ -1,41 +1,35 @@
-//! Cognito users against `users`, by sub. Memory stays flat however large the pool: each page
-//! of 60 users is checked against the table in one statement and its subs are noted in a
-//! session table, so orphans are found at the end by one anti-join in Postgres.
+//! Cognito users against `users`, by sub, in passes that may span many runs. `ListUsers` is
+//! paced ([`crate::pacing`]); each page is checked, noted and committed in one transaction
+//! with the pass's new token ([`crate::pass`]), so a page is either wholly done (its missing
+//! users reported, and backfilled in remediate mode) or not at all, and the next run continues
+//! at the first page not done. Memory stays flat however large the pool: the subs a pass has
+//! seen are kept in `drift_pass_subs`, and orphans come from one anti-join in Postgres once the
+//! pass has read every page.
 
 use std::{
     collections::HashMap,
-    time::{Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
-use aws_sdk_cognitoidentityprovider::types::{UserStatusType, UserType};
+use aws_sdk_cognitoidentityprovider::{
+    error::{ProvideErrorMetadata, SdkError},
+    operation::list_users::ListUsersOutput,
+    types::{UserStatusType, UserType},
+};
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use shared::users::{InsertOutcome, NewUser, insert_confirmed_user};
+use tokio_postgres::error::SqlState;
 
 use crate::{
     Completion, Error, State,
-    report::{Action, Finding, Kind, Run},
+    pacing::{Pacer, backoff},
+    pass::{self, Claimed, PassStatus},
+    report::{Action, Finding, Kind, PassProgress, Run},
 };
 
-/// Cognito's largest ListUsers page.
-const PAGE: i32 = 60;
-
-const NOTE_PAGE: &str = "\
-    WITH page AS (SELECT unnest($1::text[]) AS sub), \
-    noted AS (INSERT INTO drift_seen_subs (sub) SELECT sub FROM page ON CONFLICT DO NOTHING) \
-    SELECT c.sub FROM unnest($2::text[]) AS c(sub) \
-    WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.cognito_user_id = c.sub)";
-
-/// How many orphans there are, and the subs of the oldest $2 of them: a pool can lose many
-/// users at once (a restored backup, a deleted pool), and only the findings under the cap are
-/// stored, so no more rows than that are ever held in memory.
-const ORPHANS: &str = "\
-    WITH orphan AS ( \
-        SELECT u.cognito_user_id, u.created_at, u.id FROM users u \
-        WHERE u.created_at < $1 \
-          AND NOT EXISTS (SELECT 1 FROM drift_seen_subs s WHERE s.sub = u.cognito_user_id)) \
-    SELECT (SELECT count(*) FROM orphan), \
-           ARRAY(SELECT cognito_user_id FROM orphan ORDER BY created_at, id LIMIT $2)";
+/// The least time the orphan anti-join is given, even with the deadline near.
+const MIN_ORPHAN_QUERY_MS: u128 = 5_000;
 
 fn attributes(user: &UserType) -> HashMap<String, String> {
     user.attributes()
@@ -44,36 +38,187 @@ fn attributes(user: &UserType) -> HashMap<String, String> {
         .collect()
 }
 
-/// Walks the whole pool; returns `Partial` when the deadline came first (then no orphan is
-/// reported: an unfinished listing cannot tell a missing sub from an unread one).
+/// Continues the pool's pass (or begins one) until the pass ends or the deadline comes;
+/// returns `Partial` when the pass is not finished yet (then no orphan is reported: an
+/// unfinished listing cannot tell a missing sub from an unread one), or when another run holds
+/// the pass.
 pub async fn check_users(
     state: &State,
     client: &ClientWrapper,
     run: &mut Run,
     deadline: Instant,
 ) -> Result<Completion, Error> {
-    // Rows created after this instant may belong to users listed before they existed, and
-    // ListUsers may lag a moment behind a sign-up: only older rows can be orphans. The
-    // database's clock, because it wrote created_at.
-    let cutoff: SystemTime = client
-        .query_one("SELECT now() - interval '5 minutes'", &[])
-        .await?
-        .get(0);
-    client
-        .batch_execute("CREATE TEMP TABLE IF NOT EXISTS drift_seen_subs (sub text PRIMARY KEY); TRUNCATE drift_seen_subs")
-        .await?;
-    let note = client.prepare_cached(NOTE_PAGE).await?;
-    let sub_attr = state.config.mapping.sub.as_str();
-    let mut pages = state
-        .cognito
-        .list_users()
-        .user_pool_id(&state.config.user_pool_id)
-        .limit(PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::cognito(&e))?;
-        let mut all = Vec::with_capacity(PAGE as usize);
+    let pool = state.config.user_pool_id.as_str();
+    let Some(claimed) = pass::claim(client, pool, &run.id, lease(state, deadline)).await? else {
+        tracing::info!(run_id = %run.id, "another run holds the pass over the user pool");
+        return Ok(Completion::Partial);
+    };
+    let mut walk = Walk {
+        progress: progress_of(&claimed, None),
+        pass: claimed,
+    };
+    let outcome = walk.run(state, client, run, deadline).await;
+    if !walk.progress.finished {
+        if let Err(e) = pass::release(client, walk.pass.id, &run.id).await {
+            // The lease runs out by itself.
+            tracing::warn!(run_id = %run.id, error = %e, "could not release the pass");
+        }
+    }
+    tracing::info!(
+        run_id = %run.id,
+        pass_id = walk.progress.id,
+        pages_read = walk.progress.pages_read,
+        pass_pages_read = walk.progress.pass_pages_read,
+        finished = walk.progress.finished,
+        "user pass"
+    );
+    run.pass = Some(walk.progress);
+    outcome
+}
+
+fn progress_of(pass: &Claimed, restarted_from: Option<i64>) -> PassProgress {
+    PassProgress {
+        id: pass.id,
+        pass_pages_read: pass.pages_read,
+        pass_users_seen: pass.users_seen,
+        pass_runs: pass.runs,
+        restarted_from,
+        ..PassProgress::default()
+    }
+}
+
+/// A run's walk through its pass.
+struct Walk {
+    pass: Claimed,
+    progress: PassProgress,
+}
+
+/// What asking for the next page gave.
+enum Fetched {
+    Page(Box<ListUsersOutput>),
+    /// Cognito refused the stored token: it expired, or belongs to a pool that was recreated.
+    TokenRefused(String),
+    /// The deadline comes before the next page could be read (pacing, backoff).
+    OutOfTime,
+}
+
+/// What committing a page did.
+enum PageDone {
+    More,
+    PassFinished,
+    /// Another run took the pass over (this run's lease ran out): nothing was written.
+    LeaseLost,
+}
+
+impl Walk {
+    async fn run(
+        &mut self,
+        state: &State,
+        client: &ClientWrapper,
+        run: &mut Run,
+        deadline: Instant,
+    ) -> Result<Completion, Error> {
+        let mut pacer = Pacer::new(state.config.list_users_per_second);
+        loop {
+            let token = self.pass.token.clone();
+            let page = match fetch(state, &mut pacer, token.as_deref(), deadline).await? {
+                Fetched::Page(page) => page,
+                Fetched::OutOfTime => return Ok(Completion::Partial),
+                Fetched::TokenRefused(why) => {
+                    if self.progress.restarted_from.is_some() {
+                        // A token Cognito gave this very run: restarting again would loop.
+                        return Err(Error::Cognito {
+                            message: format!("a fresh pagination token was refused: {why}"),
+                            retryable: true,
+                        });
+                    }
+                    if !self.restart(state, client, run, &why, deadline).await? {
+                        return Ok(Completion::Partial);
+                    }
+                    continue;
+                }
+            };
+            if Instant::now() >= deadline {
+                // Too late to do the page justice: the next run reads it again.
+                return Ok(Completion::Partial);
+            }
+            client.batch_execute("BEGIN").await?;
+            let done = match self.page(state, client, run, &page, deadline).await {
+                Ok(done) => done,
+                Err(e) => {
+                    // The connection is dropped on a database error; roll back for the rest.
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(e);
+                }
+            };
+            match done {
+                PageDone::LeaseLost => {
+                    client.batch_execute("ROLLBACK").await?;
+                    tracing::warn!(run_id = %run.id, pass_id = self.pass.id, "another run took the pass over");
+                    return Ok(Completion::Partial);
+                }
+                PageDone::More | PageDone::PassFinished => {
+                    client.batch_execute("COMMIT").await?;
+                }
+            }
+            // What the last closed pass left, a batch per page (and the last one first).
+            pass::purge_closed(client).await?;
+            if matches!(done, PageDone::PassFinished) {
+                self.progress.finished = true;
+                return Ok(Completion::Complete);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Completion::Partial);
+            }
+        }
+    }
+
+    /// Closes the pass whose token Cognito refused and claims a new one from the first page.
+    /// `false`: the pass was no longer this run's.
+    async fn restart(
+        &mut self,
+        state: &State,
+        client: &ClientWrapper,
+        run: &Run,
+        why: &str,
+        deadline: Instant,
+    ) -> Result<bool, Error> {
+        let old = self.pass.id;
+        tracing::warn!(run_id = %run.id, pass_id = old, reason = why,
+            "Cognito refused the pass's pagination token; the pass starts again from the first page");
+        if !pass::close(client, old, &run.id, PassStatus::Restarted).await? {
+            return Ok(false);
+        }
+        let lease = lease(state, deadline);
+        let pool = state.config.user_pool_id.as_str();
+        let Some(fresh) = pass::claim(client, pool, &run.id, lease).await? else {
+            return Ok(false);
+        };
+        self.progress = progress_of(&fresh, Some(old));
+        self.pass = fresh;
+        Ok(true)
+    }
+
+    /// Checks one page inside the caller's transaction: moves the pass past it, notes its
+    /// subs, reports (and backfills) its missing users, and on the last page reports orphans
+    /// and closes the pass.
+    async fn page(
+        &mut self,
+        state: &State,
+        client: &ClientWrapper,
+        run: &mut Run,
+        page: &ListUsersOutput,
+        deadline: Instant,
+    ) -> Result<PageDone, Error> {
+        let users = i64::try_from(page.users().len()).unwrap_or(i64::MAX);
+        let next = page.pagination_token().filter(|t| !t.is_empty());
+        let Some((pages_read, users_seen)) =
+            pass::advance(client, self.pass.id, &run.id, next, users).await?
+        else {
+            return Ok(PageDone::LeaseLost);
+        };
+        let sub_attr = state.config.mapping.sub.as_str();
+        let mut all = Vec::with_capacity(page.users().len());
         let mut confirmed = HashMap::new();
         for user in page.users() {
             let attrs = attributes(user);
@@ -86,8 +231,9 @@ pub async fn check_users(
             }
         }
         let confirmed_subs: Vec<&String> = confirmed.keys().collect();
+        let note = client.prepare_cached(pass::NOTE_PAGE).await?;
         let missing: Vec<String> = client
-            .query(&note, &[&all, &confirmed_subs])
+            .query(&note, &[&self.pass.id, &all, &confirmed_subs])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -96,10 +242,10 @@ pub async fn check_users(
             let Some((username, attrs)) = confirmed.get(&sub) else {
                 continue;
             };
-            let action = if run.remediating() && Instant::now() < deadline {
+            // The page was begun before the deadline and the margin covers its work: a missing
+            // user left unfixed here would wait a whole pass for the next chance.
+            let action = if run.remediating() {
                 backfill(state, client, username.as_deref(), attrs).await?
-            } else if run.remediating() {
-                Action::OutOfTime
             } else {
                 Action::None
             };
@@ -112,33 +258,130 @@ pub async fn check_users(
             };
             run.record(client, finding).await?;
         }
-        if Instant::now() >= deadline {
-            return Ok(Completion::Partial);
+        self.progress.pages_read += 1;
+        self.progress.users_seen += users;
+        self.progress.pass_pages_read = pages_read;
+        self.progress.pass_users_seen = users_seen;
+        self.pass.token = next.map(str::to_owned);
+        if next.is_some() {
+            return Ok(PageDone::More);
         }
+        // The anti-join reads every row of `users` and of the pass's subs: at millions of
+        // users it may need longer than the statement timeout meant for single-row work, so
+        // this transaction may take what is left of the run.
+        let left_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis();
+        client
+            .batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                left_ms.max(MIN_ORPHAN_QUERY_MS)
+            ))
+            .await?;
+        self.report_orphans(client, run).await?;
+        if !pass::close(client, self.pass.id, &run.id, PassStatus::Complete).await? {
+            return Ok(PageDone::LeaseLost);
+        }
+        Ok(PageDone::PassFinished)
     }
 
-    // User data is never deleted automatically: orphans are reported, nothing more.
-    let room = i64::try_from(run.room(Kind::OrphanUser)).unwrap_or(i64::MAX);
-    let row = client.query_one(ORPHANS, &[&cutoff, &room]).await?;
-    let (total, listed): (i64, Vec<String>) = (row.get(0), row.get(1));
-    let unlisted = u64::try_from(total)
-        .unwrap_or(0)
-        .saturating_sub(listed.len() as u64);
-    for sub in listed {
-        let finding = Finding {
-            kind: Kind::OrphanUser,
-            resource: format!("users/{sub}"),
-            desired: None,
-            actual: Some(json!({"sub": sub})),
-            action: Action::Reported,
-        };
-        run.record(client, finding).await?;
+    /// User data is never deleted automatically: orphans are reported, nothing more.
+    async fn report_orphans(&self, client: &ClientWrapper, run: &mut Run) -> Result<(), Error> {
+        let room = i64::try_from(run.room(Kind::OrphanUser)).unwrap_or(i64::MAX);
+        let row = client
+            .query_one(pass::ORPHANS, &[&self.pass.id, &room])
+            .await?;
+        let (total, listed): (i64, Vec<String>) = (row.get(0), row.get(1));
+        let unlisted = u64::try_from(total)
+            .unwrap_or(0)
+            .saturating_sub(listed.len() as u64);
+        for sub in listed {
+            let finding = Finding {
+                kind: Kind::OrphanUser,
+                resource: format!("users/{sub}"),
+                desired: None,
+                actual: Some(json!({"sub": sub})),
+                action: Action::Reported,
+            };
+            run.record(client, finding).await?;
+        }
+        run.count_unstored(Kind::OrphanUser, &Action::Reported, unlisted);
+        Ok(())
     }
-    run.count_unstored(Kind::OrphanUser, &Action::Reported, unlisted);
-    Ok(Completion::Complete)
 }
 
-/// Inserts the lost sign-up with the trigger's own mapping and insert.
+/// How long a claim lasts: until Lambda would end this invocation, so a run that died holding
+/// the pass blocks it no longer than that.
+fn lease(state: &State, deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now()) + state.config.deadline_margin
+}
+
+/// Reads the page at `token`, paced; waits out throttling while the deadline allows.
+async fn fetch(
+    state: &State,
+    pacer: &mut Pacer,
+    token: Option<&str>,
+    deadline: Instant,
+) -> Result<Fetched, Error> {
+    let mut throttled = 0;
+    loop {
+        let slot = pacer.next_slot(Instant::now());
+        if slot >= deadline {
+            return Ok(Fetched::OutOfTime);
+        }
+        tokio::time::sleep_until(slot.into()).await;
+        // From when the call really starts: a late wake-up must not bring the next call closer.
+        pacer.take(Instant::now());
+        let result = state
+            .cognito
+            .list_users()
+            .user_pool_id(&state.config.user_pool_id)
+            .limit(state.config.page_size)
+            .set_pagination_token(token.map(str::to_owned))
+            .send()
+            .await;
+        match result {
+            Ok(page) => return Ok(Fetched::Page(Box::new(page))),
+            Err(e) if token.is_some() && token_refused(&e) => {
+                return Ok(Fetched::TokenRefused(shared::aws::error_line(&e)));
+            }
+            Err(e) if is_throttle(&e) => {
+                pacer.slow_down();
+                let wait = backoff(throttled);
+                throttled += 1;
+                tracing::warn!(
+                    wait_ms = wait.as_millis() as u64,
+                    interval_ms = pacer.interval().as_millis() as u64,
+                    "ListUsers throttled; waiting and slowing down"
+                );
+                if Instant::now() + wait >= deadline {
+                    return Ok(Fetched::OutOfTime);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(Error::cognito(&e)),
+        }
+    }
+}
+
+fn is_throttle<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(
+        e.code(),
+        Some("TooManyRequestsException" | "ThrottlingException" | "Throttling")
+    )
+}
+
+/// Cognito answers an expired or foreign pagination token as a bad parameter (moto as
+/// `InvalidToken`); sent with a token, either means the pass must start again.
+fn token_refused<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(
+        e.code(),
+        Some("InvalidParameterException" | "InvalidToken" | "InvalidTokenException")
+    )
+}
+
+/// Inserts the lost sign-up with the trigger's own mapping and insert, under a savepoint: the
+/// page's transaction must survive a handle that is taken.
 async fn backfill(
     state: &State,
     client: &ClientWrapper,
@@ -149,11 +392,38 @@ async fn backfill(
         Ok(u) => u,
         Err(e) => return Ok(Action::Failed(e.to_string())),
     };
-    Ok(match insert_confirmed_user(client, &user).await? {
-        InsertOutcome::Inserted => Action::Backfilled,
-        InsertOutcome::AlreadyPresent => Action::InsertedMeanwhile,
-        InsertOutcome::HandleTaken { other_sub } => {
-            Action::Failed(format!("the handle is taken by {other_sub}"))
+    client.batch_execute("SAVEPOINT backfill").await?;
+    match insert_confirmed_user(client, &user).await {
+        Ok(outcome) => {
+            client.batch_execute("RELEASE SAVEPOINT backfill").await?;
+            Ok(match outcome {
+                InsertOutcome::Inserted => Action::Backfilled,
+                InsertOutcome::AlreadyPresent => Action::InsertedMeanwhile,
+                InsertOutcome::HandleTaken { other_sub } => {
+                    Action::Failed(format!("the handle is taken by {other_sub}"))
+                }
+            })
         }
-    })
+        // A unique violation other than the sub's aborts the transaction before the insert
+        // can look at who holds the handle: look here, after the savepoint.
+        Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
+            client
+                .batch_execute("ROLLBACK TO SAVEPOINT backfill; RELEASE SAVEPOINT backfill")
+                .await?;
+            let holder = client
+                .query_opt(
+                    "SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)",
+                    &[&user.handle],
+                )
+                .await?;
+            Ok(match holder {
+                Some(row) => Action::Failed(format!(
+                    "the handle is taken by {}",
+                    row.get::<_, String>(0)
+                )),
+                None => Action::Failed("the row could not be inserted".to_owned()),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
