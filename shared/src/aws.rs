@@ -14,7 +14,9 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, S
 
 /// The shared SDK configuration: region, credentials and endpoints from the environment.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    crate::cold_start::mark("sdk config");
+    sdk
 }
 
 /// Timeouts for one SDK operation: the whole call, retries included, and each attempt, so

@@ -139,6 +139,7 @@ impl From<Error> for Diagnostic {
 /// Handles one PostConfirmation event. Returns the event exactly as received, which is the
 /// only answer Cognito accepts.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
     let remaining =
         shared::deadline::time_left(&context).saturating_sub(Duration::from_millis(100));
@@ -184,6 +185,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
             );
         }
     }
+    shared::cold_start::end("handler");
     result.map(|_| payload)
 }
 

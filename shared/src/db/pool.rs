@@ -129,7 +129,10 @@ impl PgManager {
             }
         };
         match tokio::time::timeout(self.config.connect_timeout, attempt).await {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok(client)) => {
+                crate::cold_start::mark("connect");
+                Ok(client)
+            }
             Ok(Err(source)) => Err(DbError::Connect { target, source }),
             Err(_) => Err(DbError::ConnectTimeout {
                 target,
@@ -236,7 +239,9 @@ impl Db {
                     config.secret_timeout,
                 ))
             });
-        Self::new(config, client)
+        let db = Self::new(config, client);
+        crate::cold_start::mark("pool");
+        db
     }
 
     /// Cold-start wiring every function shares: the pool, with its first connection opened
