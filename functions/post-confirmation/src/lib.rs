@@ -47,10 +47,10 @@ pub struct State {
 }
 
 impl State {
-    /// Builds the pool and opens its connection during init (best effort).
+    /// Builds the pool and opens its connection during init (best effort). The secret is the
+    /// only AWS call, so the SDK is set up only when there is a secret to fetch.
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let sdk = shared::aws::sdk_config().await;
-        let db = Db::init(&config.db, &sdk).await?;
+        let db = Db::init_alone(&config.db).await?;
         Ok(Self {
             db,
             mapping: config.mapping,

@@ -252,6 +252,24 @@ impl Db {
         Ok(db)
     }
 
+    /// [`Db::init`] for a function whose only AWS call is the secret: the SDK configuration is
+    /// loaded only when the credentials come from Secrets Manager, so a `DATABASE_URL` cold
+    /// start pays for no AWS setup at all.
+    pub async fn init_alone(config: &DbConfig) -> Result<Self, DbError> {
+        let db = match config.credentials {
+            CredentialSource::SecretsManager { .. } => {
+                Self::from_config(config, &crate::aws::sdk_config().await)?
+            }
+            CredentialSource::Url(_) => {
+                let db = Self::new(config, None)?;
+                crate::cold_start::mark("pool");
+                db
+            }
+        };
+        db.warm_up().await?;
+        Ok(db)
+    }
+
     /// Opens the first connection now, during init, where Lambda gives the CPU for free. A
     /// failure that may pass is only logged: the next invocation tries again and reports it
     /// then. A setting no retry can fix (no host to connect to) is returned, to stop the cold
