@@ -4,10 +4,11 @@
 //! to run: the report gives medians and ratios from one run, side by side.
 //!
 //! Each section is measured in turn into its own results ([`subjects`], [`floors`],
-//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`]); [`report`] then writes
-//! them out.
+//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`cold_path`]); [`report`]
+//! then writes them out.
 
 mod binaries;
+mod cold_path;
 mod connections;
 mod drift_check;
 mod fixtures;
@@ -36,6 +37,9 @@ async fn main() -> Result<()> {
     let floors = floors::measure(&s)?;
     let binaries = binaries::sizes(&s.release);
 
+    eprintln!("bench: the cold path, phase by phase");
+    let cold_path = cold_path::measure(&s).await?;
+
     eprintln!("bench: connections and secret calls");
     let connections = connections::measure(&s).await?;
 
@@ -54,6 +58,7 @@ async fn main() -> Result<()> {
         bursts,
         sg_ip_update,
         drift_check,
+        cold_path,
     };
     let doc = report::render(&results, &Provenance::from_env())?;
     std::fs::write(&options.out_path, doc)?;
