@@ -423,7 +423,9 @@ impl Report {
              function. Each phase is timed by the function itself (`shared::cold_start`: a debug line per phase, on \
              with `AWS_LAMBDA_LOG_LEVEL=info,cold_start=debug`), from the end of the phase before; the driver adds the \
              time from starting the process to `main` and from the last phase to the answer. Each cell: elapsed ms / \
-             CPU ms of the function's process (CPU time is what a busy machine inflates least). Root certificates: the \
+             CPU ms of the function's process (CPU time is what a busy machine inflates least; the kernel brings a \
+             running process's count up to date only when it blocks or is preempted, so CPU spent in a phase that \
+             ends without a wait shows in a later one: read the CPU by its total). Root certificates: the \
              columns say which environment they model; sections 1 to 6 model Lambda's ({}). The sum of the medians \
              need not equal the median of the sums.\n",
             c.echo_total.len(),
