@@ -17,7 +17,8 @@ pub fn sizes(release: &Path) -> Vec<BinarySize> {
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             let zip = std::env::temp_dir().join(format!("{name}.zip"));
             let _ = std::fs::remove_file(&zip);
-            let zipped = Command::new("python3")
+            let zipped = bytes > 0
+                && Command::new("python3")
                 .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED); z.write(sys.argv[2], 'bootstrap'); z.close()"])
                 .arg(&zip)
                 .arg(&path)

@@ -4,10 +4,12 @@
 //! to run: the report gives medians and ratios from one run, side by side.
 //!
 //! Each section is measured in turn into its own results ([`subjects`], [`floors`],
-//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`pooler`]); [`report`]
-//! then writes them out. `BENCH_ONLY=pooler` measures and writes section 7 alone.
+//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`pooler`], [`cold_path`]);
+//! [`report`] then writes them out. `BENCH_ONLY=pooler` measures and writes the pooler section
+//! alone.
 
 mod binaries;
+mod cold_path;
 mod connections;
 mod drift_check;
 mod fixtures;
@@ -43,6 +45,9 @@ async fn main() -> Result<()> {
     let floors = floors::measure(&s)?;
     let binaries = binaries::sizes(&s.release);
 
+    eprintln!("bench: the cold path, phase by phase");
+    let cold_path = cold_path::measure(&s).await?;
+
     eprintln!("bench: connections and secret calls");
     let connections = connections::measure(&s).await?;
 
@@ -65,6 +70,7 @@ async fn main() -> Result<()> {
         sg_ip_update,
         drift_check,
         pooler,
+        cold_path,
     };
     let doc = report::render(&results, &Provenance::from_env())?;
     std::fs::write(&options.out_path, doc)?;

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use harness::{Function, Outcome};
 
 use crate::{
+    cold_path::CertEnv,
     fixtures::signup,
     floors,
     procfs::{cpu_ns, peak_rss_kb},
@@ -73,8 +74,11 @@ impl Subject {
     }
 }
 
-fn secret_env(s: &Setup) -> Vec<(String, String)> {
+/// post-confirmation's environment as deployed: the secret, the CA bundle, and the root
+/// certificates where Lambda has them (one bundle file, no certificate directory).
+pub fn secret_env(s: &Setup) -> Vec<(String, String)> {
     let mut env = s.stack.aws_env();
+    env.extend(CertEnv::Lambda.vars());
     env.push(("DB_SECRET_ARN".into(), s.secret_arn.clone()));
     env.push((
         "DB_CA_BUNDLE".into(),
@@ -176,6 +180,7 @@ pub async fn warm_and_cold(s: &Setup) -> Result<Runs> {
     let ours = Subject::ours(s);
     let mut url_tls = s.db.url_env();
     url_tls.retain(|(k, _)| !k.starts_with("AWS_"));
+    url_tls.extend(CertEnv::Lambda.vars());
     let mut url_plain = url_tls.clone();
     url_plain.retain(|(k, _)| k != "DB_SSLMODE");
     url_plain.push(("DB_SSLMODE".into(), "disable".into()));

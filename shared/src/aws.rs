@@ -1,6 +1,8 @@
 //! AWS SDK clients, all built the same way from one `aws-config` load per execution
 //! environment, so `AWS_ENDPOINT_URL` (or a per-service `AWS_ENDPOINT_URL_<SERVICE>`) points
-//! them at a local emulator with no code change:
+//! them at a local emulator with no code change. Their HTTPS client trusts the roots AWS's
+//! endpoints chain to, compiled in ([`AWS_ROOTS`]), instead of loading and parsing the
+//! system's whole bundle (and any `SSL_CERT_DIR`) on every cold start:
 //!
 //! ```ignore
 //! let sdk = shared::aws::sdk_config().await;                       // once, in State::init
@@ -10,11 +12,43 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::{
+    config::SharedHttpClient,
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+
+/// The roots of Amazon Trust Services, which issues the certificates of AWS's service
+/// endpoints (regional, FIPS and VPC interface endpoints alike), and the Starfield root that
+/// cross-signs them. Five certificates instead of the system's ~150: parsing the system bundle
+/// (and reading every file of `SSL_CERT_DIR` where that is set) was a cold-start cost paid
+/// before the first call. An endpoint with a certificate from any other CA (a TLS-intercepting
+/// proxy, an emulator served over HTTPS) is refused; emulators over plain HTTP are unaffected.
+pub const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
 
 /// The shared SDK configuration: region, credentials and endpoints from the environment.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await;
+    crate::cold_start::mark("sdk config");
+    sdk
+}
+
+/// The SDK's default HTTPS client (rustls with aws-lc) trusting only [`AWS_ROOTS`].
+fn https_client() -> SharedHttpClient {
+    let trust = TrustStore::empty().with_pem_certificate(AWS_ROOTS);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        // Building a context from a trust store checks nothing that can fail today; should it
+        // ever, the SDK's own default (the system's roots) is still a working client.
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// Timeouts for one SDK operation: the whole call, retries included, and each attempt, so
@@ -77,5 +111,23 @@ where
             )
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+
+    use super::AWS_ROOTS;
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_aws_roots_and_all_parse() {
+        let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(AWS_ROOTS)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), 5);
+        let mut store = rustls::RootCertStore::empty();
+        let (added, rejected) = store.add_parsable_certificates(certs);
+        assert_eq!((added, rejected), (5, 0));
     }
 }

@@ -6,6 +6,7 @@
 //! | [`db`] | database settings, error classification, and the pool with rotation handling |
 //! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
 //! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
+//! | [`cold_start`] | debug lines timing each phase of a cold start, for the bench |
 //! | [`aws`] | one SDK config per environment and one way to build every client from it |
 //! | [`errors`] | how handler errors reach Lambda (retryable or permanent) |
 //! | [`deadline`] | time left before the invocation's deadline |
@@ -20,6 +21,7 @@
 #![warn(unreachable_pub)]
 
 pub mod aws;
+pub mod cold_start;
 pub mod db;
 pub mod deadline;
 pub mod env;

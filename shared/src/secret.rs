@@ -173,6 +173,7 @@ impl SecretCache {
             .send()
             .await
             .map_err(|e| SecretError::Fetch(Box::new(e)))?;
+        crate::cold_start::mark("secret");
         let secret = DbSecret::parse(out.secret_string().ok_or(SecretError::NotAString)?)?;
         tracing::info!(
             secret_id = %self.secret_id,

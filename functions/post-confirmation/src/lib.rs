@@ -55,10 +55,10 @@ pub struct State {
 }
 
 impl State {
-    /// Builds the pool and opens its connection during init (best effort).
+    /// Builds the pool and opens its connection during init (best effort). The secret is the
+    /// only AWS call, so the SDK is set up only when there is a secret to fetch.
     pub async fn init(config: Config) -> Result<Self, DbError> {
-        let sdk = shared::aws::sdk_config().await;
-        let db = Db::init(&config.db, &sdk).await?;
+        let db = Db::init_alone(&config.db).await?;
         let schema = SchemaGuard::new();
         schema.warm_up(&db).await;
         Ok(Self {
@@ -154,6 +154,7 @@ impl From<Error> for Diagnostic {
 /// Handles one PostConfirmation event. Returns the event exactly as received, which is the
 /// only answer Cognito accepts.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
     let remaining =
         shared::deadline::time_left(&context).saturating_sub(Duration::from_millis(100));
@@ -199,6 +200,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
             );
         }
     }
+    shared::cold_start::end("handler");
     result.map(|_| payload)
 }
 

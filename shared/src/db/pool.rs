@@ -156,7 +156,10 @@ impl PgManager {
             }
         };
         match tokio::time::timeout(self.config.connect_timeout, attempt).await {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok(client)) => {
+                crate::cold_start::mark("connect");
+                Ok(client)
+            }
             Ok(Err(source)) => Err(DbError::Connect { target, source }),
             Err(_) => Err(DbError::ConnectTimeout {
                 target,
@@ -299,13 +302,34 @@ impl Db {
                     config.secret_timeout,
                 ))
             });
-        Self::build(config, client, Some(sdk))
+        let db = Self::build(config, client, Some(sdk));
+        crate::cold_start::mark("pool");
+        db
     }
 
     /// Cold-start wiring every function shares: the pool, with its first connection opened
     /// during init.
     pub async fn init(config: &DbConfig, sdk: &aws_config::SdkConfig) -> Result<Self, DbError> {
         let db = Self::from_config(config, sdk)?;
+        db.warm_up().await?;
+        Ok(db)
+    }
+
+    /// [`Db::init`] for a function whose only AWS calls are for its credentials: the SDK
+    /// configuration is loaded only for a secret or an IAM token, so a `DATABASE_URL` cold
+    /// start pays for no AWS setup at all.
+    pub async fn init_alone(config: &DbConfig) -> Result<Self, DbError> {
+        let db = match config.credentials {
+            // The secret and IAM tokens both need the SDK (its client, its credentials).
+            CredentialSource::SecretsManager { .. } | CredentialSource::Iam { .. } => {
+                Self::from_config(config, &crate::aws::sdk_config().await)?
+            }
+            CredentialSource::Url(_) => {
+                let db = Self::new(config, None)?;
+                crate::cold_start::mark("pool");
+                db
+            }
+        };
         db.warm_up().await?;
         Ok(db)
     }
