@@ -92,24 +92,30 @@ pub fn render(r: &Results, provenance: &Provenance) -> Result<String, fmt::Error
          read the ratios, not the third digit.\n",
         provenance.command, provenance.date, provenance.cpu, provenance.cores,
     )?;
-    writeln!(doc, "## Targets\n")?;
-    writeln!(doc, "| target | met | measured |")?;
-    writeln!(doc, "|---|---|---|")?;
-    for t in &report.targets {
-        writeln!(
-            doc,
-            "| {} | {} | {} |",
-            t.name,
-            if t.met { "yes" } else { "**no**" },
-            t.measured
-        )?;
-    }
-    writeln!(doc)?;
-    doc.push_str(&report.body);
+    report.finish("## Targets", &mut doc)?;
     Ok(doc)
 }
 
 impl Report {
+    /// Writes the targets table under `heading`, then the sections.
+    fn finish(&self, heading: &str, doc: &mut String) -> fmt::Result {
+        writeln!(doc, "{heading}\n")?;
+        writeln!(doc, "| target | met | measured |")?;
+        writeln!(doc, "|---|---|---|")?;
+        for t in &self.targets {
+            writeln!(
+                doc,
+                "| {} | {} | {} |",
+                t.name,
+                if t.met { "yes" } else { "**no**" },
+                t.measured
+            )?;
+        }
+        writeln!(doc)?;
+        doc.push_str(&self.body);
+        Ok(())
+    }
+
     fn target(&mut self, name: impl Into<String>, met: bool, measured: String) {
         self.targets.push(Target {
             name: name.into(),
@@ -566,19 +572,8 @@ impl Report {
 pub fn render_pooler(p: &Pooler) -> Result<String, fmt::Error> {
     let mut report = Report::default();
     report.pooler(p)?;
-    let mut doc =
-        String::from("## Targets (section 7 only)\n\n| target | met | measured |\n|---|---|---|\n");
-    for t in &report.targets {
-        writeln!(
-            doc,
-            "| {} | {} | {} |",
-            t.name,
-            if t.met { "yes" } else { "**no**" },
-            t.measured
-        )?;
-    }
-    writeln!(doc)?;
-    doc.push_str(&report.body);
+    let mut doc = String::new();
+    report.finish("## Targets (section 7 only)", &mut doc)?;
     Ok(doc)
 }
 
