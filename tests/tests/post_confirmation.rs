@@ -3,7 +3,13 @@
 //! to Postgres (the test named after the case) and through the stack's PgBouncer in transaction
 //! pooling, the local stand-in for RDS Proxy (`through_pgbouncer::` and the same name).
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::future::join_all;
 use harness::{
@@ -12,6 +18,10 @@ use harness::{
     function_binary,
 };
 use serde_json::{Value, json};
+use tokio::{
+    io::copy_bidirectional,
+    net::{TcpListener, TcpStream},
+};
 
 /// Runs each named case (an `async fn(Route)` in `cases`) as a test straight to Postgres, and
 /// in `through_pgbouncer` as a test of the same name through PgBouncer.
@@ -232,6 +242,88 @@ async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
         "same process recovers once Postgres is back"
     );
     assert_eq!(rows(&db).await.len(), 1);
+}
+
+/// A TCP stand-in for a swamped proxy in front of `db`'s Postgres: it accepts every
+/// connection, leaves those numbered below `stall` unanswered (a login that never finishes)
+/// and forwards the rest. Returns its port, the count of connections it accepted, and `stall`,
+/// which the test may move.
+async fn stalling_front(db: &TestDb, stall: usize) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let stall = Arc::new(AtomicUsize::new(stall));
+    let (count, below, pg_port) = (accepted.clone(), stall.clone(), db.stack.pg_port);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            if count.fetch_add(1, Ordering::SeqCst) < below.load(Ordering::SeqCst) {
+                held.push(client);
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut server = TcpStream::connect(("127.0.0.1", pg_port)).await.unwrap();
+                let _ = copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (port, accepted, stall)
+}
+
+async fn start_behind(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Function {
+    let port = port.to_string();
+    let mut extra = vec![("DB_PORT", port.as_str()), ("DB_CONNECT_TIMEOUT_MS", "400")];
+    extra.extend_from_slice(vars);
+    let env = function_env_via(db, &db.stack, Route::Direct, &extra);
+    let f = Function::spawn(&function_binary("post-confirmation"), &env)
+        .await
+        .expect("spawn post-confirmation");
+    f.wait_initialised(Duration::from_secs(20))
+        .await
+        .expect("initialised");
+    f
+}
+
+#[tokio::test]
+async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    // Every login made during init stalls; then only the invocation's first one.
+    let (port, accepted, stall) = stalling_front(&db, usize::MAX).await;
+    let f = start_behind(&db, port, &[]).await;
+    let during_init = accepted.load(Ordering::SeqCst);
+    stall.store(during_init + 1, Ordering::SeqCst);
+
+    let e = event("post-confirmation.json");
+    let inv = f.invoke(&e).await;
+    assert_eq!(inv.response(), &e, "the second login went through");
+    assert_eq!(rows(&db).await.len(), 1);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst) - during_init,
+        2,
+        "one stalled login, one that worked"
+    );
+    let logs = f.logs_of(&[&inv]).await.join("\n");
+    assert!(logs.contains("database unavailable; retrying"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_login_that_always_stalls_is_named_in_the_answer_within_the_budget() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let (port, accepted, _) = stalling_front(&db, usize::MAX).await;
+    let f = start_behind(&db, port, &[("RESPONSE_BUDGET_MS", "2000")]).await;
+    let during_init = accepted.load(Ordering::SeqCst);
+    let inv = f.invoke(&event("post-confirmation.json")).await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Retryable.DatabaseUnavailable", "{m}");
+    assert!(
+        m.contains("timed out after 400ms"),
+        "the cause, not a bare out-of-time: {m}"
+    );
+    // 400 ms each, and another only while one more as long and the answer fit in 2 s (about
+    // three on an idle machine).
+    let tries = accepted.load(Ordering::SeqCst) - during_init;
+    assert!(tries >= 2, "the invocation tried {tries} login(s)");
+    assert!(rows(&db).await.is_empty());
 }
 
 /// The cases run both ways.

@@ -49,11 +49,14 @@ impl DbError {
         }
     }
 
-    /// Whether this looks like a server restarting: the connection was refused or cut, or the
-    /// server said it is starting up or shutting down. Worth retrying within the same
-    /// invocation, after a short pause, while time remains.
+    /// Whether this looks like a server restarting or swamped: the connection was refused or
+    /// cut, the server said it is starting up or shutting down, or the login did not finish
+    /// within `DB_CONNECT_TIMEOUT_MS` (a burst of new environments logging in at once through
+    /// a proxy). Worth retrying within the same invocation, after a short pause, while time
+    /// remains.
     pub fn passes_soon(&self) -> bool {
         match self {
+            Self::ConnectTimeout { .. } => true,
             Self::Connect { source, .. } => {
                 is_connection_lost(source)
                     || source

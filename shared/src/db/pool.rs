@@ -376,21 +376,27 @@ impl Db {
         }
     }
 
-    /// Like [`Db::run`], and rides out a short server restart: while the error says the
-    /// server is restarting ([`DbError::passes_soon`]), tries again after a pause (25 ms,
-    /// doubling to 250 ms) as long as one more attempt and the answer fit before `deadline`.
-    /// Past that it returns the error, so the caller still answers in time.
+    /// Like [`Db::run`], and rides out a short server restart or a login the server (or the
+    /// proxy in front of it) was too busy to finish in time: while the error says so
+    /// ([`DbError::passes_soon`]), tries again after a pause (25 ms, doubling to 250 ms) as
+    /// long as one more attempt as long as the last one, and the answer, fit before
+    /// `deadline`. Past that it returns the error, so the caller still answers in time and
+    /// with the cause named rather than a bare "out of time".
     pub async fn run_until<T, F>(&self, deadline: Instant, op: F) -> Result<T, DbError>
     where
         F: AsyncFn(&ClientWrapper) -> Result<T, tokio_postgres::Error>,
     {
-        // Time kept for the last attempt and the answer's way back.
+        // Time kept for the answer's way back.
         const ROOM: Duration = Duration::from_millis(250);
         let mut pause = Duration::from_millis(25);
         let mut attempts = 1u32;
         loop {
+            let started = Instant::now();
             match self.run(&op).await {
-                Err(e) if e.passes_soon() && Instant::now() + pause + ROOM < deadline => {
+                Err(e)
+                    if e.passes_soon()
+                        && Instant::now() + pause + started.elapsed() + ROOM < deadline =>
+                {
                     tracing::warn!(error = %e, attempts, retry_in_ms = pause.as_millis() as u64, "database unavailable; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(250));
