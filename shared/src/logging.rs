@@ -1,24 +1,86 @@
 //! JSON log lines for CloudWatch. The Lambda runtime opens a span carrying `requestId` around
 //! each invocation; printing the current span puts the request id on every line.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 /// Installs the global subscriber. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's
 /// advanced logging controls), else `RUST_LOG`, else `info`.
 pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_default();
+    let filter = filter(&level);
     // A second init (tests calling it twice) keeps the first subscriber; that is fine.
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
         .with_writer(std::io::stdout)
+        .finish()
+        .with(filter)
         .try_init();
+}
+
+/// A level (`info`, `DEBUG`) or per-target levels (`info,cold_start=debug`); anything else is
+/// `info`. Targets rather than `EnvFilter`: the same syntax for what Lambda sets, without the
+/// regex engine `EnvFilter` links for its span and field filters (some 470 KB of binary).
+fn filter(level: &str) -> Targets {
+    let level = level.trim().to_ascii_lowercase();
+    let level = match level.as_str() {
+        "" => return Targets::new().with_default(LevelFilter::INFO),
+        // Lambda's highest level; read as a target name it would silence everything.
+        "fatal" => "error",
+        other => other,
+    };
+    level
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    fn enabled(filter: &Targets, target: &str, level: Level) -> bool {
+        filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn reads_what_lambda_and_rust_log_set() {
+        let f = filter("DEBUG");
+        assert!(enabled(&f, "shared::db", Level::DEBUG));
+        assert!(!enabled(&f, "shared::db", Level::TRACE));
+
+        let f = filter("");
+        assert!(enabled(&f, "post_confirmation", Level::INFO));
+        assert!(!enabled(&f, "post_confirmation", Level::DEBUG));
+
+        let f = filter("info,cold_start=debug");
+        assert!(enabled(&f, "cold_start", Level::DEBUG));
+        assert!(!enabled(&f, "shared::db", Level::DEBUG));
+        assert!(enabled(&f, "shared::db", Level::WARN));
+
+        let f = filter("warn");
+        assert!(!enabled(&f, "shared::db", Level::INFO));
+
+        let f = filter("FATAL");
+        assert!(enabled(&f, "shared::db", Level::ERROR));
+        assert!(!enabled(&f, "shared::db", Level::WARN));
+    }
+
+    #[test]
+    fn a_value_it_cannot_read_is_info() {
+        let f = filter("info,cold_start=verbose");
+        assert!(enabled(&f, "any", Level::INFO));
+        assert!(!enabled(&f, "any", Level::DEBUG));
+    }
 }
