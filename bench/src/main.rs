@@ -6,7 +6,7 @@
 //! Each section is measured in turn into its own results ([`subjects`], [`floors`],
 //! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`pooler`], [`cold_path`]);
 //! [`report`] then writes them out. `BENCH_ONLY=pooler` measures and writes the pooler section
-//! alone.
+//! alone, `BENCH_ONLY=cold` the cold path (section 8) and the sizes.
 
 mod binaries;
 mod cold_path;
@@ -35,6 +35,13 @@ async fn main() -> Result<()> {
     let s = Setup::new(&options).await?;
     if std::env::var("BENCH_ONLY").as_deref() == Ok("pooler") {
         let doc = report::render_pooler(&pooler::measure(&s).await?)?;
+        std::fs::write(&options.out_path, doc)?;
+        eprintln!("bench: wrote {}", options.out_path.display());
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("cold") {
+        let cold_path = cold_path::measure(&s).await?;
+        let doc = report::render_cold_path(&cold_path, &binaries::sizes(&s.release))?;
         std::fs::write(&options.out_path, doc)?;
         eprintln!("bench: wrote {}", options.out_path.display());
         return Ok(());

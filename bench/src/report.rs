@@ -577,6 +577,14 @@ pub fn render_pooler(p: &Pooler) -> Result<String, fmt::Error> {
     Ok(doc)
 }
 
+pub fn render_cold_path(c: &ColdPath, binaries: &[BinarySize]) -> Result<String, fmt::Error> {
+    let mut report = Report::default();
+    report.cold_path(c, binaries)?;
+    let mut doc = String::new();
+    report.finish("## Targets (section 8 only)", &mut doc)?;
+    Ok(doc)
+}
+
 impl Report {
     fn cold_path(&mut self, c: &ColdPath, binaries: &[BinarySize]) -> fmt::Result {
         let report = &mut self.body;

@@ -1198,6 +1198,29 @@ fn rds_db_connect_is_granted_only_to_the_trigger_for_its_one_user_under_the_iam_
         other => panic!("Policies: {other:?}"),
     };
     assert_eq!(conditional, Some(Some("UsesIamAuth".to_owned())));
+    // And the secret, which it no longer reads, is granted only without it: the If's second
+    // branch (the first is NoValue).
+    let secret_grant = match untag(policies) {
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(tagged)
+            .find(|(tag, v)| tag == "If" && format!("{v:?}").contains("GetSecretValue"))
+            .map(|(_, v)| {
+                (
+                    untag(&v[0]).as_str().map(str::to_owned),
+                    format!("{:?}", v[1]),
+                    format!("{:?}", v[2]),
+                )
+            }),
+        other => panic!("Policies: {other:?}"),
+    };
+    let (condition, with_iam, without) = secret_grant.expect("the secret grant is conditional");
+    assert_eq!(condition.as_deref(), Some("UsesIamAuth"));
+    assert!(
+        with_iam.contains("AWS::NoValue") && !with_iam.contains("GetSecretValue"),
+        "{with_iam}"
+    );
+    assert!(without.contains("GetSecretValue"), "{without}");
     let uses_iam = format!("{:?}", t["Conditions"]["UsesIamAuth"]);
     assert!(uses_iam.contains("HasProxy") && uses_iam.contains("DbProxyIamAuth"));
 
