@@ -89,6 +89,35 @@ impl CertEnv {
     }
 }
 
+/// One column of the breakdown: where the root certificates come from, and whether the
+/// database's address is in the environment (`DB_HOST`, as the template sets it beside an
+/// RDS-managed secret, which holds no host) or only in the secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub cert_env: CertEnv,
+    pub db_host: bool,
+}
+
+impl Variant {
+    /// The column the targets are read from: Lambda's certificates, the host in the secret.
+    pub const SECRET_HOST: Variant = Variant {
+        cert_env: CertEnv::Lambda,
+        db_host: false,
+    };
+
+    pub fn describe(self) -> String {
+        let certs = match self.cert_env {
+            CertEnv::Lambda => "Lambda's certificates",
+            CertEnv::ThisMachine => "this machine's certificate directory",
+        };
+        if self.db_host {
+            format!("{certs}, DB_HOST set")
+        } else {
+            certs.to_owned()
+        }
+    }
+}
+
 /// The system's CA bundle file (Debian's path, then Amazon Linux's).
 pub fn system_bundle() -> String {
     [
@@ -134,23 +163,30 @@ const COLD: usize = 20;
 
 pub async fn measure(s: &Setup) -> Result<ColdPath> {
     let before_dir = std::env::var_os("BENCH_COLD_BEFORE_DIR").map(PathBuf::from);
-    let mut variants: Vec<(String, PathBuf, CertEnv)> = Vec::new();
-    for cert_env in [CertEnv::Lambda, CertEnv::ThisMachine] {
-        let env_name = match cert_env {
-            CertEnv::Lambda => "Lambda's certificates",
-            CertEnv::ThisMachine => "this machine's certificate directory",
-        };
+    let mut variants: Vec<(String, PathBuf, Variant)> = Vec::new();
+    for variant in [
+        Variant::SECRET_HOST,
+        Variant {
+            cert_env: CertEnv::ThisMachine,
+            db_host: false,
+        },
+        Variant {
+            cert_env: CertEnv::Lambda,
+            db_host: true,
+        },
+    ] {
+        let name = variant.describe();
         if let Some(dir) = &before_dir {
             variants.push((
-                format!("before, {env_name}"),
+                format!("before, {name}"),
                 dir.join("post-confirmation"),
-                cert_env,
+                variant,
             ));
         }
         variants.push((
-            format!("now, {env_name}"),
+            format!("now, {name}"),
             s.release.join("post-confirmation"),
-            cert_env,
+            variant,
         ));
     }
     let mut rows: Vec<Breakdown> = variants
@@ -171,8 +207,8 @@ pub async fn measure(s: &Setup) -> Result<ColdPath> {
     // Taking turns, so that the machine's drift over the run falls on every variant alike.
     for c in 0..COLD {
         echo_total.push(echo_once(s).await?);
-        for ((_, program, cert_env), row) in variants.iter().zip(rows.iter_mut()) {
-            once(s, program, *cert_env, &format!("cold{c}"), row).await?;
+        for ((_, program, variant), row) in variants.iter().zip(rows.iter_mut()) {
+            once(s, program, *variant, &format!("cold{c}"), row).await?;
         }
     }
     Ok(ColdPath {
@@ -207,12 +243,17 @@ async fn echo_once(s: &Setup) -> Result<f64> {
 async fn once(
     s: &Setup,
     program: &Path,
-    cert_env: CertEnv,
+    variant: Variant,
     tag: &str,
     row: &mut Breakdown,
 ) -> Result<()> {
     let mut env = crate::subjects::secret_env(s);
-    env.extend(cert_env.vars());
+    env.extend(variant.cert_env.vars());
+    if variant.db_host {
+        // The address the secret names too: only when it is known is it known early.
+        env.push(("DB_HOST".into(), "127.0.0.1".into()));
+        env.push(("DB_PORT".into(), s.stack.pg_port.to_string()));
+    }
     env.push((
         "AWS_LAMBDA_LOG_LEVEL".into(),
         "info,cold_start=debug".into(),

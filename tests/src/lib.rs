@@ -4,6 +4,7 @@
 //!   configuration for moto, private stacks for fault injection, the function binaries.
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
+//! - [`front`]: a TCP front for Postgres that records and can stall logins.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
 //! - [`recorder`]: a local stand-in for a custom resource's pre-signed `ResponseURL`.
 //! - [`rie`]: AWS's Runtime Interface Emulator as a second driver of the same binaries.
@@ -13,6 +14,7 @@
 
 pub mod aws;
 pub mod fixtures;
+pub mod front;
 pub mod leaks;
 pub mod recorder;
 pub mod rie;

@@ -7,7 +7,9 @@ use std::{path::PathBuf, time::Duration};
 use harness::{
     Function, Outcome, Stack, TestDb,
     fixtures::{secret_env, unique},
-    forbid, function_binary,
+    forbid,
+    front::Front,
+    function_binary,
     leaks::assert_no_leak,
     stack::repo_root,
 };
@@ -60,6 +62,61 @@ async fn the_secret_is_fetched_once_per_cold_start() {
     assert_eq!(
         fetches, 2,
         "one GetSecretValue per cold start, two cold starts, ten invocations"
+    );
+}
+
+/// With `DB_HOST` set beside an RDS-managed secret (which names no host), the TCP connection
+/// to the database opens while the secret is still on its way, and the login then uses it:
+/// Postgres (behind a front that records accepts) takes the connection before moto (behind a
+/// front that holds each request 300 ms) can have answered, and it is the only one.
+#[tokio::test]
+async fn with_db_host_set_the_connection_opens_while_the_secret_is_fetched() {
+    let stack = Stack::shared();
+    let db = stack.fresh_database().await.unwrap();
+    let rds_managed = json!({"username": "app", "password": db.stack.app_password});
+    let arn = create_secret(stack, &rds_managed).await;
+    let moto_port: u16 = stack
+        .aws_endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("moto's port");
+    let hold = Duration::from_millis(300);
+    let slow_moto = Front::start_delayed(moto_port, hold).await;
+    let database = Front::start(db.stack.pg_port).await;
+    let (db_port, endpoint) = (
+        database.port.to_string(),
+        format!("http://127.0.0.1:{}", slow_moto.port),
+    );
+    let mut env = secret_env(
+        &db,
+        stack,
+        &arn,
+        &[
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", &db_port),
+            ("DB_NAME", &db.name),
+        ],
+    );
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL".into(), endpoint));
+    let f = Function::spawn(&function_binary("post-confirmation"), &env)
+        .await
+        .unwrap();
+    f.invoke(&signup("early")).await.response();
+    f.stop().await;
+
+    let asked = slow_moto.accept_times()[0];
+    let connected = database.accept_times();
+    assert_eq!(
+        connected.len(),
+        1,
+        "the early connection is the one logged in"
+    );
+    assert!(
+        connected[0] < asked + hold,
+        "Postgres accepted {:?} after the secret was asked for; its answer was held {hold:?}",
+        connected[0].duration_since(asked)
     );
 }
 

@@ -3,25 +3,16 @@
 //! to Postgres (the test named after the case) and through the stack's PgBouncer in transaction
 //! pooling, the local stand-in for RDS Proxy (`through_pgbouncer::` and the same name).
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use harness::{
     Function, Outcome, Route, Stack, TestDb, event,
     fixtures::{function_env_via, signup_with_email, unique},
+    front::Front,
     function_binary,
 };
 use serde_json::{Value, json};
-use tokio::{
-    io::copy_bidirectional,
-    net::{TcpListener, TcpStream},
-};
 
 /// Runs each named case (an `async fn(Route)` in `cases`) as a test straight to Postgres, and
 /// in `through_pgbouncer` as a test of the same name through PgBouncer.
@@ -244,32 +235,6 @@ async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
     assert_eq!(rows(&db).await.len(), 1);
 }
 
-/// A TCP stand-in for a swamped proxy in front of `db`'s Postgres: it accepts every
-/// connection, leaves those numbered below `stall` unanswered (a login that never finishes)
-/// and forwards the rest. Returns its port, the count of connections it accepted, and `stall`,
-/// which the test may move.
-async fn stalling_front(db: &TestDb, stall: usize) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let stall = Arc::new(AtomicUsize::new(stall));
-    let (count, below, pg_port) = (accepted.clone(), stall.clone(), db.stack.pg_port);
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut client, _)) = listener.accept().await {
-            if count.fetch_add(1, Ordering::SeqCst) < below.load(Ordering::SeqCst) {
-                held.push(client);
-                continue;
-            }
-            tokio::spawn(async move {
-                let mut server = TcpStream::connect(("127.0.0.1", pg_port)).await.unwrap();
-                let _ = copy_bidirectional(&mut client, &mut server).await;
-            });
-        }
-    });
-    (port, accepted, stall)
-}
-
 async fn start_behind(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Function {
     let port = port.to_string();
     let mut extra = vec![("DB_PORT", port.as_str()), ("DB_CONNECT_TIMEOUT_MS", "400")];
@@ -284,21 +249,28 @@ async fn start_behind(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Function
     f
 }
 
+/// A front for `db`'s Postgres (a swamped proxy, for these tests) that stalls every login.
+async fn stalling_front(db: &TestDb) -> Front {
+    let front = Front::start(db.stack.pg_port).await;
+    front.stall_below(usize::MAX);
+    front
+}
+
 #[tokio::test]
 async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
     let db = Stack::shared().fresh_database().await.unwrap();
     // Every login made during init stalls; then only the invocation's first one.
-    let (port, accepted, stall) = stalling_front(&db, usize::MAX).await;
-    let f = start_behind(&db, port, &[]).await;
-    let during_init = accepted.load(Ordering::SeqCst);
-    stall.store(during_init + 1, Ordering::SeqCst);
+    let front = stalling_front(&db).await;
+    let f = start_behind(&db, front.port, &[]).await;
+    let during_init = front.accepted();
+    front.stall_below(during_init + 1);
 
     let e = event("post-confirmation.json");
     let inv = f.invoke(&e).await;
     assert_eq!(inv.response(), &e, "the second login went through");
     assert_eq!(rows(&db).await.len(), 1);
     assert_eq!(
-        accepted.load(Ordering::SeqCst) - during_init,
+        front.accepted() - during_init,
         2,
         "one stalled login, one that worked"
     );
@@ -309,9 +281,9 @@ async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
 #[tokio::test]
 async fn a_login_that_always_stalls_is_named_in_the_answer_within_the_budget() {
     let db = Stack::shared().fresh_database().await.unwrap();
-    let (port, accepted, _) = stalling_front(&db, usize::MAX).await;
-    let f = start_behind(&db, port, &[("RESPONSE_BUDGET_MS", "2000")]).await;
-    let during_init = accepted.load(Ordering::SeqCst);
+    let front = stalling_front(&db).await;
+    let f = start_behind(&db, front.port, &[("RESPONSE_BUDGET_MS", "2000")]).await;
+    let during_init = front.accepted();
     let inv = f.invoke(&event("post-confirmation.json")).await;
     let (t, m) = inv.error();
     assert_eq!(t, "Retryable.DatabaseUnavailable", "{m}");
@@ -321,7 +293,7 @@ async fn a_login_that_always_stalls_is_named_in_the_answer_within_the_budget() {
     );
     // 400 ms each, and another only while one more as long and the answer fit in 2 s (about
     // three on an idle machine).
-    let tries = accepted.load(Ordering::SeqCst) - during_init;
+    let tries = front.accepted() - during_init;
     assert!(tries >= 2, "the invocation tried {tries} login(s)");
     assert!(rows(&db).await.is_empty());
 }

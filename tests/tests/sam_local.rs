@@ -9,17 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use harness::stack::repo_root;
 use serde_norway::Value;
 
-fn template() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-    serde_norway::from_str(&text).unwrap()
-}
-
-fn untag(v: &Value) -> &Value {
-    match v {
-        Value::Tagged(t) => untag(&t.value),
-        other => other,
-    }
-}
+mod common;
+use common::{template, untag};
 
 fn variable_names(v: &Value) -> BTreeSet<String> {
     match untag(&v["Environment"]["Variables"]) {

@@ -13,6 +13,9 @@ use std::{
 use harness::{stack::repo_root, workspace::Workspace};
 use serde_norway::Value;
 
+mod common;
+use common::{template, untag};
+
 /// The SDK calls the code makes, and the IAM action each needs.
 const CALLS: [(&str, &str); 8] = [
     (".get_secret_value()", "secretsmanager:GetSecretValue"),
@@ -115,18 +118,6 @@ fn source_dirs(ws: &Workspace, krate: &str) -> Vec<String> {
         .collect();
     assert!(dirs.len() >= 2, "{krate} is built from {dirs:?}");
     dirs
-}
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-    serde_norway::from_str(&text).unwrap()
-}
-
-fn untag(v: &Value) -> &Value {
-    match v {
-        Value::Tagged(t) => untag(&t.value),
-        other => other,
-    }
 }
 
 fn strings(v: &Value) -> Vec<String> {

@@ -10,9 +10,11 @@ use std::{
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
+use tokio::net::TcpStream;
 use tokio_postgres::{
     Config as PgConfig, NoTls,
     config::{Host, SslMode as PgSslMode},
+    tls::MakeTlsConnect,
 };
 
 use super::{
@@ -42,6 +44,40 @@ enum Login<'a> {
     Secret(&'a DbSecret),
     Token(String),
     Url,
+}
+
+/// A TCP connection opened while the credentials were still on their way.
+struct Early {
+    stream: TcpStream,
+    host: String,
+    port: u16,
+}
+
+impl Early {
+    /// Opens it when the address is known without the secret (`DB_HOST`, and `DB_PORT` or
+    /// Postgres's 5432). Best effort: any failure leaves the connection to the usual path,
+    /// which reports it.
+    async fn open(config: &DbConfig) -> Option<Self> {
+        let host = config.host_override.clone()?;
+        let port = config.port_override.unwrap_or(5432);
+        let stream = tokio::time::timeout(
+            config.connect_timeout,
+            TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        // As tokio-postgres sets its own sockets: the login is a run of small messages.
+        stream.set_nodelay(true).ok()?;
+        Some(Self { stream, host, port })
+    }
+
+    /// Whether the connection goes where `pg` says (the secret may name another port).
+    fn fits(&self, pg: &PgConfig) -> bool {
+        matches!(pg.get_hosts(), [Host::Tcp(h)] if *h == self.host)
+            && pg.get_ports().first().copied().unwrap_or(5432) == self.port
+            && pg.get_ports().len() <= 1
+    }
 }
 
 /// Makes and checks connections for the pool.
@@ -141,16 +177,30 @@ impl PgManager {
         Ok(pg)
     }
 
-    async fn connect(&self, pg: &PgConfig) -> Result<ClientWrapper, DbError> {
+    /// Connects as `pg` says, over `early` when it goes to the same place.
+    async fn connect(&self, pg: &PgConfig, early: Option<Early>) -> Result<ClientWrapper, DbError> {
         let target = describe_target(pg);
+        let early = early.filter(|e| e.fits(pg));
         let attempt = async {
-            match &self.connector {
-                Connector::Plain => {
+            match (&self.connector, early) {
+                (Connector::Plain, None) => {
                     let (client, conn) = pg.connect(NoTls).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
-                Connector::Tls(tls) => {
+                (Connector::Tls(tls), None) => {
                     let (client, conn) = pg.connect(tls.clone()).await?;
+                    Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
+                }
+                // The same login over a socket already open: tokio-postgres still asks for
+                // TLS (the SSL request, then the handshake against `host`) as `pg` says.
+                (Connector::Plain, Some(e)) => {
+                    let (client, conn) = pg.connect_raw(e.stream, NoTls).await?;
+                    Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
+                }
+                (Connector::Tls(tls), Some(e)) => {
+                    let Ok(tls) =
+                        MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), &e.host);
+                    let (client, conn) = pg.connect_raw(e.stream, tls).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
             }
@@ -192,23 +242,33 @@ impl managed::Manager for PgManager {
     async fn create(&self) -> Result<ClientWrapper, DbError> {
         let cache = match &self.credentials {
             Credentials::Secret(cache) => cache,
-            Credentials::Url(_) => return self.connect(&self.pg_config(Login::Url)?).await,
+            Credentials::Url(_) => return self.connect(&self.pg_config(Login::Url)?, None).await,
             // Signed now, for this connection: a token is only checked at connect time and
             // lasts 15 minutes, so one kept from an earlier connection could have expired.
             Credentials::Iam { tokens, .. } => {
                 let token = tokens.token().await?;
-                return self.connect(&self.pg_config(Login::Token(token))?).await;
+                return self
+                    .connect(&self.pg_config(Login::Token(token))?, None)
+                    .await;
             }
         };
-        let secret = cache.get().await?;
-        match self.connect(&self.pg_config(Login::Secret(&secret))?).await {
+        // The secret's fetch is the longest wait of a cold start. When the address is known
+        // without it, the TCP connection is opened meanwhile, and the server starts the
+        // backend process for it while the secret is on its way.
+        let (secret, early) = tokio::join!(cache.get(), Early::open(&self.config));
+        let secret = secret?;
+        match self
+            .connect(&self.pg_config(Login::Secret(&secret))?, early)
+            .await
+        {
             Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
                 // The password was probably rotated since we cached it: fetch it once more.
                 tracing::warn!(
                     "Postgres rejected the cached credentials; fetching the secret again"
                 );
                 let fresh = cache.refresh(&secret).await?;
-                self.connect(&self.pg_config(Login::Secret(&fresh))?).await
+                self.connect(&self.pg_config(Login::Secret(&fresh))?, None)
+                    .await
             }
             other => other,
         }
