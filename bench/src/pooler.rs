@@ -123,8 +123,14 @@ fn sign_ups(tag: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Each route as the template wires post-confirmation: its own session straight to Postgres,
+/// nothing kept in it through the pooler.
 fn function_env(db: &TestDb, route: Route, s: &Setup) -> Vec<(String, String)> {
-    fixtures::function_env_via(db, &s.stack, route, &[])
+    let pooling: &[(&str, &str)] = match route {
+        Route::Direct => &[("DB_POOLING", "session")],
+        Route::Pooler => &[],
+    };
+    fixtures::function_env_via(db, &s.stack, route, pooling)
 }
 
 /// [`ENVIRONMENTS`] environments, each sending [`PER_ENVIRONMENT`] sign-ups in turn.

@@ -80,6 +80,8 @@ pub fn secret_env(s: &Setup) -> Vec<(String, String)> {
     let mut env = s.stack.aws_env();
     env.extend(CertEnv::Lambda.vars());
     env.push(("DB_SECRET_ARN".into(), s.secret_arn.clone()));
+    // Straight to Postgres, as the template wires post-confirmation without a proxy.
+    env.push(("DB_POOLING".into(), "session".into()));
     env.push((
         "DB_CA_BUNDLE".into(),
         s.stack.ca_bundle.display().to_string(),

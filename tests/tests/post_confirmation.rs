@@ -55,8 +55,10 @@ async fn start_via(db: &TestDb, route: Route) -> Function {
     // connection, and one single-threaded PgBouncer serves the whole parallel suite here: a
     // login can take longer than the default 1.5 s. These cases are about what the function
     // does with its connection, not how fast a local pooler logs in 20 clients at once.
+    // Each route as the template wires it: straight to Postgres the session is the
+    // function's own; through the pooler, the default keeps nothing in it.
     let extra: &[(&str, &str)] = match route {
-        Route::Direct => &[],
+        Route::Direct => &[("DB_POOLING", "session")],
         Route::Pooler => &[("DB_CONNECT_TIMEOUT_MS", "4000")],
     };
     let env = function_env_via(db, &db.stack, route, extra);

@@ -974,6 +974,14 @@ fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
     for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
         assert!(trigger_host.contains(part), "DB_HOST: {trigger_host}");
     }
+    // Session state only straight to the instance: behind the proxy the variable is dropped
+    // and post-confirmation's default (transaction: nothing kept in the session) applies.
+    let pooling = untag(&trigger_env["DB_POOLING"]);
+    assert_eq!(
+        strings(pooling),
+        ["HasProxy", "AWS::NoValue", "session"],
+        "DB_POOLING: {pooling:?}"
+    );
     for (var, parameter) in [("DB_PORT", "DbPort"), ("DB_NAME", "DbName")] {
         let wiring = format!("{:?}", env[var]);
         assert!(wiring.contains(parameter), "{var}: {wiring}");

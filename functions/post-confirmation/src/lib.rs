@@ -13,7 +13,10 @@ use shared::{
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic, truncate},
     schema::{SchemaBehind, SchemaGuard},
-    users::{AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user_within},
+    users::{
+        AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user,
+        insert_confirmed_user_within,
+    },
 };
 
 /// The function's settings, read once at cold start.
@@ -33,9 +36,16 @@ impl Config {
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         // Every sign-up is its own environment and its own connection: this is the function
-        // that fans in through RDS Proxy, so it keeps nothing in the database session.
+        // that fans in through RDS Proxy, so by default it keeps nothing in the database
+        // session. Straight to the instance (`DB_POOLING=session`, as the template sets it
+        // when there is no proxy) the session is its own: the statement timeout is set once
+        // at login and each insert is one statement, with no transaction around it to set it.
         let db = DbConfig {
-            pooling: Pooling::Transaction,
+            pooling: env.parse_or(
+                "DB_POOLING",
+                Pooling::Transaction,
+                "transaction (behind RDS Proxy or PgBouncer) or session (straight to Postgres)",
+            )?,
             ..DbConfig::from_lookup(env)?
         };
         Ok(Self {
@@ -52,6 +62,9 @@ pub struct State {
     pub mapping: AttributeMapping,
     pub budget: Duration,
     pub schema: SchemaGuard,
+    /// Whether each statement sets its own timeout in a transaction of its own
+    /// ([`Pooling::Transaction`]); otherwise the session's, set at login, applies.
+    pub stateless: bool,
 }
 
 impl State {
@@ -66,6 +79,7 @@ impl State {
             mapping: config.mapping,
             budget: config.budget,
             schema,
+            stateless: config.db.pooling == Pooling::Transaction,
         })
     }
 }
@@ -239,20 +253,58 @@ async fn confirm(
     // of the server is ridden out while the budget allows: each failure here is a person
     // who sees an error at sign-up.
     // The schema is checked on the same connection, and only until it is found current.
-    let timeout = state.db.statement_timeout();
+    let timeout = state.stateless.then(|| state.db.statement_timeout());
     match state
         .db
         .run_until(deadline, async |client| {
             if let Err(behind) = state.schema.check(client).await? {
                 return Ok(Err(behind));
             }
-            insert_confirmed_user_within(client, &user, timeout)
-                .await
-                .map(Ok)
+            match timeout {
+                Some(timeout) => insert_confirmed_user_within(client, &user, timeout).await,
+                None => insert_confirmed_user(client, &user).await,
+            }
+            .map(Ok)
         })
         .await??
     {
         InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),
         outcome => Ok(outcome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pooling: Option<&'static str>) -> Result<Config, ConfigError> {
+        let mut env: HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("DB_SSLMODE", "disable"),
+        ]
+        .into_iter()
+        .collect();
+        if let Some(p) = pooling {
+            env.insert("DB_POOLING", p);
+        }
+        Config::from_lookup(&env)
+    }
+
+    #[test]
+    fn keeps_no_session_state_unless_told_the_session_is_its_own() {
+        assert_eq!(config(None).unwrap().db.pooling, Pooling::Transaction);
+        assert_eq!(
+            config(Some("transaction")).unwrap().db.pooling,
+            Pooling::Transaction
+        );
+        assert_eq!(
+            config(Some("Session")).unwrap().db.pooling,
+            Pooling::Session
+        );
+        let e = config(Some("statement")).unwrap_err();
+        assert_eq!(e.var(), "DB_POOLING");
+        assert!(e.to_string().contains("transaction"), "{e}");
     }
 }

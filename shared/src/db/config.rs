@@ -55,6 +55,17 @@ pub enum Pooling {
     Transaction,
 }
 
+impl std::str::FromStr for Pooling {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "session" => Ok(Self::Session),
+            "transaction" => Ok(Self::Transaction),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Everything needed to build the connection pool.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
