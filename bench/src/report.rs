@@ -148,7 +148,14 @@ impl Report {
             ),
             ("Python, careful (one connection)", &runs.careful),
             ("Python, connect per call", &runs.naive),
-        ] {
+        ]
+        .into_iter()
+        .chain(runs.before.as_ref().map(|r| {
+            (
+                "post-confirmation, the earlier build (`BENCH_COLD_BEFORE_DIR`)",
+                r,
+            )
+        })) {
             writeln!(
                 report,
                 "| {name} | {:.3} | {:.3} | {:.3} | {:.0} | {} |",
@@ -208,6 +215,20 @@ impl Report {
             vs_naive >= 30.0,
             format!("{vs_naive:.1}x"),
         );
+        if let Some(before) = &runs.before {
+            // Same run, the same turns: the machine's state falls on both alike. 10% is
+            // allowed for what varies between two processes of the same code.
+            let ratio = net(&runs.ours) / net(before);
+            self.target(
+                "warm p50 (less the echo floor) no worse than the earlier build's, same run (<= 1.1x)",
+                ratio <= 1.1,
+                format!(
+                    "{ratio:.2}x ({:.3} ms against {:.3} ms)",
+                    net(&runs.ours),
+                    net(before)
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -267,7 +288,13 @@ impl Report {
             ("post-confirmation", &runs.ours),
             ("Python careful", &runs.careful),
             ("Python connect per call", &runs.naive),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            runs.before
+                .as_ref()
+                .map(|r| ("post-confirmation, the earlier build", r)),
+        ) {
             writeln!(report, "| {name} | {:.1} |", kib_to_mib(r.peak_rss_kb))?;
         }
         writeln!(report, "\n| binary | stripped size MiB | zip MiB |")?;
@@ -287,6 +314,18 @@ impl Report {
             rss_ratio <= 0.5,
             format!("{rss_ratio:.2}x"),
         );
+        if let Some(before) = &runs.before {
+            let (now, then) = (runs.ours.peak_rss_kb, before.peak_rss_kb);
+            self.target(
+                "peak RSS no worse than the earlier build's",
+                now <= then,
+                format!(
+                    "{:.1} MiB against {:.1} MiB",
+                    kib_to_mib(now),
+                    kib_to_mib(then)
+                ),
+            );
+        }
         Ok(())
     }
 

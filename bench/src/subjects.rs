@@ -39,6 +39,12 @@ pub enum Subject {
         module: &'static str,
         env: Vec<(String, String)>,
     },
+    /// A binary outside the release directory (an earlier build), by its path.
+    At {
+        name: &'static str,
+        path: std::path::PathBuf,
+        env: Vec<(String, String)>,
+    },
 }
 
 impl Subject {
@@ -62,6 +68,9 @@ impl Subject {
         Ok(match self {
             Subject::Rust { name, env } => {
                 Function::spawn_program(name, &s.release.join(name), &[], env).await?
+            }
+            Subject::At { name, path, env } => {
+                Function::spawn_program(name, path, &[], env).await?
             }
             Subject::Python { module, env } => {
                 let mut env = env.clone();
@@ -175,6 +184,8 @@ pub struct Runs {
     pub url_tls: Run,
     /// Ours reading DATABASE_URL, without TLS.
     pub url_plain: Run,
+    /// The earlier build of ours (`BENCH_COLD_BEFORE_DIR`), taking turns with the others.
+    pub before: Option<Run>,
 }
 
 pub async fn warm_and_cold(s: &Setup) -> Result<Runs> {
@@ -215,16 +226,30 @@ pub async fn warm_and_cold(s: &Setup) -> Result<Runs> {
     };
     let (mut r_quiet, f_quiet) = measure(s, &quiet, "quiet", 1).await?;
     let (mut r_careful, f_careful) = measure(s, &careful, "careful", 5).await?;
-    warm_interleaved(
-        &mut [
-            ("echo", &mut r_echo, f_echo),
-            ("ours", &mut r_ours, f_ours),
-            ("quiet", &mut r_quiet, f_quiet),
-            ("careful", &mut r_careful, f_careful),
-        ],
-        1000,
-    )
-    .await;
+    // The earlier build, when there is one, takes its turns beside the others.
+    let (mut r_before, f_before) = match std::env::var_os("BENCH_COLD_BEFORE_DIR") {
+        Some(dir) => {
+            let earlier = Subject::At {
+                name: "post-confirmation",
+                path: std::path::Path::new(&dir).join("post-confirmation"),
+                env: secret_env(s),
+            };
+            let (run, f) = measure(s, &earlier, "before", 5).await?;
+            (Some(run), f)
+        }
+        None => (None, None),
+    };
+    let mut turns = vec![
+        ("echo", &mut r_echo, f_echo),
+        ("ours", &mut r_ours, f_ours),
+        ("quiet", &mut r_quiet, f_quiet),
+        ("careful", &mut r_careful, f_careful),
+    ];
+    if let Some(run) = r_before.as_mut() {
+        turns.push(("before", run, f_before));
+    }
+    warm_interleaved(&mut turns, 1000).await;
+    drop(turns);
     // Apart: each of its calls leaves a backend exiting behind it, which would slow the others.
     let (mut r_naive, f_naive) = measure(s, &naive, "naive", 3).await?;
     warm_interleaved(&mut [("naive", &mut r_naive, f_naive)], 1000).await;
@@ -240,6 +265,7 @@ pub async fn warm_and_cold(s: &Setup) -> Result<Runs> {
         naive: r_naive,
         url_tls: r_url_tls,
         url_plain: r_url_plain,
+        before: r_before,
     })
 }
 
