@@ -32,13 +32,22 @@ pub fn init() {
 /// `info`. Targets rather than `EnvFilter`: the same syntax for what Lambda sets, without the
 /// regex engine `EnvFilter` links for its span and field filters (some 470 KB of binary).
 fn filter(level: &str) -> Targets {
-    let level = level.trim().to_ascii_lowercase();
-    let level = match level.as_str() {
-        "" => return Targets::new().with_default(LevelFilter::INFO),
-        // Lambda's highest level; read as a target name it would silence everything.
-        "fatal" => "error",
-        other => other,
-    };
+    // Blank directives dropped and each trimmed, as `EnvFilter` reads them: `Targets` would
+    // read an empty one as "error" (so `info,` would mean errors only) and keep the spaces of
+    // `info, cold_start=debug` in the target's name.
+    let level = level
+        .split(',')
+        .map(|d| match d.trim().to_ascii_lowercase().as_str() {
+            // Lambda's highest level; read as a target name it would silence everything.
+            "fatal" => "error".to_owned(),
+            other => other.to_owned(),
+        })
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    if level.is_empty() {
+        return Targets::new().with_default(LevelFilter::INFO);
+    }
     level
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
@@ -71,6 +80,17 @@ mod tests {
 
         let f = filter("warn");
         assert!(!enabled(&f, "shared::db", Level::INFO));
+
+        for spelled in ["info,", ",info", "info, cold_start=debug", " INFO ,, "] {
+            let f = filter(spelled);
+            assert!(enabled(&f, "shared::db", Level::INFO), "{spelled:?}");
+            assert!(!enabled(&f, "shared::db", Level::DEBUG), "{spelled:?}");
+        }
+        assert!(enabled(
+            &filter("info, cold_start=debug"),
+            "cold_start",
+            Level::DEBUG
+        ));
 
         let f = filter("FATAL");
         assert!(enabled(&f, "shared::db", Level::ERROR));

@@ -68,7 +68,7 @@ async fn the_secret_is_fetched_once_per_cold_start() {
 /// With `DB_HOST` set beside an RDS-managed secret (which names no host), the TCP connection
 /// to the database opens while the secret is still on its way, and the login then uses it:
 /// Postgres (behind a front that records accepts) takes the connection before moto (behind a
-/// front that holds each request 300 ms) can have answered, and it is the only one.
+/// front that holds each request 1 s) can have answered, and it is the only one.
 #[tokio::test]
 async fn with_db_host_set_the_connection_opens_while_the_secret_is_fetched() {
     let stack = Stack::shared();
@@ -81,7 +81,7 @@ async fn with_db_host_set_the_connection_opens_while_the_secret_is_fetched() {
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .expect("moto's port");
-    let hold = Duration::from_millis(300);
+    let hold = Duration::from_secs(1);
     let slow_moto = Front::start_delayed(moto_port, hold).await;
     let database = Front::start(db.stack.pg_port).await;
     let (db_port, endpoint) = (
@@ -96,6 +96,9 @@ async fn with_db_host_set_the_connection_opens_while_the_secret_is_fetched() {
             ("DB_HOST", "127.0.0.1"),
             ("DB_PORT", &db_port),
             ("DB_NAME", &db.name),
+            // Room for the held secret and a login on a busy machine.
+            ("DB_CONNECT_TIMEOUT_MS", "4000"),
+            ("SECRET_FETCH_TIMEOUT_MS", "4000"),
         ],
     );
     env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");

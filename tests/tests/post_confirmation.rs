@@ -237,9 +237,17 @@ async fn postgres_down_is_a_clear_error_within_five_seconds_then_recovers() {
     assert_eq!(rows(&db).await.len(), 1);
 }
 
-async fn start_behind(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Function {
+async fn start_behind(
+    db: &TestDb,
+    port: u16,
+    connect_timeout_ms: &str,
+    vars: &[(&str, &str)],
+) -> Function {
     let port = port.to_string();
-    let mut extra = vec![("DB_PORT", port.as_str()), ("DB_CONNECT_TIMEOUT_MS", "400")];
+    let mut extra = vec![
+        ("DB_PORT", port.as_str()),
+        ("DB_CONNECT_TIMEOUT_MS", connect_timeout_ms),
+    ];
     extra.extend_from_slice(vars);
     let env = function_env_via(db, &db.stack, Route::Direct, &extra);
     let f = Function::spawn(&function_binary("post-confirmation"), &env)
@@ -263,7 +271,9 @@ async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
     let db = Stack::shared().fresh_database().await.unwrap();
     // Every login made during init stalls; then only the invocation's first one.
     let front = stalling_front(&db).await;
-    let f = start_behind(&db, front.port, &[]).await;
+    // The default timeout: the login that goes through (TLS, SCRAM, a new backend) must
+    // finish inside it even on a busy machine, and two such attempts fit in the budget.
+    let f = start_behind(&db, front.port, "1500", &[]).await;
     let during_init = front.accepted();
     front.stall_below(during_init + 1);
 
@@ -284,7 +294,7 @@ async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
 async fn a_login_that_always_stalls_is_named_in_the_answer_within_the_budget() {
     let db = Stack::shared().fresh_database().await.unwrap();
     let front = stalling_front(&db).await;
-    let f = start_behind(&db, front.port, &[("RESPONSE_BUDGET_MS", "2000")]).await;
+    let f = start_behind(&db, front.port, "400", &[("RESPONSE_BUDGET_MS", "2000")]).await;
     let during_init = front.accepted();
     let inv = f.invoke(&event("post-confirmation.json")).await;
     let (t, m) = inv.error();

@@ -46,37 +46,50 @@ enum Login<'a> {
     Url,
 }
 
-/// A TCP connection opened while the credentials were still on their way.
-struct Early {
-    stream: TcpStream,
+/// A TCP connection started before the credentials are at hand, to the address `DB_HOST` (and
+/// `DB_PORT`, else 5432) gives, so that the server starts the backend process for it while the
+/// secret is on its way. Dropped unused, it stops trying.
+struct EarlyConnect {
+    task: tokio::task::JoinHandle<std::io::Result<TcpStream>>,
     host: String,
     port: u16,
 }
 
-impl Early {
-    /// Opens it when the address is known without the secret (`DB_HOST`, and `DB_PORT` or
-    /// Postgres's 5432). Best effort: any failure leaves the connection to the usual path,
-    /// which reports it.
-    async fn open(config: &DbConfig) -> Option<Self> {
+impl EarlyConnect {
+    fn start(config: &DbConfig) -> Option<Self> {
         let host = config.host_override.clone()?;
         let port = config.port_override.unwrap_or(5432);
-        let stream = tokio::time::timeout(
-            config.connect_timeout,
-            TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        // As tokio-postgres sets its own sockets: the login is a run of small messages.
-        stream.set_nodelay(true).ok()?;
-        Some(Self { stream, host, port })
+        let target = host.clone();
+        let task = tokio::spawn(async move {
+            let stream = TcpStream::connect((target.as_str(), port)).await?;
+            // As tokio-postgres sets its own sockets: the login is a run of small messages.
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        });
+        Some(Self { task, host, port })
     }
 
-    /// Whether the connection goes where `pg` says (the secret may name another port).
-    fn fits(&self, pg: &PgConfig) -> bool {
-        matches!(pg.get_hosts(), [Host::Tcp(h)] if *h == self.host)
-            && pg.get_ports().first().copied().unwrap_or(5432) == self.port
+    /// The socket for the login `pg` describes, waited for until `deadline`. `Ok(None)`: the
+    /// login goes elsewhere (the secret named another port), or the connect failed, which
+    /// the usual path then meets and reports. `Err`: still not connected at `deadline`.
+    async fn finish(mut self, pg: &PgConfig, deadline: Instant) -> Result<Option<TcpStream>, ()> {
+        let fits = matches!(pg.get_hosts(), [Host::Tcp(h)] if *h == self.host)
             && pg.get_ports().len() <= 1
+            && pg.get_ports().first().copied().unwrap_or(5432) == self.port;
+        if !fits {
+            return Ok(None);
+        }
+        match tokio::time::timeout_at(deadline.into(), &mut self.task).await {
+            Ok(Ok(Ok(stream))) => Ok(Some(stream)),
+            Ok(_) => Ok(None),
+            Err(_) => Err(()),
+        }
+    }
+}
+
+impl Drop for EarlyConnect {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -177,10 +190,26 @@ impl PgManager {
         Ok(pg)
     }
 
-    /// Connects as `pg` says, over `early` when it goes to the same place.
-    async fn connect(&self, pg: &PgConfig, early: Option<Early>) -> Result<ClientWrapper, DbError> {
+    /// Connects as `pg` says, over `early` when it goes to the same place: TCP, TLS and the
+    /// login all before `deadline`.
+    async fn connect(
+        &self,
+        pg: &PgConfig,
+        early: Option<EarlyConnect>,
+        deadline: Instant,
+    ) -> Result<ClientWrapper, DbError> {
         let target = describe_target(pg);
-        let early = early.filter(|e| e.fits(pg));
+        let timed_out = |target: String| DbError::ConnectTimeout {
+            target,
+            after: self.config.connect_timeout,
+        };
+        let early = match early {
+            Some(e) => e
+                .finish(pg, deadline)
+                .await
+                .map_err(|()| timed_out(target.clone()))?,
+            None => None,
+        };
         let attempt = async {
             match (&self.connector, early) {
                 (Connector::Plain, None) => {
@@ -193,29 +222,37 @@ impl PgManager {
                 }
                 // The same login over a socket already open: tokio-postgres still asks for
                 // TLS (the SSL request, then the handshake against `host`) as `pg` says.
-                (Connector::Plain, Some(e)) => {
-                    let (client, conn) = pg.connect_raw(e.stream, NoTls).await?;
+                (Connector::Plain, Some(stream)) => {
+                    let (client, conn) = pg.connect_raw(stream, NoTls).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
-                (Connector::Tls(tls), Some(e)) => {
+                (Connector::Tls(tls), Some(stream)) => {
+                    // The name checked against the certificate, as tokio-postgres's own
+                    // connect would give it: the one host `pg` names.
+                    let host = match pg.get_hosts() {
+                        [Host::Tcp(h)] => h.as_str(),
+                        _ => "",
+                    };
                     let Ok(tls) =
-                        MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), &e.host);
-                    let (client, conn) = pg.connect_raw(e.stream, tls).await?;
+                        MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), host);
+                    let (client, conn) = pg.connect_raw(stream, tls).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
             }
         };
-        match tokio::time::timeout(self.config.connect_timeout, attempt).await {
+        match tokio::time::timeout_at(deadline.into(), attempt).await {
             Ok(Ok(client)) => {
                 crate::cold_start::mark("connect");
                 Ok(client)
             }
             Ok(Err(source)) => Err(DbError::Connect { target, source }),
-            Err(_) => Err(DbError::ConnectTimeout {
-                target,
-                after: self.config.connect_timeout,
-            }),
+            Err(_) => Err(timed_out(target)),
         }
+    }
+
+    /// When a connection attempt starting now must be done.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.config.connect_timeout
     }
 }
 
@@ -242,23 +279,28 @@ impl managed::Manager for PgManager {
     async fn create(&self) -> Result<ClientWrapper, DbError> {
         let cache = match &self.credentials {
             Credentials::Secret(cache) => cache,
-            Credentials::Url(_) => return self.connect(&self.pg_config(Login::Url)?, None).await,
+            Credentials::Url(_) => {
+                return self
+                    .connect(&self.pg_config(Login::Url)?, None, self.deadline())
+                    .await;
+            }
             // Signed now, for this connection: a token is only checked at connect time and
             // lasts 15 minutes, so one kept from an earlier connection could have expired.
             Credentials::Iam { tokens, .. } => {
                 let token = tokens.token().await?;
                 return self
-                    .connect(&self.pg_config(Login::Token(token))?, None)
+                    .connect(&self.pg_config(Login::Token(token))?, None, self.deadline())
                     .await;
             }
         };
         // The secret's fetch is the longest wait of a cold start. When the address is known
-        // without it, the TCP connection is opened meanwhile, and the server starts the
-        // backend process for it while the secret is on its way.
-        let (secret, early) = tokio::join!(cache.get(), Early::open(&self.config));
-        let secret = secret?;
+        // without it, the TCP connection is started meanwhile. The attempt is timed from the
+        // secret's arrival, as if it had started then; a failed fetch drops (stops) it.
+        let early = EarlyConnect::start(&self.config);
+        let secret = cache.get().await?;
+        let deadline = self.deadline();
         match self
-            .connect(&self.pg_config(Login::Secret(&secret))?, early)
+            .connect(&self.pg_config(Login::Secret(&secret))?, early, deadline)
             .await
         {
             Err(DbError::Connect { source, .. }) if is_auth_failure(&source) => {
@@ -267,8 +309,12 @@ impl managed::Manager for PgManager {
                     "Postgres rejected the cached credentials; fetching the secret again"
                 );
                 let fresh = cache.refresh(&secret).await?;
-                self.connect(&self.pg_config(Login::Secret(&fresh))?, None)
-                    .await
+                self.connect(
+                    &self.pg_config(Login::Secret(&fresh))?,
+                    None,
+                    self.deadline(),
+                )
+                .await
             }
             other => other,
         }
