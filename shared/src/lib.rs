@@ -7,6 +7,7 @@
 //! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
 //! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
 //! | [`cold_start`] | debug lines timing each phase of a cold start, for the bench |
+//! | [`entry`] | [`lambda_main!`]: the `main` of every function |
 //! | [`aws`] | one SDK config per environment and one way to build every client from it |
 //! | [`errors`] | how handler errors reach Lambda (retryable or permanent) |
 //! | [`deadline`] | time left before the invocation's deadline |
@@ -24,6 +25,7 @@ pub mod aws;
 pub mod cold_start;
 pub mod db;
 pub mod deadline;
+pub mod entry;
 pub mod env;
 pub mod errors;
 pub mod logging;
