@@ -57,7 +57,7 @@ def confirmed_user(pool_id, username):
             UserPoolId=pool_id,
             Username=username,
             MessageAction="SUPPRESS",
-            UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}, {"Name": "name", "Value": username.title()}],
+            UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}, {"Name": "email_verified", "Value": "true"}, {"Name": "name", "Value": username.title()}],
         )
         idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password="Local-Passw0rd!", Permanent=True)
     attrs = idp.admin_get_user(UserPoolId=pool_id, Username=username)["UserAttributes"]

@@ -80,7 +80,42 @@ async fn main() -> Result<()> {
         cold_path,
     };
     let doc = report::render(&results, &Provenance::from_env())?;
-    std::fs::write(&options.out_path, doc)?;
+    let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+    std::fs::write(&options.out_path, keep_deploy_loop(&previous, doc))?;
     eprintln!("bench: wrote {}", options.out_path.display());
     Ok(())
+}
+
+/// `doc` with the deploy-loop section of the `previous` report appended: `bench/deploy-loop`
+/// writes that section (it takes half an hour of builds), and a regenerated report keeps it.
+fn keep_deploy_loop(previous: &str, mut doc: String) -> String {
+    const BEGIN: &str = "<!-- deploy-loop:begin -->";
+    const END: &str = "<!-- deploy-loop:end -->";
+    let Some(start) = previous.find(BEGIN) else {
+        return doc;
+    };
+    let Some(len) = previous[start..].find(END) else {
+        return doc;
+    };
+    doc.truncate(doc.trim_end().len());
+    doc.push_str("\n\n");
+    doc.push_str(&previous[start..start + len + END.len()]);
+    doc.push('\n');
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_deploy_loop;
+
+    #[test]
+    fn a_regenerated_report_keeps_the_deploy_loop_section() {
+        let previous = "# old\n\n## 1\nold\n\n<!-- deploy-loop:begin -->\n## Deploy\n| a |\n<!-- deploy-loop:end -->\n";
+        let doc = keep_deploy_loop(previous, "# new\n\n## 1\nnew\n".into());
+        assert_eq!(
+            doc,
+            "# new\n\n## 1\nnew\n\n<!-- deploy-loop:begin -->\n## Deploy\n| a |\n<!-- deploy-loop:end -->\n"
+        );
+        assert_eq!(keep_deploy_loop("# old\n", "# new\n".into()), "# new\n");
+    }
 }

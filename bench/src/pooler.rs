@@ -297,6 +297,7 @@ async fn confirmed_user(s: &Setup, pool: &str, handle: &str, email: &str) -> Res
         .username(handle)
         .message_action(MessageActionType::Suppress)
         .user_attributes(attr("email", email)?)
+        .user_attributes(attr("email_verified", "true")?)
         .user_attributes(attr("preferred_username", handle)?)
         .send()
         .await?;

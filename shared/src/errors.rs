@@ -25,6 +25,18 @@ pub fn diagnostic(e: &impl Classified) -> Diagnostic {
     }
 }
 
+/// For a Cognito trigger, whose error message Cognito hands to the app signing the person up
+/// (`UserLambdaValidationException: PostConfirmation failed with error ...`): the error type
+/// as [`diagnostic`] gives it, with `message`, a short text meant for that person. It must
+/// carry no other user's identifiers and nothing of the infrastructure (hosts, ports, database
+/// names, SQL); the function's log line keeps the detail.
+pub fn diagnostic_for_client(e: &impl Classified, message: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        error_message: message.into(),
+        ..diagnostic(e)
+    }
+}
+
 /// At most `max` characters of `s` (an ellipsis marks a cut), for quoting input in errors.
 pub fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

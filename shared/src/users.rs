@@ -76,6 +76,53 @@ pub enum UserError {
     },
 }
 
+/// The longest handle accepted, in characters. A Cognito attribute may hold 2,048 characters
+/// (up to 8 KiB of UTF-8), but a btree index entry holds at most 2,704 bytes: a longer handle
+/// would pass every check and then fail the unique index on every attempt, the trigger's and
+/// every backfill's. 64 characters are at most 256 bytes.
+pub const MAX_HANDLE_CHARS: usize = 64;
+
+/// The longest identity (`sub`) accepted, in characters: it is unique-indexed too. Cognito's
+/// own subs are 36-character UUIDs.
+pub const MAX_SUB_CHARS: usize = 128;
+
+/// What makes a handle one this table can hold and tell apart from the others. The one
+/// definition: the sign-up trigger, drift-check's backfill and the pre-sign-up check all call
+/// it. `None`: the handle is fine.
+pub fn handle_problem(handle: &str) -> Option<&'static str> {
+    if handle.chars().count() > MAX_HANDLE_CHARS {
+        return Some("it is longer than 64 characters");
+    }
+    if handle.chars().any(char::is_control) {
+        return Some("it contains a control character");
+    }
+    // Compared by lower() alone, a full-width "Ａｎｄｒｅｗ" or a ligature would stand beside
+    // "andrew"; a handle already in NFKC has none of those forms.
+    if !unicode_normalization::is_nfkc(handle) {
+        return Some(
+            "it is not in Unicode normal form NFKC (full-width or compatibility characters)",
+        );
+    }
+    if handle.chars().any(is_invisible) {
+        return Some("it contains an invisible or direction-changing character");
+    }
+    None
+}
+
+/// Characters that show nothing or reorder what follows, so that two handles that look the
+/// same differ: zero-width and joiner characters, bidirectional controls, the soft hyphen,
+/// the byte-order mark, variation selectors and tag characters.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
 impl NewUser {
     /// Maps Cognito attributes to a row. The handle falls back to the Cognito user name, and
     /// the display name to the handle. Values are kept verbatim: only what Postgres cannot
@@ -115,6 +162,18 @@ impl NewUser {
                     reason: "it contains a NUL character",
                 });
             }
+        }
+        if cognito_user_id.chars().count() > MAX_SUB_CHARS {
+            return Err(UserError::InvalidAttribute {
+                attribute: mapping.sub.clone(),
+                reason: "it is longer than 128 characters",
+            });
+        }
+        if let Some(reason) = handle_problem(handle) {
+            return Err(UserError::InvalidAttribute {
+                attribute: mapping.handle.clone(),
+                reason,
+            });
         }
         Ok(Self {
             cognito_user_id: cognito_user_id.to_owned(),
@@ -308,6 +367,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.display_name, odd);
+    }
+
+    #[test]
+    fn a_handle_the_unique_index_could_not_hold_or_tell_apart_is_refused() {
+        let m = AttributeMapping::default();
+        let with_handle = |h: &str| {
+            NewUser::from_attributes(
+                Some("u"),
+                &attrs(&[("sub", "s"), ("email", "e"), ("preferred_username", h)]),
+                &m,
+            )
+        };
+        // 1,000 CJK characters: 3,000 bytes, past the btree's 2,704.
+        let cjk = "漢".repeat(1000);
+        for (handle, reason) in [
+            (cjk.as_str(), "longer than 64"),
+            ("andrew\u{200B}", "invisible"),
+            ("\u{202E}werdna", "invisible"),
+            ("and\nrew", "control"),
+            ("Ａｎｄｒｅｗ", "NFKC"),
+            ("ﬁsh", "NFKC"),
+        ] {
+            let e = with_handle(handle).unwrap_err();
+            assert!(
+                matches!(&e, UserError::InvalidAttribute { attribute, reason: r }
+                    if attribute == "preferred_username" && r.contains(reason)),
+                "{handle:?}: {e}"
+            );
+        }
+        assert!(with_handle(&"漢".repeat(64)).is_ok());
+        assert!(with_handle("🦀 Ölçü مرحبا").is_ok());
+        let long_sub = "s".repeat(129);
+        let e =
+            NewUser::from_attributes(Some("u"), &attrs(&[("sub", &long_sub), ("email", "e")]), &m)
+                .unwrap_err();
+        assert!(e.to_string().contains("longer than 128"), "{e}");
     }
 
     #[test]

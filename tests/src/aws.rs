@@ -139,6 +139,7 @@ pub async fn create_user(
         .user_pool_id(pool)
         .username(username)
         .user_attributes(attr("email", format!("{username}@example.com")))
+        .user_attributes(attr("email_verified", "true".to_owned()))
         .user_attributes(attr("name", format!("{username} name")))
         .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
         .send()

@@ -130,3 +130,54 @@ impl Workspace {
             .collect()
     }
 }
+
+/// What one package's own build resolves for `target`, as `cargo build -p package` (and so
+/// `cargo lambda build --bin` in its folder, and `sam build`) would: each dependency with the
+/// sets of features it is compiled with (two sets when it is built for the host, as a build
+/// script or proc-macro dependency, as well as for the target).
+pub fn resolved_features(
+    package: &str,
+    target: &str,
+) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["tree", "--quiet", "--offline", "-p", package])
+        .args(["-e", "normal,build", "--target", target])
+        .args(["--prefix", "none", "--format", "{p}|{f}"])
+        .current_dir(repo_root())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut resolved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((pkg, features)) = line.split_once('|') else {
+            continue;
+        };
+        // `{p}` is "name vX.Y.Z", with " (proc-macro)" or a path for some; the features of a
+        // repeated entry (" (*)") are the same as its first.
+        let pkg = pkg.split(" (").next().unwrap_or(pkg).trim();
+        let features = features.trim_end_matches(" (*)").trim();
+        resolved
+            .entry(pkg.to_owned())
+            .or_default()
+            .insert(features.to_owned());
+    }
+    Ok(resolved)
+}
+
+/// The packages two resolutions share but compile with different features: each such
+/// package, and every crate built on top of it, compiles once for each.
+pub fn feature_differences(
+    a: &BTreeMap<String, BTreeSet<String>>,
+    b: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    a.iter()
+        .filter_map(|(pkg, fa)| {
+            let fb = b.get(pkg)?;
+            (fa != fb).then(|| format!("{pkg}: {fa:?} against {fb:?}"))
+        })
+        .collect()
+}

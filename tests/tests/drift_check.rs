@@ -78,15 +78,34 @@ impl World {
         by_source
     }
 
-    /// A user in the pool; confirmed unless `confirmed` is false. Returns its sub.
+    /// A user in the pool with a verified email; confirmed unless `confirmed` is false.
+    /// Returns its sub.
     async fn user(&self, username: &str, confirmed: bool) -> String {
+        self.user_with(username, confirmed, &[("email_verified", "true")])
+            .await
+    }
+
+    /// [`World::user`] with `attributes` besides its email and name.
+    async fn user_with(
+        &self,
+        username: &str,
+        confirmed: bool,
+        attributes: &[(&str, &str)],
+    ) -> String {
         let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
-        self.cognito
+        let mut create = self
+            .cognito
             .admin_create_user()
             .user_pool_id(&self.pool)
             .username(username)
-            .user_attributes(attr("email", &format!("{username}@example.com")))
-            .user_attributes(attr("name", &format!("{username} name")))
+            .user_attributes(attr("name", &format!("{username} name")));
+        if !attributes.iter().any(|(name, _)| *name == "email") {
+            create = create.user_attributes(attr("email", &format!("{username}@example.com")));
+        }
+        for (name, value) in attributes {
+            create = create.user_attributes(attr(name, value));
+        }
+        create
             .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
             .send()
             .await
@@ -260,7 +279,11 @@ async fn report_mode_finds_every_kind_and_changes_nothing() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect();
-    assert_eq!(emf.len(), 7, "one metric line per kind and a total");
+    assert_eq!(
+        emf.len(),
+        drift_check::report::Kind::ALL.len() + 1,
+        "one metric line per kind and a total"
+    );
     assert!(
         emf.iter()
             .any(|m| m["Kind"] == "unexpected" && m["Findings"] == 1)
@@ -312,7 +335,7 @@ async fn metric_lines_survive_log_level_warn_in_the_stacks_namespace() {
     let emf: Vec<&Value> = lines.iter().filter(|v| v.get("_aws").is_some()).collect();
     assert_eq!(
         emf.len(),
-        7,
+        drift_check::report::Kind::ALL.len() + 1,
         "one metric line per kind and a total: {lines:#?}"
     );
     for m in &emf {
@@ -542,6 +565,97 @@ async fn a_sign_up_lost_while_postgres_was_down_is_backfilled() {
         w.user_rows().await,
         vec![(sub, "dora".to_owned(), "dora name".to_owned())]
     );
+}
+
+/// One confirmed user whose row can never be written must hold back no one: a 1,000-character
+/// CJK handle (3,000 bytes, past the unique index's 2,704), an email that is not verified (a
+/// user who failed the trigger on purpose and then put someone else's address there), and a
+/// row the database itself refuses are each reported as `unwritable_user` with the reason;
+/// the lost sign-ups on the same and later pages are backfilled and the pass completes.
+#[tokio::test]
+async fn a_user_whose_row_cannot_be_written_holds_back_no_one() {
+    let w = World::shared().await;
+    let cjk = "漢".repeat(1000);
+    let verified = ("email_verified", "true");
+    let long = w
+        .user_with("long", true, &[verified, ("preferred_username", &cjk)])
+        .await;
+    let unverified = w
+        .user_with("mallory", true, &[("email", "victim@example.com")])
+        .await;
+    let refused = w.user_with("boom", true, &[verified]).await;
+    let mut honest = Vec::new();
+    for name in ["erin", "frank", "grace"] {
+        honest.push(w.user(name, true).await);
+    }
+    // Any other per-user failure: a row the database refuses, whatever the reason.
+    w.sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.handle = 'boom' THEN RAISE EXCEPTION 'boom is refused here'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+    )
+    .await;
+
+    // Two users a page: the three that cannot be written come first.
+    let f = w
+        .start(&[("DRIFT_MODE", "remediate"), ("DRIFT_PAGE_SIZE", "2")])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert_eq!(summary["counts"]["unwritable_user"], 3, "{summary:#}");
+    assert_eq!(summary["counts"]["missing_user"], 3, "{summary:#}");
+    assert_eq!(summary["actions"]["backfilled"], 3, "{summary:#}");
+    let rows: Vec<String> = w.user_rows().await.into_iter().map(|r| r.0).collect();
+    let mut expected = honest.clone();
+    expected.sort();
+    let mut got = rows.clone();
+    got.sort();
+    assert_eq!(got, expected, "exactly the three honest users were written");
+
+    let findings = w
+        .db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query(
+            "SELECT resource, actual->>'reason' FROM drift_findings WHERE kind = 'unwritable_user'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let reason_of = |sub: &str| -> String {
+        findings
+            .iter()
+            .find(|r| r.get::<_, String>(0).ends_with(sub))
+            .map(|r| r.get(1))
+            .unwrap_or_else(|| panic!("no unwritable_user finding for {sub}"))
+    };
+    assert!(
+        reason_of(&long).contains("longer than 64 characters"),
+        "{}",
+        reason_of(&long)
+    );
+    assert!(
+        reason_of(&unverified).contains("not verified"),
+        "{}",
+        reason_of(&unverified)
+    );
+    assert!(
+        reason_of(&refused).contains("boom is refused here"),
+        "{}",
+        reason_of(&refused)
+    );
+    assert!(
+        !w.user_rows().await.iter().any(|r| r.0 == unverified),
+        "the unverified address was not written"
+    );
+
+    // The next run reports them again and writes nothing more: no page is stuck.
+    let again = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(again["status"], "complete", "{again:#}");
+    assert_eq!(again["counts"]["unwritable_user"], 3, "{again:#}");
+    assert_eq!(again["counts"]["missing_user"], 0, "{again:#}");
 }
 
 /// A pool that lost many users at once: every orphan is counted, only the cap's worth are

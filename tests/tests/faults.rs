@@ -29,6 +29,7 @@ async fn confirmed_users(
                 .user_pool_id(pool)
                 .username(&name)
                 .user_attributes(attr("email", format!("{name}@example.com")))
+                .user_attributes(attr("email_verified", "true".to_owned()))
                 .message_action(MessageActionType::Suppress)
                 .send()
                 .await

@@ -2,7 +2,7 @@
 //! share lives in a library beside them), and the sign-up trigger carries no SDK it never
 //! calls.
 
-use harness::workspace::Workspace;
+use harness::workspace::{Workspace, feature_differences, resolved_features};
 
 #[test]
 fn no_function_crate_depends_on_another() {
@@ -56,4 +56,47 @@ fn post_confirmation_carries_no_ec2_or_cognito_sdk() {
     // The check itself must be able to fire: drift-check does carry both.
     let drift = ws.closure("drift-check");
     assert!(drift.contains("aws-sdk-ec2") && drift.contains("aws-sdk-cognitoidentityprovider"));
+}
+
+/// The targets the functions are deployed for (the template's `Architecture`).
+const LAMBDA_TARGETS: [&str; 2] = ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"];
+
+#[test]
+fn every_function_resolves_the_same_features_for_what_they_share() {
+    // `sam build` builds one function per cargo run; a crate that two functions compile with
+    // different features compiles twice, with everything built on top of it (aws-sdk-ec2
+    // included). feature-union/Cargo.toml turns on the union for all of them.
+    let functions = Workspace::load().unwrap().functions();
+    for target in LAMBDA_TARGETS {
+        let resolved: Vec<_> = functions
+            .iter()
+            .map(|f| (f, resolved_features(f, target).unwrap()))
+            .collect();
+        let (first, first_features) = &resolved[0];
+        for (f, features) in &resolved[1..] {
+            let differences = feature_differences(first_features, features);
+            assert!(
+                differences.is_empty(),
+                "{first} and {f} resolve different features for {target} (add the missing \
+                 ones to feature-union/Cargo.toml):\n{}",
+                differences.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_feature_check_names_a_crate_built_with_more_features() {
+    // The check must be able to fire: the test harness turns on hyper's `server`, which no
+    // function may.
+    let target = LAMBDA_TARGETS[1];
+    let function = resolved_features("post-confirmation", target).unwrap();
+    let harness = resolved_features("harness", target).unwrap();
+    let differences = feature_differences(&function, &harness);
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.starts_with("hyper v1.") && d.contains("server")),
+        "{differences:?}"
+    );
 }

@@ -143,3 +143,66 @@ fn the_scheduler_sample_is_what_the_schedule_delivers() {
         serde_json::from_str(&text.replace("${DriftMode}", "report")).unwrap();
     assert_eq!(delivered, harness::event("drift-check-schedule-v2.json"));
 }
+
+/// Runs `scripts/require-sam` with a stand-in `sam` that reports `version`, and, when given,
+/// an `aws_lambda_builders` of `builders` first on python3's path. Its exit status and stderr.
+fn require_sam(version: &str, builders: Option<&str>) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "require-sam-{}-{version}-{}",
+        std::process::id(),
+        builders.unwrap_or("real")
+    ));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sam = bin.join("sam");
+    std::fs::write(
+        &sam,
+        format!("#!/usr/bin/env bash\necho 'SAM CLI, version {version}'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&sam, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = std::process::Command::new(repo_root().join("scripts/require-sam"));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.env("PATH", path);
+    if let Some(v) = builders {
+        let module = dir.join("py/aws_lambda_builders");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(module.join("__init__.py"), format!("__version__ = '{v}'\n")).unwrap();
+        cmd.env("PYTHONPATH", dir.join("py"));
+    }
+    let out = cmd.output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scripts_refuse_a_sam_cli_older_than_the_template_needs_and_say_what_to_install() {
+    // 1.159.1 cannot expand the template's Fn::ForEach locally; 1.165.0 builds each function
+    // in a target dir of its own.
+    for old in ["1.159.1", "1.165.0"] {
+        let (ok, stderr) = require_sam(old, None);
+        assert!(!ok, "SAM CLI {old} was accepted");
+        assert!(
+            stderr.contains(&format!("SAM CLI {old} is too old"))
+                && stderr.contains("pip install --upgrade 'aws-sam-cli>=1.166.0'"),
+            "{stderr}"
+        );
+    }
+    let (ok, stderr) = require_sam("1.170.0", Some("1.64.0"));
+    assert!(!ok, "aws-lambda-builders 1.64.0 was accepted");
+    assert!(
+        stderr.contains("aws-lambda-builders 1.64.0 is too old"),
+        "{stderr}"
+    );
+    for new in ["1.166.0", "1.170.0", "1.200.3"] {
+        let (ok, stderr) = require_sam(new, Some("1.67.0"));
+        assert!(ok, "SAM CLI {new} was refused: {stderr}");
+    }
+}

@@ -40,17 +40,22 @@ pub enum Kind {
     MissingUser,
     /// A row whose sub is gone from the pool. Only ever reported.
     OrphanUser,
+    /// Confirmed in Cognito, no row, and no row can be written (a handle the table refuses, an
+    /// email that is not verified, a taken handle, any other per-user failure): reported with
+    /// the reason, and the pass goes on past it.
+    UnwritableUser,
 }
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
         Kind::Allowed,
         Kind::MissingUser,
         Kind::OrphanUser,
+        Kind::UnwritableUser,
     ];
 
     /// Whether this kind is a difference to act on (and to alarm on); `allowed` is not.
@@ -66,6 +71,7 @@ impl Kind {
             Self::Allowed => "allowed",
             Self::MissingUser => "missing_user",
             Self::OrphanUser => "orphan_user",
+            Self::UnwritableUser => "unwritable_user",
         }
     }
 }

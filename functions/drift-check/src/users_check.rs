@@ -18,7 +18,7 @@ use aws_sdk_cognitoidentityprovider::{
 };
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
-use shared::users::{InsertOutcome, NewUser, insert_confirmed_user};
+use shared::users::{AttributeMapping, InsertOutcome, NewUser, insert_confirmed_user};
 use tokio_postgres::error::SqlState;
 
 use crate::{
@@ -242,19 +242,20 @@ impl Walk {
             let Some((username, attrs)) = confirmed.get(&sub) else {
                 continue;
             };
-            // The page was begun before the deadline and the margin covers its work: a missing
-            // user left unfixed here would wait a whole pass for the next chance.
-            let action = if run.remediating() {
-                backfill(state, client, username.as_deref(), attrs).await?
-            } else {
-                Action::None
-            };
-            let finding = Finding {
-                kind: Kind::MissingUser,
-                resource: format!("{}/{sub}", state.config.user_pool_id),
-                desired: Some(json!({"sub": sub, "status": "CONFIRMED"})),
-                actual: None,
-                action,
+            let resource = format!("{}/{sub}", state.config.user_pool_id);
+            // One user whose row cannot be written is reported with the reason and never holds
+            // back the rest of the page or the pass.
+            let finding = match writable(state, username.as_deref(), attrs) {
+                Err(reason) => unwritable(resource, &sub, Action::Reported, &reason),
+                // The page was begun before the deadline and the margin covers its work: a
+                // missing user left unfixed here would wait a whole pass for the next chance.
+                Ok(user) if run.remediating() => match backfill(client, &user).await? {
+                    Backfill::Done(action) => missing_user(resource, &sub, action),
+                    Backfill::Refused(reason) => {
+                        unwritable(resource, &sub, Action::Failed(reason.clone()), &reason)
+                    }
+                },
+                Ok(_) => missing_user(resource, &sub, Action::None),
             };
             run.record(client, finding).await?;
         }
@@ -380,50 +381,104 @@ fn token_refused<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     )
 }
 
-/// Inserts the lost sign-up with the trigger's own mapping and insert, under a savepoint: the
-/// page's transaction must survive a handle that is taken.
-async fn backfill(
+fn missing_user(resource: String, sub: &str, action: Action) -> Finding {
+    Finding {
+        kind: Kind::MissingUser,
+        resource,
+        desired: Some(json!({"sub": sub, "status": "CONFIRMED"})),
+        actual: None,
+        action,
+    }
+}
+
+fn unwritable(resource: String, sub: &str, action: Action, reason: &str) -> Finding {
+    Finding {
+        kind: Kind::UnwritableUser,
+        resource,
+        desired: Some(json!({"sub": sub, "status": "CONFIRMED"})),
+        actual: Some(json!({"reason": reason})),
+        action,
+    }
+}
+
+/// The row the trigger would have written for this user, or why none may be: the trigger's
+/// own mapping and rules (`shared::users`), and an email the user has verified. A user can
+/// fail the trigger on purpose, then put someone else's address in `email` and leave it
+/// unverified: a backfill must not write that address.
+fn writable(
     state: &State,
-    client: &ClientWrapper,
     username: Option<&str>,
     attrs: &HashMap<String, String>,
-) -> Result<Action, Error> {
-    let user = match NewUser::from_attributes(username, attrs, &state.config.mapping) {
-        Ok(u) => u,
-        Err(e) => return Ok(Action::Failed(e.to_string())),
-    };
+) -> Result<NewUser, String> {
+    let user = NewUser::from_attributes(username, attrs, &state.config.mapping)
+        .map_err(|e| e.to_string())?;
+    if !email_is_verified(&state.config.mapping, attrs) {
+        return Err(format!(
+            "the user attribute `{}` is not verified (`email_verified` is not \"true\")",
+            state.config.mapping.email
+        ));
+    }
+    Ok(user)
+}
+
+/// Whether Cognito says the user proved the address: `email_verified` is `"true"`. Cognito
+/// verifies only its standard `email`; a pool mapped to another attribute has no such flag,
+/// and its addresses are taken as they are.
+pub fn email_is_verified(mapping: &AttributeMapping, attrs: &HashMap<String, String>) -> bool {
+    mapping.email != "email" || attrs.get("email_verified").map(String::as_str) == Some("true")
+}
+
+/// What a backfill did.
+enum Backfill {
+    Done(Action),
+    /// This user's row could not be written; the reason says why. Nothing of it was kept,
+    /// and the page's transaction goes on.
+    Refused(String),
+}
+
+/// Inserts the lost sign-up with the trigger's own insert, under a savepoint: the page's
+/// transaction must survive anything that fails for this one user (a taken handle, a
+/// constraint, a trigger). Only a lost connection ends the page.
+async fn backfill(client: &ClientWrapper, user: &NewUser) -> Result<Backfill, Error> {
     client.batch_execute("SAVEPOINT backfill").await?;
-    match insert_confirmed_user(client, &user).await {
+    let failed = match insert_confirmed_user(client, user).await {
         Ok(outcome) => {
             client.batch_execute("RELEASE SAVEPOINT backfill").await?;
-            Ok(match outcome {
-                InsertOutcome::Inserted => Action::Backfilled,
-                InsertOutcome::AlreadyPresent => Action::InsertedMeanwhile,
+            return Ok(match outcome {
+                InsertOutcome::Inserted => Backfill::Done(Action::Backfilled),
+                InsertOutcome::AlreadyPresent => Backfill::Done(Action::InsertedMeanwhile),
                 InsertOutcome::HandleTaken { other_sub } => {
-                    Action::Failed(format!("the handle is taken by {other_sub}"))
+                    Backfill::Refused(format!("the handle is taken by {other_sub}"))
                 }
-            })
+            });
         }
-        // A unique violation other than the sub's aborts the transaction before the insert
-        // can look at who holds the handle: look here, after the savepoint.
-        Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
-            client
-                .batch_execute("ROLLBACK TO SAVEPOINT backfill; RELEASE SAVEPOINT backfill")
-                .await?;
-            let holder = client
-                .query_opt(
-                    "SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)",
-                    &[&user.handle],
-                )
-                .await?;
-            Ok(match holder {
-                Some(row) => Action::Failed(format!(
-                    "the handle is taken by {}",
-                    row.get::<_, String>(0)
-                )),
-                None => Action::Failed("the row could not be inserted".to_owned()),
-            })
+        Err(e) if e.is_closed() => return Err(e.into()),
+        Err(e) => e,
+    };
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT backfill; RELEASE SAVEPOINT backfill")
+        .await?;
+    // A unique violation other than the sub's aborts the transaction before the insert can
+    // look at who holds the handle: look here, after the savepoint.
+    if failed.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) {
+        let holder = client
+            .query_opt(
+                "SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)",
+                &[&user.handle],
+            )
+            .await?;
+        if let Some(row) = holder {
+            return Ok(Backfill::Refused(format!(
+                "the handle is taken by {}",
+                row.get::<_, String>(0)
+            )));
         }
-        Err(e) => Err(e.into()),
     }
+    let reason = match failed.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => failed.to_string(),
+    };
+    Ok(Backfill::Refused(format!(
+        "the row could not be inserted: {reason}"
+    )))
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError, Pooling},
     env::{ConfigError, Env, ProcessEnv},
-    errors::{Classified, diagnostic, truncate},
+    errors::{Classified, diagnostic_for_client, truncate},
     schema::{SchemaBehind, SchemaGuard},
     users::{
         AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user,
@@ -159,9 +159,31 @@ impl Classified for Error {
     }
 }
 
+impl Error {
+    /// What the person signing up may read: Cognito passes the message on to the app. No
+    /// other user's sub, no host, port or database name, no SQL; the log line has those.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::BadEvent(_) | Self::UnknownTrigger(_) => {
+                "the sign-up event could not be read".to_owned()
+            }
+            Self::User(UserError::MissingAttribute(attribute)) => {
+                format!("the attribute {attribute} is required")
+            }
+            Self::User(UserError::InvalidAttribute { attribute, reason }) => {
+                format!("the attribute {attribute} cannot be used: {reason}")
+            }
+            Self::HandleTaken { .. } => "that username is already taken".to_owned(),
+            Self::Db(_) | Self::SchemaBehind(_) | Self::OutOfTime(_) => {
+                "the account could not be saved just now; please try again".to_owned()
+            }
+        }
+    }
+}
+
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
-        diagnostic(&e)
+        diagnostic_for_client(&e, e.client_message())
     }
 }
 

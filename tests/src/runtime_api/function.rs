@@ -144,6 +144,18 @@ impl Function {
         .await
     }
 
+    /// The log line in which the function reported `invocation`'s error (`"outcome":"error"`):
+    /// where the detail lives that the answer, which may reach a client, leaves out.
+    pub async fn error_line(&self, invocation: &Invocation) -> String {
+        let is_it =
+            |l: &String| l.contains(&invocation.request_id) && l.contains("\"outcome\":\"error\"");
+        self.logs_when(|logs| logs.iter().any(is_it), Duration::from_secs(5))
+            .await
+            .into_iter()
+            .find(is_it)
+            .unwrap_or_else(|| panic!("no error line for {}", invocation.request_id))
+    }
+
     /// Time from spawning the process to its first `/next` call (the init phase), once it
     /// has made one.
     pub fn init_duration(&self) -> Option<Duration> {
