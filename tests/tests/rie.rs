@@ -150,7 +150,7 @@ async fn sg_ip_update_refuses_an_unknown_owner_and_changes_nothing() {
         .invoke(&json!({"owner": "mallory", "ip": "52.14.99.8"}))
         .await
         .unwrap();
-    assert_error(&answer, "Permanent.UnknownOwner");
+    assert_error(&answer, "Permanent.Unauthorized");
     assert_eq!(g.cidrs().await, Vec::<String>::new());
     assert_eq!(g.andrew().await, before);
 }

@@ -93,11 +93,12 @@ impl Classified for Error {
             Self::BadEvent(_) => "BadEvent",
             Self::WrongEnvelope { .. } => "WrongEnvelope",
             Self::NoIdentity => "NoIdentity",
-            Self::Unauthorized { .. } => "Unauthorized",
-            Self::Unverified { .. } => "Unverified",
+            // One name for the three, so an answer does not tell whether an owner exists.
+            Self::Unauthorized { .. } | Self::Unverified { .. } | Self::UnknownOwner { .. } => {
+                "Unauthorized"
+            }
             Self::InvalidOwner(_) => "InvalidOwner",
             Self::InvalidDescription(_) => "InvalidDescription",
-            Self::UnknownOwner { .. } => "UnknownOwner",
             Self::InvalidIp { .. } => "InvalidIp",
             Self::Busy(_) => "Busy",
             Self::Db(_) => "Database",
@@ -137,8 +138,33 @@ impl Error {
     }
 }
 
+impl Error {
+    /// What the caller is told. An unknown owner, a caller the row does not name and a sender
+    /// the row does not accept get the same answer, so a caller cannot learn which owners
+    /// exist by trying names; the log line and the audit keep which it was.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unauthorized { owner, .. }
+            | Self::Unverified { owner, .. }
+            | Self::UnknownOwner { owner, .. } => format!(
+                "this request may not move a rule for owner {owner:?} (only a signed request \
+                 from the principal its row names may); nothing was changed"
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// The runtime's error: the class and kind, with [`Error::public_message`].
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic {
+            error_message: self.public_message(),
+            ..diagnostic(self)
+        }
+    }
+}
+
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
-        diagnostic(&e)
+        e.diagnostic()
     }
 }

@@ -34,7 +34,7 @@ use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
-    errors::{Classified, diagnostic, truncate},
+    errors::{Classified, truncate},
     schema::SchemaGuard,
 };
 
@@ -140,7 +140,7 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
     let (status, body) = match result {
         Ok(summary) => (200, serde_json::to_value(summary)),
         Err(e) => {
-            let d = diagnostic(e);
+            let d = e.diagnostic();
             let body = serde_json::json!({"error": d.error_type, "message": d.error_message});
             (e.http_status(), Ok(body))
         }
@@ -185,7 +185,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
         ),
         Err(e) => tracing::error!(
             outcome = "error",
-            error_type = %diagnostic(e).error_type,
+            error_type = %e.diagnostic().error_type,
             retryable = e.is_retryable(),
             via = %via,
             caller = %caller,
@@ -397,12 +397,23 @@ async fn update_locked(
         rule.description = d.clone();
     }
 
-    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied && rule.aws_rule_id.is_some()
-    {
-        entry.outcome = AuditOutcome::Unchanged;
-        store::note_request(client, rule.id, change.sent_at).await?;
-        store::audit(client, &entry).await?;
-        return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
+    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied {
+        // The row says applied, but a rule deleted or edited by hand since would leave the
+        // developer locked out until a remediate run: look before answering "unchanged".
+        if let Some(id) = rule.aws_rule_id.as_deref() {
+            let rules = state.ec2.ingress_rules(group).await.map_err(Error::Apply)?;
+            if rules
+                .iter()
+                .any(|r| r.id == id && r.matches(&rule, cidr.into()))
+            {
+                entry.outcome = AuditOutcome::Unchanged;
+                store::note_request(client, rule.id, change.sent_at).await?;
+                store::audit(client, &entry).await?;
+                return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
+            }
+            tracing::warn!(owner = %rule.owner, rule_id = id,
+                "the applied rule is gone from AWS or no longer matches its row; applying it again");
+        }
     }
 
     store::mark_pending(client, rule.id, cidr, change.sent_at).await?;
