@@ -790,3 +790,32 @@ async fn a_database_error_that_will_not_pass_is_permanent() {
     assert_eq!(t, "Permanent.Database", "{m}");
     assert!(m.contains("drift_settings") && m.contains("42P01"), "{m}");
 }
+
+/// Offboarding: the last developer's row is deleted, and their rule (and a 0.0.0.0/0 opened
+/// later) must still be found. The groups checked come from the configuration, not from the
+/// rows that happen to exist.
+#[tokio::test]
+async fn a_group_whose_last_row_was_deleted_is_still_checked() {
+    let w = World::shared().await;
+    let group = w.group().await;
+    let left = w.open(&group, "52.14.99.8/32", 5432).await;
+    w.manage(&group, "leaver", "52.14.99.8/32", Some(&left))
+        .await;
+    w.sql("DELETE FROM managed_ingress_rules").await;
+    w.open(&group, "0.0.0.0/0", 5432).await;
+
+    let f = w
+        .start(&[("SECURITY_GROUP_IDS", &group), ("DRIFT_MODE", "remediate")])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["unexpected"], 2, "{summary:#}");
+    assert_eq!(summary["actions"]["revoked"], 2, "{summary:#}");
+    assert!(w.ingress(&group).await.is_empty());
+
+    // A CloudTrail event for the group is checked too, with no row in it.
+    w.open(&group, "0.0.0.0/0", 5432).await;
+    let mut trail = event("drift-check-cloudtrail.json");
+    trail["detail"]["requestParameters"]["groupId"] = json!(group);
+    let summary = f.invoke(&trail).await.response().clone();
+    assert_eq!(summary["counts"]["unexpected"], 1, "{summary:#}");
+}

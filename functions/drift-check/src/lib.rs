@@ -12,7 +12,10 @@ pub mod users_check;
 
 use std::time::{Duration, Instant};
 
-use ingress::ec2::{Ec2, Ec2Error};
+use ingress::{
+    ec2::{Ec2, Ec2Error},
+    group::SecurityGroupId,
+};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::{
@@ -47,6 +50,11 @@ pub struct Config {
     pub list_users_per_second: f64,
     /// Users per ListUsers page (Cognito's largest is 60).
     pub page_size: i32,
+    /// The security groups whose CIDR rules are checked (`SECURITY_GROUP_IDS`; the template
+    /// gives the database's group). A group stays checked when its last row is deleted, so an
+    /// offboarded developer's rule, and any later 0.0.0.0/0, is still found. Unset (local
+    /// runs only): the groups the rows name.
+    pub managed_groups: Option<Vec<SecurityGroupId>>,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
@@ -117,8 +125,33 @@ impl Config {
                         )
                     })
                 })?,
+            managed_groups: managed_groups(env)?,
         })
     }
+}
+
+/// `SECURITY_GROUP_IDS`: a comma-separated list of group ids, each checked.
+fn managed_groups(env: &impl Env) -> Result<Option<Vec<SecurityGroupId>>, ConfigError> {
+    const VAR: &str = "SECURITY_GROUP_IDS";
+    let Some(list) = env.non_empty(VAR) else {
+        return Ok(None);
+    };
+    let mut groups = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let group: SecurityGroupId = id
+            .parse()
+            .map_err(|e: ingress::group::BadGroupId| ConfigError::invalid(VAR, e.to_string()))?;
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    if groups.is_empty() {
+        return Err(ConfigError::invalid(
+            VAR,
+            "expected sg-... ids, comma-separated",
+        ));
+    }
+    Ok(Some(groups))
 }
 
 /// `DRIFT_LIST_USERS_PER_SECOND`: above zero, at most Cognito's quota.
@@ -326,7 +359,10 @@ async fn check(
     run: &mut Run,
     deadline: Instant,
 ) -> Result<Completion, Error> {
-    let managed = ingress::store::managed_groups(client).await?;
+    let managed = match &state.config.managed_groups {
+        Some(groups) => groups.iter().map(ToString::to_string).collect(),
+        None => ingress::store::managed_groups(client).await?,
+    };
     let groups = match scope {
         Scope::All => managed,
         Scope::Group(g) => {
@@ -377,6 +413,27 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.list_users_per_second, c.page_size), (2.5, 7));
+    }
+
+    #[test]
+    fn the_managed_groups_are_a_checked_list() {
+        assert_eq!(config(&[]).unwrap().managed_groups, None);
+        let c = config(&[(
+            "SECURITY_GROUP_IDS",
+            "sg-0123456789abcdef0, sg-0a1b2c3d,sg-0a1b2c3d",
+        )])
+        .unwrap();
+        let ids: Vec<String> = c
+            .managed_groups
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ids, ["sg-0123456789abcdef0", "sg-0a1b2c3d"]);
+        for bad in ["sg-XYZ", "sg-0a1b2c3d,0.0.0.0/0", " , "] {
+            let e = config(&[("SECURITY_GROUP_IDS", bad)]).unwrap_err();
+            assert_eq!(e.var(), "SECURITY_GROUP_IDS", "{bad}: {e}");
+        }
     }
 
     #[test]
