@@ -736,8 +736,9 @@ async fn an_allowlisted_vpn_range_survives_remediate_while_the_open_world_is_rev
         .await
         .unwrap()
         .execute(
-            "INSERT INTO drift_allowed_rules (security_group_id, cidr, reason, added_by) \
-             VALUES ($1, '10.20.0.0/16', 'office VPN', 'ops@example.com')",
+            "INSERT INTO drift_allowed_rules \
+             (security_group_id, cidr, ip_protocol, from_port, to_port, reason, added_by) \
+             VALUES ($1, '10.20.0.0/16', 'tcp', 5432, 5432, 'office VPN', 'ops@example.com')",
             &[&group],
         )
         .await
@@ -818,4 +819,88 @@ async fn a_group_whose_last_row_was_deleted_is_still_checked() {
     trail["detail"]["requestParameters"]["groupId"] = json!(group);
     let summary = f.invoke(&trail).await.response().clone();
     assert_eq!(summary["counts"]["unexpected"], 1, "{summary:#}");
+}
+
+/// An allowlist entry pins what it allows. The bastion's rule, allowlisted by id, source,
+/// protocol and port, widened by hand to 0.0.0.0/0 is drift and is revoked, not kept. An entry
+/// written before entries were pinned (an id alone) keeps nothing: the rule it names is
+/// reported as drift but left in place for the operator to pin.
+#[tokio::test]
+async fn an_allowlisted_rule_widened_by_hand_is_drift() {
+    let w = World::shared().await;
+    let group = w.group().await;
+    let bastion = w.open(&group, "52.0.0.9/32", 5432).await;
+    let legacy = w.open(&group, "52.0.0.10/32", 22).await;
+    let admin = w.db.admin().await.unwrap();
+    admin
+        .execute(
+            "INSERT INTO drift_allowed_rules \
+             (security_group_id, aws_rule_id, cidr, ip_protocol, from_port, to_port, reason, added_by) \
+             VALUES ($1, $2, '52.0.0.9/32', 'tcp', 5432, 5432, 'bastion', 'ops@example.com')",
+            &[&group, &bastion],
+        )
+        .await
+        .unwrap();
+    // An entry as it was written before V8 (the constraint holds for new rows only).
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE drift_allowed_rules DROP CONSTRAINT drift_allowed_rules_pins_a_rule; \
+             INSERT INTO drift_allowed_rules (security_group_id, aws_rule_id, reason, added_by) \
+             VALUES ('{group}', '{legacy}', 'old jump host', 'ops@example.com'); \
+             ALTER TABLE drift_allowed_rules ADD CONSTRAINT drift_allowed_rules_pins_a_rule \
+             CHECK (cidr IS NOT NULL AND ip_protocol IS NOT NULL AND from_port IS NOT NULL \
+             AND to_port IS NOT NULL) NOT VALID"
+        ))
+        .await
+        .unwrap();
+    // A new entry that pins nothing but a CIDR is refused.
+    let unpinned = admin
+        .execute(
+            "INSERT INTO drift_allowed_rules (security_group_id, cidr, reason, added_by) \
+             VALUES ($1, '10.0.0.0/8', 'vpn', 'ops@example.com')",
+            &[&group],
+        )
+        .await;
+    assert!(unpinned.is_err(), "an unpinned entry was accepted");
+
+    let f = w
+        .start(&[("DRIFT_MODE", "remediate"), ("SECURITY_GROUP_IDS", &group)])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["allowed"], 1, "{summary:#}");
+    assert_eq!(
+        summary["counts"]["unexpected"], 1,
+        "the legacy entry's rule: {summary:#}"
+    );
+    assert_eq!(summary["actions"]["skipped"], 1, "{summary:#}");
+
+    // Widened by hand, in place (same rule id): now it matches its entry no more.
+    w.ec2
+        .modify_security_group_rules()
+        .group_id(&group)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&bastion)
+                .security_group_rule(
+                    aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+                        .ip_protocol("tcp")
+                        .from_port(5432)
+                        .to_port(5432)
+                        .cidr_ipv4("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["allowed"], 0, "{summary:#}");
+    assert_eq!(summary["counts"]["unexpected"], 2, "{summary:#}");
+    assert_eq!(summary["actions"]["revoked"], 1, "{summary:#}");
+    assert_eq!(
+        w.ingress(&group).await,
+        [("52.0.0.10/32".to_owned(), 22)],
+        "the widened bastion rule is gone; the legacy entry's rule is left for the operator"
+    );
 }

@@ -124,6 +124,9 @@ pub enum Skip {
     NoDesiredSource,
     /// A row wants the rule now (a fix earlier in the run, or sg-ip-update meanwhile).
     WantedNow,
+    /// Only an allowlist entry written before entries pinned protocol and ports names the
+    /// rule: it is drift, but the operator meant to keep it, so it is left for them to pin.
+    UnpinnedAllowlistEntry,
 }
 
 /// What was done about one finding (`drift_findings.action`).
@@ -204,6 +207,9 @@ impl std::fmt::Display for Action {
                 Skip::RowChanged => "skipped: the row changed meanwhile",
                 Skip::NoDesiredSource => "skipped: no desired source",
                 Skip::WantedNow => "skipped: a row wants it now",
+                Skip::UnpinnedAllowlistEntry => {
+                    "skipped: only an allowlist entry that pins no protocol and ports names it"
+                }
             }),
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Failed(why) => write!(f, "failed: {why}"),

@@ -31,6 +31,9 @@ pub enum RuleDrift {
     Adopt(ManagedRule, AwsRule),
     /// A rule no row describes that an allowlist entry names: kept.
     Allowed(AwsRule, AllowedRule),
+    /// A rule no row describes that only an entry from before entries were pinned names (by
+    /// CIDR or id alone): reported as drift, never revoked, until the entry is pinned.
+    NamedByUnpinnedEntry(AwsRule, AllowedRule),
 }
 
 /// An entry of `drift_allowed_rules`: a foreign rule an operator declared expected.
@@ -38,23 +41,48 @@ pub enum RuleDrift {
 pub struct AllowedRule {
     pub cidr: Option<Cidr>,
     pub aws_rule_id: Option<String>,
+    pub ip_protocol: Option<String>,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
     pub reason: String,
     pub added_by: String,
 }
 
 impl AllowedRule {
-    /// Exact matching only: an entry for a range never covers a wider or another rule, so a
-    /// rule like 0.0.0.0/0 stays only when an entry names it.
+    /// Whether the entry pins what it allows: source, protocol and ports.
+    pub fn is_pinned(&self) -> bool {
+        self.cidr.is_some()
+            && self.ip_protocol.is_some()
+            && self.from_port.is_some()
+            && self.to_port.is_some()
+    }
+
+    /// Exact matching only, on everything the entry pins: an entry never covers a wider
+    /// source, another protocol or other ports, so a rule widened by hand (0.0.0.0/0, every
+    /// port) is drift, and 0.0.0.0/0 stays only when an entry names it. An unpinned entry
+    /// covers nothing.
     pub fn covers(&self, aws: &AwsRule) -> bool {
-        (self.cidr.is_some() || self.aws_rule_id.is_some())
+        self.is_pinned()
+            && self.cidr == aws.cidr
+            && self.ip_protocol.as_deref() == Some(aws.ip_protocol.as_str())
+            && self.from_port == Some(aws.from_port)
+            && self.to_port == Some(aws.to_port)
+            && self.aws_rule_id.as_deref().is_none_or(|id| id == aws.id)
+    }
+
+    /// An unpinned entry's old meaning (its CIDR, its id, or both): the rule it was written
+    /// for, now reported until the entry is pinned.
+    fn names(&self, aws: &AwsRule) -> bool {
+        !self.is_pinned()
+            && (self.cidr.is_some() || self.aws_rule_id.is_some())
             && self.cidr.is_none_or(|c| aws.cidr == Some(c))
             && self.aws_rule_id.as_deref().is_none_or(|id| id == aws.id)
     }
 }
 
 const ALLOWED_IN_GROUP: &str = "\
-    SELECT cidr::text, aws_rule_id, reason, added_by FROM drift_allowed_rules \
-    WHERE security_group_id = $1 ORDER BY id";
+    SELECT cidr::text, aws_rule_id, reason, added_by, ip_protocol, from_port, to_port \
+    FROM drift_allowed_rules WHERE security_group_id = $1 ORDER BY id";
 
 /// The allowlist entries of one group.
 pub async fn allowed_in_group(
@@ -73,6 +101,9 @@ pub async fn allowed_in_group(
                 aws_rule_id: r.try_get(1)?,
                 reason: r.try_get(2)?,
                 added_by: r.try_get(3)?,
+                ip_protocol: r.try_get(4)?,
+                from_port: r.try_get(5)?,
+                to_port: r.try_get(6)?,
             })
         })
         .collect()
@@ -118,9 +149,12 @@ pub fn compare_group(
     }
     for a in actual {
         if a.cidr.is_some() && !claimed.contains(&a.id) {
-            drift.push(match allowed.iter().find(|e| e.covers(a)) {
-                Some(entry) => RuleDrift::Allowed(a.clone(), entry.clone()),
-                None => RuleDrift::Unexpected(a.clone()),
+            let covering = allowed.iter().find(|e| e.covers(a));
+            let naming = || allowed.iter().find(|e| e.names(a));
+            drift.push(match (covering, naming()) {
+                (Some(entry), _) => RuleDrift::Allowed(a.clone(), entry.clone()),
+                (None, Some(entry)) => RuleDrift::NamedByUnpinnedEntry(a.clone(), entry.clone()),
+                (None, None) => RuleDrift::Unexpected(a.clone()),
             });
         }
     }
@@ -197,6 +231,14 @@ pub async fn check_group(
                 desired: Some(json!({"allowed_by": entry.added_by, "reason": entry.reason})),
                 actual: Some(actual_json(&aws)),
                 action: Action::Kept,
+            },
+            RuleDrift::NamedByUnpinnedEntry(aws, entry) => Finding {
+                kind: Kind::Unexpected,
+                resource: format!("{group}/{}", aws.id),
+                desired: Some(json!({"allowed_by": entry.added_by, "reason": entry.reason,
+                    "entry": "pins no protocol and ports: pin it to keep this rule"})),
+                actual: Some(actual_json(&aws)),
+                action: Action::Skipped(Skip::UnpinnedAllowlistEntry),
             },
             RuleDrift::Unexpected(aws) => {
                 let action = if remediate {
@@ -428,17 +470,20 @@ mod tests {
             aws("sgr-open", Some("0.0.0.0/0"), 5432),
             aws("sgr-bastion", Some("52.0.0.9/32"), 5432),
         ];
-        let entry = |cidr: Option<&str>, id: Option<&str>| AllowedRule {
-            cidr: cidr.and_then(Cidr::parse),
+        let entry = |cidr: &str, id: Option<&str>| AllowedRule {
+            cidr: Cidr::parse(cidr),
             aws_rule_id: id.map(str::to_owned),
+            ip_protocol: Some("tcp".into()),
+            from_port: Some(5432),
+            to_port: Some(5432),
             reason: "vpn".into(),
             added_by: "ops".into(),
         };
         let allowed = [
-            entry(Some("10.20.0.0/16"), None),
-            entry(None, Some("sgr-bastion")),
-            // Both given: both must match, and this id has another source.
-            entry(Some("0.0.0.0/0"), Some("sgr-vpn")),
+            entry("10.20.0.0/16", None),
+            entry("52.0.0.9/32", Some("sgr-bastion")),
+            // The id given too: both must match, and this id has another source.
+            entry("0.0.0.0/0", Some("sgr-vpn")),
         ];
         let drift = compare_group(&d, &a, &allowed);
         assert_eq!(drift.len(), 3, "{drift:?}");
@@ -446,8 +491,40 @@ mod tests {
         assert!(matches!(&drift[1], RuleDrift::Unexpected(a) if a.id == "sgr-open"));
         assert!(matches!(&drift[2], RuleDrift::Allowed(a, _) if a.id == "sgr-bastion"));
         // A wider entry never covers a narrower or another rule: only an exact one does.
-        assert!(!entry(Some("0.0.0.0/0"), None).covers(&a[1]));
-        assert!(!entry(Some("10.0.0.0/8"), None).covers(&a[1]));
+        assert!(!entry("0.0.0.0/0", None).covers(&a[1]));
+        assert!(!entry("10.0.0.0/8", None).covers(&a[1]));
+
+        // The bastion's rule widened by hand, to the world or to every port, is drift.
+        let widened = [
+            aws("sgr-bastion", Some("0.0.0.0/0"), 5432),
+            AwsRule {
+                ip_protocol: "-1".into(),
+                from_port: -1,
+                to_port: -1,
+                ..aws("sgr-bastion", Some("52.0.0.9/32"), 5432)
+            },
+            aws("sgr-bastion", Some("52.0.0.9/32"), 22),
+        ];
+        for w in &widened {
+            let drift = compare_group(&[], std::slice::from_ref(w), &allowed);
+            assert!(
+                matches!(&drift[..], [RuleDrift::Unexpected(_)]),
+                "{w:?}: {drift:?}"
+            );
+        }
+        // An entry from before pinning (its id alone) keeps nothing, and is named as the reason.
+        let unpinned = AllowedRule {
+            cidr: None,
+            ip_protocol: None,
+            from_port: None,
+            to_port: None,
+            ..entry("52.0.0.9/32", Some("sgr-bastion"))
+        };
+        let drift = compare_group(&[], &widened[..1], &[unpinned]);
+        assert!(
+            matches!(&drift[..], [RuleDrift::NamedByUnpinnedEntry(..)]),
+            "{drift:?}"
+        );
     }
 
     #[test]

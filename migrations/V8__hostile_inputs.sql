@@ -1,0 +1,19 @@
+-- A confirmed Cognito user whose row cannot be written (a handle the table refuses, an email
+-- that is not verified, any other per-user failure) is a finding of its own kind, with the
+-- reason, so that one such user never holds back the rest of a pass.
+ALTER TABLE drift_findings DROP CONSTRAINT drift_findings_kind_check;
+ALTER TABLE drift_findings ADD CONSTRAINT drift_findings_kind_check CHECK (kind IN (
+    'missing', 'changed', 'unexpected', 'allowed', 'missing_user', 'orphan_user', 'unwritable_user'));
+
+-- An allowlist entry pins what it allows: the source, the protocol and the ports (and the rule
+-- id, when given). A rule widened by hand (the bastion opened to 0.0.0.0/0, or to every port) no
+-- longer matches its entry and is drift. Entries written before this pin nothing more than a
+-- CIDR or an id: they keep no rule any more; the rule they name is reported as drift and left
+-- in place (never revoked) until the entry is pinned or replaced. New entries must pin.
+ALTER TABLE drift_allowed_rules
+    ADD COLUMN ip_protocol text CHECK (ip_protocol ~ '^(-1|tcp|udp|icmp|icmpv6|[0-9]{1,3})$'),
+    ADD COLUMN from_port integer CHECK (from_port BETWEEN -1 AND 65535),
+    ADD COLUMN to_port integer CHECK (to_port BETWEEN -1 AND 65535);
+ALTER TABLE drift_allowed_rules ADD CONSTRAINT drift_allowed_rules_pins_a_rule
+    CHECK (cidr IS NOT NULL AND ip_protocol IS NOT NULL AND from_port IS NOT NULL AND to_port IS NOT NULL)
+    NOT VALID;
