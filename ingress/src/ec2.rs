@@ -7,9 +7,15 @@ use aws_sdk_ec2::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
     types::{
-        Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRuleRequest, SecurityGroupRuleUpdate,
+        Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroupRuleRequest,
+        SecurityGroupRuleUpdate, Tag, TagSpecification,
     },
 };
+
+/// The tag every rule this stack creates carries, naming the owner it was made for. It is how
+/// a rule proves it is ours: a rule without it (made by hand, or allowlisted) is never taken
+/// over, even when it lets in exactly the address a developer asks for.
+pub const OWNER_TAG: &str = "db-sync:owner";
 
 use crate::{
     ip::{Cidr, HostCidr},
@@ -51,9 +57,16 @@ pub struct AwsRule {
     /// The CIDR source; `None` for a rule whose source is a group or prefix list.
     pub cidr: Option<Cidr>,
     pub description: Option<String>,
+    /// The owner named by the rule's [`OWNER_TAG`], when it has one.
+    pub tagged_owner: Option<String>,
 }
 
 impl AwsRule {
+    /// Whether this stack created the rule (it carries [`OWNER_TAG`]).
+    pub fn is_ours(&self) -> bool {
+        self.tagged_owner.is_some()
+    }
+
     /// Whether this rule lets in exactly what `rule` wants with source `cidr`.
     pub fn matches(&self, rule: &ManagedRule, cidr: Cidr) -> bool {
         self.ip_protocol == rule.ip_protocol
@@ -106,6 +119,12 @@ impl Ec2 {
                     to_port: r.to_port().unwrap_or(-1),
                     cidr,
                     description: r.description().map(str::to_owned),
+                    tagged_owner: r
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(OWNER_TAG))
+                        .and_then(|t| t.value())
+                        .map(str::to_owned),
                 });
             }
         }
@@ -182,11 +201,16 @@ impl Ec2 {
                     .build(),
             )
         };
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::SecurityGroupRule)
+            .tags(Tag::builder().key(OWNER_TAG).value(&rule.owner).build())
+            .build();
         let result = self
             .client
             .authorize_security_group_ingress()
             .group_id(&rule.security_group_id)
             .ip_permissions(permission.build())
+            .tag_specifications(tags)
             .send()
             .await;
         match result {
@@ -202,14 +226,29 @@ impl Ec2 {
                     retryable: true,
                 }),
             Err(e) if e.code() == Some("InvalidPermission.Duplicate") => {
-                // Already there (an earlier attempt whose answer was lost, or a hand-made rule
-                // with the same source): adopt it.
+                // Already there. A rule this stack made carries its tag (an earlier attempt
+                // whose answer was lost, or a developer behind the same address, who shares
+                // it): take it. A rule made by hand (or allowlisted) with the same source is
+                // not ours: taking it over would let this developer's next move rewrite or
+                // revoke it.
                 let existing = self.ingress_rules(&rule.security_group_id).await?;
-                existing
-                    .into_iter()
-                    .find(|r| r.matches(rule, cidr.into()))
-                    .map(|r| r.id)
-                    .ok_or_else(|| ec2_error("AuthorizeSecurityGroupIngress", e))
+                let Some(found) = existing.into_iter().find(|r| r.matches(rule, cidr.into()))
+                else {
+                    return Err(ec2_error("AuthorizeSecurityGroupIngress", e));
+                };
+                if found.is_ours() {
+                    return Ok(found.id);
+                }
+                Err(Ec2Error {
+                    operation: "AuthorizeSecurityGroupIngress",
+                    code: Some("ForeignRuleInTheWay".to_owned()),
+                    message: format!(
+                        "rule {} already lets {cidr} in on these ports, and this stack did not \
+                         create it (no {OWNER_TAG} tag); it is left alone and not taken over",
+                        found.id
+                    ),
+                    retryable: false,
+                })
             }
             Err(e) => Err(ec2_error("AuthorizeSecurityGroupIngress", e)),
         }

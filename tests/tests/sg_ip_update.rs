@@ -584,3 +584,42 @@ async fn the_same_address_after_its_rule_was_deleted_by_hand_puts_the_rule_back(
     let third = f.invoke(&change("andrew", "52.14.99.8")).await;
     assert_eq!(third.response()["outcome"], "unchanged");
 }
+
+/// A developer who asks for exactly the address (and port) of a rule made by hand gets no
+/// hold on it: AWS answers "duplicate", the rule carries no tag of this stack, so the row does
+/// not take it over, and the developer's next move leaves it as it was.
+#[tokio::test]
+async fn a_rule_made_by_hand_is_never_taken_over() {
+    let fx = Fixture::shared().await;
+    let bastion = fx.open("52.14.99.8/32").await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+
+    let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Permanent.AwsApply", "{m}");
+    assert!(m.contains(&bastion) && m.contains("not taken over"), "{m}");
+    let row = fx.row("andrew").await;
+    assert_eq!(
+        (row.1, row.2.as_str()),
+        (None, "failed"),
+        "the row took no rule"
+    );
+
+    // His next address gets a rule of his own; the hand-made one is untouched.
+    let moved = f.invoke(&change("andrew", "34.201.17.5")).await;
+    assert_eq!(moved.response()["outcome"], "applied");
+    let rules = fx.ingress().await;
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.0 == bastion && r.1 == "52.14.99.8/32"),
+        "{rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.0 != bastion && r.1 == "34.201.17.5/32"),
+        "{rules:?}"
+    );
+}

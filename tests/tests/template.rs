@@ -16,8 +16,9 @@ use serde_norway::Value;
 mod common;
 use common::{template, untag};
 
-/// The SDK calls the code makes, and the IAM action each needs.
-const CALLS: [(&str, &str); 8] = [
+/// The SDK calls the code makes, and the IAM action each needs (tags sent with a create need
+/// `ec2:CreateTags` as well).
+const CALLS: [(&str, &str); 9] = [
     (".get_secret_value()", "secretsmanager:GetSecretValue"),
     (
         ".describe_security_group_rules()",
@@ -35,6 +36,7 @@ const CALLS: [(&str, &str); 8] = [
         ".revoke_security_group_ingress()",
         "ec2:RevokeSecurityGroupIngress",
     ),
+    (".tag_specifications(", "ec2:CreateTags"),
     (".list_users()", "cognito-idp:ListUsers"),
     (".describe_user_pool()", "cognito-idp:DescribeUserPool"),
     (".update_user_pool()", "cognito-idp:UpdateUserPool"),
@@ -1246,6 +1248,40 @@ fn rds_db_connect_is_granted_only_to_the_trigger_for_its_one_user_under_the_iam_
         assert!(
             rule.contains(needed),
             "the IAM option asserts {needed}: {rule}"
+        );
+    }
+}
+
+/// The functions that create rules tag them as they create them (how a rule proves this stack
+/// made it): `ec2:CreateTags` on rules, and only inside `AuthorizeSecurityGroupIngress`.
+#[test]
+fn rules_are_tagged_only_as_they_are_created() {
+    let t = template();
+    let code = std::fs::read_to_string(repo_root().join("ingress/src/ec2.rs")).unwrap();
+    assert!(code.contains(".tag_specifications(") && code.contains("OWNER_TAG"));
+    for function in ["SgIpUpdateFunction", "DriftCheckFunction"] {
+        let Value::Sequence(policies) = &t["Resources"][function]["Properties"]["Policies"] else {
+            panic!("{function}: no policies")
+        };
+        let tagging: Vec<&Value> = policies
+            .iter()
+            .flat_map(|p| match &p["Statement"] {
+                Value::Sequence(s) => s.iter().collect::<Vec<_>>(),
+                _ => vec![],
+            })
+            .filter(|s| s["Action"].as_str() == Some("ec2:CreateTags"))
+            .collect();
+        assert_eq!(tagging.len(), 1, "{function}: {policies:?}");
+        let statement = tagging[0];
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["ec2:CreateAction"].as_str(),
+            Some("AuthorizeSecurityGroupIngress"),
+            "{function}"
+        );
+        let resource = format!("{:?}", untag(&statement["Resource"]));
+        assert!(
+            resource.contains(":security-group-rule/*"),
+            "{function}: {resource}"
         );
     }
 }

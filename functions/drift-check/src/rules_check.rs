@@ -129,9 +129,11 @@ pub fn compare_group(
             .aws_rule_id
             .as_deref()
             .and_then(|id| actual.iter().find(|a| a.id == id));
+        // Another rule is taken only when this stack made it (a shared address, a lost
+        // answer): a rule made by hand or allowlisted is never adopted.
         let exact = own
             .filter(|a| a.matches(rule, cidr))
-            .or_else(|| actual.iter().find(|a| a.matches(rule, cidr)));
+            .or_else(|| actual.iter().find(|a| a.is_ours() && a.matches(rule, cidr)));
         match (exact, own) {
             (Some(a), _) => {
                 claimed.insert(a.id.clone());
@@ -390,7 +392,29 @@ mod tests {
             to_port: port,
             cidr: cidr.and_then(Cidr::parse),
             description: None,
+            // Made by this stack, unless a test says otherwise.
+            tagged_owner: Some("someone".into()),
         }
+    }
+
+    #[test]
+    fn a_matching_rule_this_stack_did_not_make_is_never_adopted() {
+        // The row wants exactly what a hand-made rule (no tag) lets in.
+        let d = [row("a", Some("52.0.0.9/32"), None)];
+        let by_hand = AwsRule {
+            tagged_owner: None,
+            ..aws("sgr-bastion", Some("52.0.0.9/32"), 5432)
+        };
+        let drift = compare_group(&d, std::slice::from_ref(&by_hand), &[]);
+        assert!(
+            matches!(&drift[..], [RuleDrift::Missing(r), RuleDrift::Unexpected(a)]
+                if r.owner == "a" && a.id == "sgr-bastion"),
+            "{drift:?}"
+        );
+        // Made by this stack (for a developer behind the same address): shared.
+        let ours = aws("sgr-shared", Some("52.0.0.9/32"), 5432);
+        let drift = compare_group(&d, &[ours], &[]);
+        assert!(matches!(&drift[..], [RuleDrift::Adopt(..)]), "{drift:?}");
     }
 
     #[test]
