@@ -904,3 +904,89 @@ async fn an_allowlisted_rule_widened_by_hand_is_drift() {
         "the widened bastion rule is gone; the legacy entry's rule is left for the operator"
     );
 }
+
+/// The kill switch is read before every change: set while a run is remediating (here by a
+/// trigger that sets it as the run records its first finding), it stops the run at its next
+/// change, not at the next run.
+#[tokio::test]
+async fn the_kill_switch_set_during_a_run_stops_its_next_change() {
+    let w = World::shared().await;
+    let group = w.group().await;
+    for cidr in ["0.0.0.0/0", "10.0.0.0/8", "172.16.0.0/12"] {
+        w.open(&group, cidr, 5432).await;
+    }
+    w.sql(
+        "CREATE FUNCTION pause_remediation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN UPDATE drift_settings SET remediation_paused = true; RETURN NEW; END $$; \
+         CREATE TRIGGER pause_remediation AFTER INSERT ON drift_findings \
+         FOR EACH ROW EXECUTE FUNCTION pause_remediation()",
+    )
+    .await;
+    let f = w
+        .start(&[
+            ("DRIFT_MODE", "remediate"),
+            ("SECURITY_GROUP_IDS", &group),
+            ("DRIFT_MAX_CHANGE_SHARE", "1"),
+        ])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["unexpected"], 3, "{summary:#}");
+    assert_eq!(summary["actions"]["revoked"], 1, "{summary:#}");
+    assert_eq!(summary["actions"]["skipped"], 2, "{summary:#}");
+    assert_eq!(summary["remediation_paused"], true, "{summary:#}");
+    assert_eq!(w.ingress(&group).await.len(), 2);
+}
+
+/// A restored old snapshot or a mistaken mass DELETE must not let one run revoke or move every
+/// rule: a run that would change more than DRIFT_MAX_CHANGE_SHARE of a group's rules changes
+/// nothing in it, reports what it would have done (the drift alarm counts it) and names the
+/// group.
+#[tokio::test]
+async fn a_run_that_would_change_most_of_a_group_changes_nothing() {
+    let w = World::shared().await;
+    let group = w.group().await;
+    for (i, ip) in [
+        "34.201.17.5",
+        "34.201.17.6",
+        "34.201.17.7",
+        "34.201.17.8",
+        "34.201.17.9",
+        "34.201.17.10",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cidr = format!("{ip}/32");
+        let id = w.open(&group, &cidr, 5432).await;
+        w.manage(&group, &format!("dev{i}"), &cidr, Some(&id)).await;
+    }
+    // Five of the six rows deleted by mistake.
+    w.sql("DELETE FROM managed_ingress_rules WHERE owner <> 'dev0'")
+        .await;
+    let before = w.ingress(&group).await;
+    let f = w
+        .start(&[("DRIFT_MODE", "remediate"), ("SECURITY_GROUP_IDS", &group)])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["unexpected"], 5, "{summary:#}");
+    assert_eq!(summary["actions"]["skipped"], 5, "{summary:#}");
+    assert_eq!(summary["held_back"], json!([group]), "{summary:#}");
+    assert_eq!(
+        w.ingress(&group).await,
+        before,
+        "nothing in the group changed"
+    );
+
+    // One rule opened by hand in a group in step is still revoked: within the share.
+    w.sql("DELETE FROM managed_ingress_rules").await;
+    let small = w.group().await;
+    let id = w.open(&small, "34.201.17.5/32", 5432).await;
+    w.manage(&small, "dev0", "34.201.17.5/32", Some(&id)).await;
+    w.open(&small, "0.0.0.0/0", 5432).await;
+    let f = w
+        .start(&[("DRIFT_MODE", "remediate"), ("SECURITY_GROUP_IDS", &small)])
+        .await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["actions"]["revoked"], 1, "{summary:#}");
+    assert_eq!(summary["held_back"], json!([]), "{summary:#}");
+}

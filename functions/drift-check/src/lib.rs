@@ -55,6 +55,9 @@ pub struct Config {
     /// offboarded developer's rule, and any later 0.0.0.0/0, is still found. Unset (local
     /// runs only): the groups the rows name.
     pub managed_groups: Option<Vec<SecurityGroupId>>,
+    /// The largest share of a group's rules one run may change (`DRIFT_MAX_CHANGE_SHARE`);
+    /// a run that would change more changes nothing in that group and reports why.
+    pub max_change_share: f64,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
@@ -126,8 +129,22 @@ impl Config {
                     })
                 })?,
             managed_groups: managed_groups(env)?,
+            max_change_share: max_change_share(env)?,
         })
     }
+}
+
+/// `DRIFT_MAX_CHANGE_SHARE`: above 0, at most 1 (every rule); default one half.
+fn max_change_share(env: &impl Env) -> Result<f64, ConfigError> {
+    const VAR: &str = "DRIFT_MAX_CHANGE_SHARE";
+    let share: f64 = env.parse_or(VAR, 0.5, "a share of a group's rules, from 0 to 1")?;
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(ConfigError::invalid(
+            VAR,
+            "expected a share of a group's rules above 0 and at most 1",
+        ));
+    }
+    Ok(share)
 }
 
 /// `SECURITY_GROUP_IDS`: a comma-separated list of group ids, each checked.
@@ -446,6 +463,9 @@ mod tests {
             ("DRIFT_LIST_USERS_PER_SECOND", "fast"),
             ("DRIFT_PAGE_SIZE", "61"),
             ("DRIFT_PAGE_SIZE", "0"),
+            ("DRIFT_MAX_CHANGE_SHARE", "0"),
+            ("DRIFT_MAX_CHANGE_SHARE", "1.5"),
+            ("DRIFT_MAX_CHANGE_SHARE", "NaN"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var(), var, "{value}: {e}");

@@ -127,6 +127,11 @@ pub enum Skip {
     /// Only an allowlist entry written before entries pinned protocol and ports names the
     /// rule: it is drift, but the operator meant to keep it, so it is left for them to pin.
     UnpinnedAllowlistEntry,
+    /// The kill switch was set while this run was remediating: no change after it.
+    Paused,
+    /// The run would have changed more of the group's rules than `DRIFT_MAX_CHANGE_SHARE`
+    /// allows (a restored old snapshot, a mistaken mass DELETE): nothing in the group changed.
+    HeldBack,
 }
 
 /// What was done about one finding (`drift_findings.action`).
@@ -210,6 +215,10 @@ impl std::fmt::Display for Action {
                 Skip::UnpinnedAllowlistEntry => {
                     "skipped: only an allowlist entry that pins no protocol and ports names it"
                 }
+                Skip::Paused => "skipped: the kill switch was set during the run",
+                Skip::HeldBack => {
+                    "skipped: the run would have changed too many of the group's rules"
+                }
             }),
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Failed(why) => write!(f, "failed: {why}"),
@@ -245,6 +254,10 @@ pub struct Run {
     pub first: Vec<Finding>,
     /// The run's share of a pass over the user pool, when it read any of one.
     pub pass: Option<PassProgress>,
+    /// The kill switch was found set during the run: it made no change after that.
+    pub paused_during_run: bool,
+    /// Groups left unchanged because the run would have changed too many of their rules.
+    pub held_back: Vec<String>,
     max_per_kind: u64,
 }
 
@@ -304,6 +317,8 @@ impl Run {
             actions: BTreeMap::new(),
             first: Vec::new(),
             pass: None,
+            paused_during_run: false,
+            held_back: Vec::new(),
             max_per_kind: config.max_findings_per_kind,
         })
     }
@@ -311,6 +326,24 @@ impl Run {
     /// Whether changes may be made in this run.
     pub fn remediating(&self) -> bool {
         self.mode == Mode::Remediate
+    }
+
+    /// Whether the next change may be made: the run remediates and the kill switch is still
+    /// off. Read before every change, so setting the switch stops a run already under way
+    /// at its next change; once found set, no later change is made in this run.
+    pub async fn may_change(
+        &mut self,
+        client: &ClientWrapper,
+    ) -> Result<bool, tokio_postgres::Error> {
+        if !self.remediating() || self.paused_during_run {
+            return Ok(false);
+        }
+        if remediation_paused(client).await? {
+            self.paused_during_run = true;
+            tracing::warn!(run_id = %self.id, "the kill switch was set during the run; no further change");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// How many more findings of this kind would still be stored and logged.
@@ -403,7 +436,8 @@ impl Run {
             scope: self.scope.clone(),
             requested_mode: self.requested,
             mode: self.mode,
-            remediation_paused: paused,
+            remediation_paused: paused || self.paused_during_run,
+            held_back: self.held_back.clone(),
             duration_ms: elapsed.as_millis() as u64,
             counts: self.counts.clone(),
             actions: self.actions.clone(),
@@ -423,6 +457,8 @@ pub struct Summary {
     pub requested_mode: Mode,
     pub mode: Mode,
     pub remediation_paused: bool,
+    /// Groups left unchanged because the run would have changed too many of their rules.
+    pub held_back: Vec<String>,
     pub duration_ms: u64,
     /// Every kind, found or not.
     pub counts: BTreeMap<Kind, u64>,

@@ -189,21 +189,26 @@ pub async fn check_group(
     let actual = state.ec2.ingress_rules(group).await?;
     let desired = store::rules_in_group(client, group).await?;
     let allowed = allowed_in_group(client, group).await?;
-    for drift in compare_group(&desired, &actual, &allowed) {
-        let remediate = run.remediating() && Instant::now() < deadline;
+    let drift = compare_group(&desired, &actual, &allowed);
+    let held = run.remediating() && too_many_changes(&drift, &desired, &actual, state);
+    if held {
+        tracing::error!(run_id = %run.id, group, planned = changes(&drift), share = state.config.max_change_share,
+            "remediation held back: the run would change more of the group's rules than DRIFT_MAX_CHANGE_SHARE allows; nothing in the group is changed");
+        run.held_back.push(group.to_owned());
+    }
+    for drift in drift {
         let finding = match drift {
             RuleDrift::Adopt(rule, aws) => {
-                if remediate {
+                if gate(run, client, held, deadline).await?.is_none() {
                     let action = adopt(client, &rule, &aws.id).await?;
                     tracing::info!(group, owner = %rule.owner, rule_id = %aws.id, %action, "row takes the matching AWS rule");
                 }
                 continue;
             }
             RuleDrift::Missing(rule) => {
-                let action = if remediate {
-                    fix_rule(state, client, &rule, Action::Created).await?
-                } else {
-                    none(run)
+                let action = match gate(run, client, held, deadline).await? {
+                    Some(action) => action,
+                    None => fix_rule(state, client, &rule, Action::Created).await?,
                 };
                 Finding {
                     kind: Kind::Missing,
@@ -214,10 +219,9 @@ pub async fn check_group(
                 }
             }
             RuleDrift::Changed(rule, aws) => {
-                let action = if remediate {
-                    fix_rule(state, client, &rule, Action::Modified).await?
-                } else {
-                    none(run)
+                let action = match gate(run, client, held, deadline).await? {
+                    Some(action) => action,
+                    None => fix_rule(state, client, &rule, Action::Modified).await?,
                 };
                 Finding {
                     kind: Kind::Changed,
@@ -243,10 +247,9 @@ pub async fn check_group(
                 action: Action::Skipped(Skip::UnpinnedAllowlistEntry),
             },
             RuleDrift::Unexpected(aws) => {
-                let action = if remediate {
-                    revoke_unexpected(state, client, group, &aws).await?
-                } else {
-                    none(run)
+                let action = match gate(run, client, held, deadline).await? {
+                    Some(action) => action,
+                    None => revoke_unexpected(state, client, group, &aws).await?,
                 };
                 Finding {
                     kind: Kind::Unexpected,
@@ -262,13 +265,62 @@ pub async fn check_group(
     Ok(())
 }
 
-/// No fix: report mode, or remediate mode past the deadline.
-fn none(run: &Run) -> Action {
-    if run.remediating() {
-        Action::OutOfTime
-    } else {
-        Action::None
+/// The changes in AWS remediation would make for `drift`.
+fn changes(drift: &[RuleDrift]) -> usize {
+    drift
+        .iter()
+        .filter(|d| {
+            matches!(
+                d,
+                RuleDrift::Missing(_) | RuleDrift::Changed(..) | RuleDrift::Unexpected(_)
+            )
+        })
+        .count()
+}
+
+/// Changes a run may always make in a group, whatever its size: in a small group ordinary drift
+/// (a 0.0.0.0/0 opened beside one developer's rule, a rule moved and one deleted) is most of it.
+pub const ALWAYS_ALLOWED_CHANGES: usize = 3;
+
+/// Whether remediating `drift` would change more of the group's rules than the configured
+/// share (and more than [`ALWAYS_ALLOWED_CHANGES`]): a restored old snapshot or a mistaken
+/// mass DELETE must not let one run move or revoke every rule.
+fn too_many_changes(
+    drift: &[RuleDrift],
+    desired: &[ManagedRule],
+    actual: &[AwsRule],
+    state: &State,
+) -> bool {
+    let rules = actual
+        .iter()
+        .filter(|a| a.cidr.is_some())
+        .count()
+        .max(desired.iter().filter(|d| d.cidr.is_some()).count());
+    let allowed = ((rules as f64) * state.config.max_change_share).ceil() as usize;
+    changes(drift) > allowed.max(ALWAYS_ALLOWED_CHANGES)
+}
+
+/// Whether to make a change now: `None` when it may be made, else what to record instead
+/// (report mode, the group held back, the deadline, the kill switch read just now).
+async fn gate(
+    run: &mut Run,
+    client: &ClientWrapper,
+    held: bool,
+    deadline: Instant,
+) -> Result<Option<Action>, Error> {
+    if !run.remediating() {
+        return Ok(Some(Action::None));
     }
+    if held {
+        return Ok(Some(Action::Skipped(Skip::HeldBack)));
+    }
+    if Instant::now() >= deadline {
+        return Ok(Some(Action::OutOfTime));
+    }
+    if !run.may_change(client).await? {
+        return Ok(Some(Action::Skipped(Skip::Paused)));
+    }
+    Ok(None)
 }
 
 /// Revokes a rule no row wanted when the group was compared, unless one does now (a fix

@@ -25,7 +25,7 @@ use crate::{
     Completion, Error, State,
     pacing::{Pacer, backoff},
     pass::{self, Claimed, PassStatus},
-    report::{Action, Finding, Kind, PassProgress, Run},
+    report::{Action, Finding, Kind, PassProgress, Run, Skip},
 };
 
 /// The least time the orphan anti-join is given, even with the deadline near.
@@ -249,12 +249,16 @@ impl Walk {
                 Err(reason) => unwritable(resource, &sub, Action::Reported, &reason),
                 // The page was begun before the deadline and the margin covers its work: a
                 // missing user left unfixed here would wait a whole pass for the next chance.
-                Ok(user) if run.remediating() => match backfill(client, &user).await? {
+                // The kill switch is read before each backfill, as before each rule change.
+                Ok(user) if run.may_change(client).await? => match backfill(client, &user).await? {
                     Backfill::Done(action) => missing_user(resource, &sub, action),
                     Backfill::Refused(reason) => {
                         unwritable(resource, &sub, Action::Failed(reason.clone()), &reason)
                     }
                 },
+                Ok(_) if run.remediating() => {
+                    missing_user(resource, &sub, Action::Skipped(Skip::Paused))
+                }
                 Ok(_) => missing_user(resource, &sub, Action::None),
             };
             run.record(client, finding).await?;
