@@ -177,6 +177,17 @@ async fn hostile_inputs_end_in_clear_errors_and_change_nothing() {
                         "{function}/{name}: the error echoes the input"
                     );
                 }
+                // An EventBridge event refused for good is answered, not failed (Lambda would
+                // retry an error): the refusal is as clear, and as short.
+                Outcome::Response(r) if r["outcome"] == "refused" => {
+                    let (error_type, message) = (r["error"].as_str(), r["message"].as_str());
+                    assert!(
+                        function == "sg-ip-update"
+                            && error_type.is_some_and(|t| t.starts_with("Permanent."))
+                            && message.is_some_and(|m| !m.is_empty() && m.len() < 2000),
+                        "{function}/{name}: {r}"
+                    );
+                }
                 other => panic!("{function}/{name}: expected a clear error, got {other:?}"),
             }
             assert!(

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 #[path = "common/sg.rs"]
 mod sg;
-use sg::{Fixture, change};
+use sg::{Fixture, change, failure};
 
 #[tokio::test]
 async fn moves_a_known_rule_to_the_new_host() {
@@ -136,7 +136,7 @@ async fn unknown_owners_are_refused_and_nothing_changes() {
     let row_before = fx.row("andrew").await;
     let f = fx.start().await;
     let inv = f.invoke(&change("mallory", "52.14.99.8")).await;
-    let (t, m) = inv.error();
+    let (t, m) = failure(&inv);
     assert_eq!(t, "Permanent.Unauthorized");
     assert!(
         m.contains("mallory") && m.contains("nothing was changed"),
@@ -205,7 +205,7 @@ async fn bad_addresses_are_refused_and_ec2_is_unchanged() {
     assert_eq!(bad.len(), 34);
     for ip in bad {
         let inv = f.invoke(&change("andrew", ip)).await;
-        let (t, m) = inv.error();
+        let (t, m) = failure(&inv);
         assert_eq!(t, "Permanent.InvalidIp", "{ip:?}: {m}");
     }
     assert_eq!(fx.ingress().await, before);
@@ -225,7 +225,7 @@ async fn private_addresses_only_where_the_rule_allows_them() {
         "10.8.0.5/32"
     );
     assert_eq!(
-        f.invoke(&change("vpn", "127.0.0.1")).await.error().0,
+        failure(&f.invoke(&change("vpn", "127.0.0.1")).await).0,
         "Permanent.InvalidIp"
     );
 }
@@ -399,7 +399,7 @@ async fn a_deleted_group_is_a_short_clear_error() {
         .unwrap();
     let f = fx.start().await;
     let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
-    let (error_type, message) = inv.error();
+    let (error_type, message) = failure(&inv);
     // A missing group stays missing: EventBridge must not retry it for a day.
     assert_eq!(error_type, "Permanent.AwsApply", "{message}");
     assert!(
@@ -434,7 +434,7 @@ async fn envelopes_from_another_source_or_detail_type_are_refused_and_audited() 
         e["source"] = json!(source);
         e["detail-type"] = json!(detail_type);
         let inv = f.invoke(&e).await;
-        let (t, m) = inv.error();
+        let (t, m) = failure(&inv);
         assert_eq!(
             t, "Permanent.WrongEnvelope",
             "{source} / {detail_type}: {m}"
@@ -477,7 +477,7 @@ async fn malformed_requests_are_audited_too() {
     ];
     for p in &payloads {
         let inv = f.invoke(p).await;
-        let (t, m) = inv.error();
+        let (t, m) = failure(&inv);
         assert!(t.starts_with("Permanent."), "{p}: {t} {m}");
     }
     assert!(f.exit_status().is_none(), "the process lives on");
@@ -596,7 +596,7 @@ async fn a_rule_made_by_hand_is_never_taken_over() {
     let f = fx.start().await;
 
     let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
-    let (t, m) = inv.error();
+    let (t, m) = failure(&inv);
     assert_eq!(t, "Permanent.AwsApply", "{m}");
     assert!(m.contains(&bastion) && m.contains("not taken over"), "{m}");
     let row = fx.row("andrew").await;
@@ -622,4 +622,50 @@ async fn a_rule_made_by_hand_is_never_taken_over() {
             .any(|r| r.0 != bastion && r.1 == "34.201.17.5/32"),
         "{rules:?}"
     );
+}
+
+/// EventBridge invokes asynchronously and Lambda retries every function error, whatever its
+/// name: a refusal that no retry can change is answered as a success (`outcome: refused`), so
+/// one refused event costs one invocation and one audit row. A failure a retry may fix (EC2
+/// down) stays an error, and a direct invocation's refusal stays an error for its caller.
+#[tokio::test]
+async fn a_refused_bus_event_is_not_an_error_lambda_would_retry() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+
+    let refused = f.invoke(&change("mallory", "52.14.99.8")).await;
+    let answer = refused.response();
+    assert_eq!(answer["outcome"], "refused", "{answer}");
+    assert_eq!(answer["error"], "Permanent.Unauthorized", "{answer}");
+    assert_eq!(
+        fx.audit().await.len(),
+        1,
+        "one refused event, one audit row"
+    );
+
+    let direct = f
+        .invoke(&json!({"owner": "mallory", "ip": "52.14.99.8"}))
+        .await;
+    assert_eq!(direct.error().0, "Permanent.Unauthorized");
+}
+
+/// PutEvents lets the sender set `time`: an event stamped in the future must not pin the row
+/// as "newer than everything", which would make every later request stale.
+#[tokio::test]
+async fn an_event_from_the_future_is_refused_and_pins_nothing() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let f = fx.start().await;
+    let future = f
+        .invoke(&change_at("andrew", "52.14.99.8", "2099-01-01T00:00:00Z"))
+        .await;
+    let (t, m) = failure(&future);
+    assert_eq!(t, "Permanent.BadEvent", "{m}");
+    assert!(m.contains("ahead of this function's clock"), "{m}");
+    assert_eq!(fx.row("andrew").await.0, None, "nothing applied");
+
+    // An ordinary event now is taken, not stale.
+    let now = f.invoke(&change("andrew", "34.201.17.5")).await;
+    assert_eq!(now.response()["outcome"], "applied");
 }

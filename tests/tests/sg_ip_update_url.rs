@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 #[path = "common/sg.rs"]
 mod sg;
-use sg::{ANDREW, BEA, Fixture, change, http, url_change};
+use sg::{ANDREW, BEA, Fixture, change, failure, http, url_change};
 
 #[tokio::test]
 async fn the_rows_own_principal_moves_it_through_the_function_url() {
@@ -230,7 +230,7 @@ async fn bus_events_and_direct_invocations_move_only_rows_that_allow_unverified(
         json!({"owner": "andrew", "ip": "52.14.99.8"}),
     ] {
         let inv = f.invoke(&request).await;
-        let (t, m) = inv.error();
+        let (t, m) = failure(&inv);
         assert_eq!(t, "Permanent.Unauthorized", "{m}");
         assert!(
             m.contains("andrew") && m.contains("nothing was changed"),
@@ -440,7 +440,7 @@ async fn an_unknown_owner_and_a_refused_caller_get_the_same_answer() {
                 let (status, body) = http(&inv);
                 format!("{status} {body}")
             }
-            None => format!("{:?}", inv.error()),
+            None => format!("{:?}", failure(&inv)),
         };
         text.replace(owner, "OWNER")
     };

@@ -12,7 +12,9 @@ pub mod error;
 pub mod request;
 
 pub use error::Error;
-pub use request::{Envelope, IpChange, Request, Sender, caller_of, parse_event, way_in};
+pub use request::{
+    Envelope, IpChange, Request, Sender, caller_of, parse_event, parse_event_at, way_in,
+};
 use request::{body_text, storable};
 
 use std::time::{Duration, SystemTime};
@@ -133,6 +135,20 @@ impl Summary {
 pub enum Answer {
     Summary(Summary),
     Http(LambdaFunctionUrlResponse),
+    Refused(Refusal),
+}
+
+/// A permanent refusal of an EventBridge event, answered as a success: EventBridge invokes
+/// asynchronously and Lambda retries any function error (twice by default), so an error here
+/// would turn each refused event into three invocations and three audit rows, and a flood of
+/// them into three times the load. Only a failure a retry may fix is returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// Always `refused`.
+    pub outcome: &'static str,
+    /// `Permanent.<Kind>`, as the error would have been typed.
+    pub error: String,
+    pub message: String,
 }
 
 /// The Function URL's answer: the summary with 200, or the error with its status and type.
@@ -155,7 +171,8 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
 }
 
 /// Handles one IP change. An EventBridge event or a direct invocation gets the summary, or
-/// the error (so EventBridge retries what may pass). A Function URL request always gets an
+/// the error (so Lambda retries what may pass); an EventBridge event that is refused for good
+/// gets a [`Refusal`], not an error, so it is not retried. A Function URL request always gets an
 /// HTTP response, the refusal or failure included: an error returned to the runtime would
 /// reach the caller as a bare 502 without the reason.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
@@ -193,10 +210,18 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
             "sg-ip-update"
         ),
     }
-    if via == Via::FunctionUrl {
-        return Ok(Answer::Http(http_answer(&result)));
+    match (via, result) {
+        (Via::FunctionUrl, result) => Ok(Answer::Http(http_answer(&result))),
+        (Via::Eventbridge, Err(e)) if !e.is_retryable() => {
+            let d = e.diagnostic();
+            Ok(Answer::Refused(Refusal {
+                outcome: "refused",
+                error: d.error_type,
+                message: d.error_message,
+            }))
+        }
+        (_, result) => result.map(Answer::Summary),
     }
-    result.map(Answer::Summary)
 }
 
 /// A value from the request as it may be stored and shown: at most `max` characters, NUL
@@ -559,6 +584,26 @@ mod tests {
         };
         assert!(parse_event(&envelope("corp.vpn", "Address Changed"), &custom).is_ok());
         assert!(parse_event(&envelope("dev.workspace", "Workspace IP Changed"), &custom).is_err());
+    }
+
+    #[test]
+    fn an_event_from_the_future_is_refused_past_a_small_skew() {
+        let at = |t: &str| {
+            json!({"version": "0", "id": "1", "detail-type": "Workspace IP Changed",
+                   "source": "dev.workspace", "time": t,
+                   "detail": {"owner": "andrew", "ip": "34.201.17.5"}})
+        };
+        // 2026-11-23T10:00:00Z
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_795_428_000);
+        let ours = Envelope::default();
+        assert!(parse_event_at(&at("2026-11-23T10:04:59Z"), &ours, now).is_ok());
+        assert!(parse_event_at(&at("2026-11-22T10:00:00Z"), &ours, now).is_ok());
+        let err = parse_event_at(&at("2099-01-01T00:00:00Z"), &ours, now).unwrap_err();
+        assert!(
+            matches!(err, Error::BadEvent(ref m) if m.contains("ahead")),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! bare detail of a direct invocation (neither proves a sender); then the owner and the
 //! description are checked. Pure: every refusal of the input is decided here, before any I/O.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::{
     eventbridge::EventBridgeEvent, lambda_function_urls::LambdaFunctionUrlRequest,
@@ -121,11 +121,25 @@ pub(crate) fn body_text(request: &LambdaFunctionUrlRequest) -> Result<String, Er
     String::from_utf8(bytes).map_err(|_| Error::BadEvent("the body is not UTF-8 text".into()))
 }
 
+/// How far ahead of this function's clock an event's `time` may be. PutEvents lets the sender
+/// set `time`: one far in the future would mark the row "newer than everything" and make every
+/// later request stale.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// [`parse_event_at`] with this machine's clock.
+pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
+    parse_event_at(payload, envelope, SystemTime::now())
+}
+
 /// Reads the request: from a Function URL request (a POST whose JSON body is the change; the
 /// sender is the identity AWS authenticated), from an EventBridge event carrying the
 /// configured source and detail-type, or from the bare detail object of a direct invocation
 /// (neither of which proves a sender); then checks the owner and description.
-pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Error> {
+pub fn parse_event_at(
+    payload: &Value,
+    envelope: &Envelope,
+    now: SystemTime,
+) -> Result<Request, Error> {
     let bad = |e: serde_json::Error| Error::BadEvent(truncate(&e.to_string(), 200));
     // A Function URL request never has a `detail`, an EventBridge event never a
     // `requestContext`: a payload with both could be read two ways, so it is read neither.
@@ -158,8 +172,19 @@ pub fn parse_event(payload: &Value, envelope: &Envelope) -> Result<Request, Erro
                     expected_detail_type: envelope.detail_type.clone(),
                 });
             }
+            let sent_at = event.time.map(SystemTime::from);
+            if let Some(ahead) = sent_at.and_then(|t| t.duration_since(now).ok()) {
+                if ahead > MAX_CLOCK_SKEW {
+                    return Err(Error::BadEvent(format!(
+                        "its time is {} s ahead of this function's clock (at most {} s are \
+                         allowed): a future time would make every later request look stale",
+                        ahead.as_secs(),
+                        MAX_CLOCK_SKEW.as_secs()
+                    )));
+                }
+            }
             let change = IpChange {
-                sent_at: event.time.map(SystemTime::from),
+                sent_at,
                 ..IpChange::deserialize(&event.detail).map_err(bad)?
             };
             (change, Sender::Unverified(Via::Eventbridge))

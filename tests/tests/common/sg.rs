@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use harness::{
-    Function, Stack, TestDb, aws, event,
+    Function, Invocation, Outcome, Stack, TestDb, aws, event,
     fixtures::{RuleRow, add_managed_rule, function_env},
     function_binary,
 };
@@ -215,4 +215,22 @@ pub fn http(inv: &harness::Invocation) -> (i64, Value) {
     assert_eq!(r["isBase64Encoded"], false, "{r}");
     let body = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
     (r["statusCode"].as_i64().unwrap(), body)
+}
+
+/// How a request was turned down: `(type, message)`. An EventBridge event refused for good is
+/// answered `{"outcome": "refused", "error", "message"}` (an error would be retried by Lambda);
+/// anything else that fails is an error.
+pub fn failure(inv: &Invocation) -> (String, String) {
+    match &inv.outcome {
+        Outcome::Response(r) => {
+            assert_eq!(r["outcome"], "refused", "{r}");
+            let error = r["error"].as_str().unwrap().to_owned();
+            assert!(error.starts_with("Permanent."), "{r}");
+            (error, r["message"].as_str().unwrap().to_owned())
+        }
+        _ => {
+            let (t, m) = inv.error();
+            (t.to_owned(), m.to_owned())
+        }
+    }
 }
