@@ -17,3 +17,10 @@ ALTER TABLE drift_allowed_rules
 ALTER TABLE drift_allowed_rules ADD CONSTRAINT drift_allowed_rules_pins_a_rule
     CHECK (cidr IS NOT NULL AND ip_protocol IS NOT NULL AND from_port IS NOT NULL AND to_port IS NOT NULL)
     NOT VALID;
+
+-- Every request leaves a record: one that gave up waiting for the owner's lock too.
+ALTER TABLE ip_update_audit DROP CONSTRAINT ip_update_audit_outcome_check;
+ALTER TABLE ip_update_audit ADD CONSTRAINT ip_update_audit_outcome_check CHECK (outcome IN (
+    'applied', 'unchanged', 'stale', 'failed',
+    'refused_unknown_owner', 'refused_invalid_ip', 'refused_invalid_request',
+    'refused_unauthorized', 'busy'));

@@ -223,11 +223,13 @@ pub enum AuditOutcome {
     RefusedInvalidRequest,
     /// The sender may not move this owner's rule: AWS proved another identity, or none.
     RefusedUnauthorized,
+    /// Another request for the same owner held the rule past the wait; nothing changed.
+    Busy,
 }
 
 impl AuditOutcome {
     /// Every outcome, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Applied,
         Self::Unchanged,
         Self::Stale,
@@ -236,6 +238,7 @@ impl AuditOutcome {
         Self::RefusedInvalidIp,
         Self::RefusedInvalidRequest,
         Self::RefusedUnauthorized,
+        Self::Busy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -248,6 +251,7 @@ impl AuditOutcome {
             Self::RefusedInvalidIp => "refused_invalid_ip",
             Self::RefusedInvalidRequest => "refused_invalid_request",
             Self::RefusedUnauthorized => "refused_unauthorized",
+            Self::Busy => "busy",
         }
     }
 }

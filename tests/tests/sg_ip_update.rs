@@ -669,3 +669,60 @@ async fn an_event_from_the_future_is_refused_and_pins_nothing() {
     let now = f.invoke(&change("andrew", "34.201.17.5")).await;
     assert_eq!(now.response()["outcome"], "applied");
 }
+
+/// Every request leaves a record: one that gives up waiting for the owner's lock (another
+/// request holds it) is audited as `busy`, and stays an error a retry may fix.
+#[tokio::test]
+async fn a_request_that_waits_too_long_for_the_owner_is_audited_busy() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let holder = fx.db.connect_as_app().await.unwrap();
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&format!("managed-ingress/{}/andrew", fx.group)],
+        )
+        .await
+        .unwrap();
+    let f = fx.start_with(&[("OWNER_LOCK_WAIT_MS", "300")]).await;
+    let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
+    assert_eq!(inv.error().0, "Retryable.Busy");
+    let audit = fx.audit().await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].3, "busy");
+    assert!(fx.ingress().await.is_empty());
+}
+
+/// The applied change and its audit row commit together: when the audit row cannot be
+/// written, the row does not say `applied` (it stays pending for drift-check), and the error
+/// line says the request was not audited.
+#[tokio::test]
+async fn an_applied_change_is_never_left_without_its_audit_row() {
+    let fx = Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    fx.db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE FUNCTION refuse_applied() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.outcome = 'applied' THEN RAISE EXCEPTION 'audit unavailable'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_applied BEFORE INSERT ON ip_update_audit \
+             FOR EACH ROW EXECUTE FUNCTION refuse_applied()",
+        )
+        .await
+        .unwrap();
+    let f = fx.start().await;
+    let inv = f.invoke(&change("andrew", "52.14.99.8")).await;
+    let (t, m) = failure(&inv);
+    assert!(t.ends_with(".Database"), "{t}: {m}");
+    let (cidr, _, status, _) = fx.row("andrew").await;
+    assert_eq!(
+        (cidr.as_deref(), status.as_str()),
+        (Some("52.14.99.8/32"), "pending")
+    );
+    assert!(fx.audit().await.is_empty());
+    let line = f.error_line(&inv).await;
+    assert!(line.contains("\"audited\":false"), "{line}");
+}

@@ -49,6 +49,8 @@ pub struct Config {
     pub aws_timeout: Duration,
     /// The EventBridge events this function takes; any other envelope is refused.
     pub envelope: Envelope,
+    /// How long a request waits for another one for the same owner to finish.
+    pub lock_wait: Duration,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             db: DbConfig::from_lookup(env)?,
             security_group_id,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            lock_wait: env.millis_or("OWNER_LOCK_WAIT_MS", 20_000, 100..=60_000)?,
             envelope: Envelope {
                 source: env.non_empty("IP_EVENT_SOURCE").unwrap_or(defaults.source),
                 detail_type: env
@@ -85,6 +88,7 @@ pub struct State {
     pub security_group_id: SecurityGroupId,
     pub envelope: Envelope,
     pub schema: SchemaGuard,
+    pub lock_wait: Duration,
 }
 
 impl State {
@@ -99,6 +103,7 @@ impl State {
             security_group_id: config.security_group_id,
             envelope: config.envelope,
             schema,
+            lock_wait: config.lock_wait,
         })
     }
 }
@@ -206,6 +211,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
             retryable = e.is_retryable(),
             via = %via,
             caller = %caller,
+            // When the database is what failed, this line is the request's only record.
+            audited = !matches!(e, Error::Db(_) | Error::SchemaBehind(_)),
             error = %e,
             "sg-ip-update"
         ),
@@ -322,9 +329,6 @@ fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)>
     }
 }
 
-/// How long a request waits for another one for the same owner to finish.
-const LOCK_WAIT: Duration = Duration::from_secs(20);
-
 async fn update(state: &State, request: &Request, request_id: &str) -> Result<Summary, Error> {
     let change = &request.change;
     let client = state.db.client().await?;
@@ -333,7 +337,20 @@ async fn update(state: &State, request: &Request, request_id: &str) -> Result<Su
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
     let group = state.security_group_id.as_str();
-    if !store::lock_owner(&client, group, &change.owner, LOCK_WAIT).await? {
+    if !store::lock_owner(&client, group, &change.owner, state.lock_wait).await? {
+        let shown = storable(&change.ip, 100);
+        let entry = AuditEntry {
+            owner: &change.owner,
+            security_group_id: group,
+            old_cidr: None,
+            new_cidr: Some(&shown),
+            outcome: AuditOutcome::Busy,
+            detail: Some("another request for this owner held the rule past the wait"),
+            request_id,
+            via: request.sender.via(),
+            caller: request.sender.caller(),
+        };
+        store::audit(&client, &entry).await?;
         return Err(Error::Busy(change.owner.clone()));
     }
     let result = update_locked(state, &client, request, request_id).await;
@@ -342,6 +359,22 @@ async fn update(state: &State, request: &Request, request_id: &str) -> Result<Su
         drop(deadpool::managed::Object::take(client));
     }
     result
+}
+
+/// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails.
+async fn in_transaction(
+    client: &deadpool_postgres::ClientWrapper,
+    work: impl AsyncFnOnce() -> Result<(), tokio_postgres::Error>,
+) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    match work().await {
+        Ok(()) => client.batch_execute("COMMIT").await,
+        Err(e) => {
+            // A broken connection rolls back by itself; the error that matters is `e`.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// Whether a request sent at `sent` is older than the newest one the row has taken.
@@ -432,8 +465,11 @@ async fn update_locked(
                 .any(|r| r.id == id && r.matches(&rule, cidr.into()))
             {
                 entry.outcome = AuditOutcome::Unchanged;
-                store::note_request(client, rule.id, change.sent_at).await?;
-                store::audit(client, &entry).await?;
+                in_transaction(client, async || {
+                    store::note_request(client, rule.id, change.sent_at).await?;
+                    store::audit(client, &entry).await
+                })
+                .await?;
                 return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
             }
             tracing::warn!(owner = %rule.owner, rule_id = id,
@@ -450,18 +486,26 @@ async fn update_locked(
     }
     match state.ec2.apply(&rule, cidr).await {
         Ok(rule_id) => {
-            store::mark_applied(client, rule.id, cidr.into(), &rule_id).await?;
+            // The change and its audit row commit together, or neither does (then the row
+            // stays pending, and drift-check converges it).
             entry.outcome = AuditOutcome::Applied;
-            store::audit(client, &entry).await?;
+            in_transaction(client, async || {
+                store::mark_applied(client, rule.id, cidr.into(), &rule_id).await?;
+                store::audit(client, &entry).await
+            })
+            .await?;
             rule.aws_rule_id = Some(rule_id);
             Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old))
         }
         Err(e) => {
             let detail = e.to_string();
-            store::mark_failed(client, rule.id, cidr.into(), &detail).await?;
             entry.outcome = AuditOutcome::Failed;
             entry.detail = Some(&detail);
-            store::audit(client, &entry).await?;
+            in_transaction(client, async || {
+                store::mark_failed(client, rule.id, cidr.into(), &detail).await?;
+                store::audit(client, &entry).await
+            })
+            .await?;
             Err(Error::Apply(e))
         }
     }

@@ -137,11 +137,14 @@ impl DbConfig {
             "one of disable, require, verify-full",
         )?;
         let ca_bundle = env.non_empty("DB_CA_BUNDLE").map(PathBuf::from);
-        if iam && sslmode == SslMode::Disable {
+        if iam && sslmode != SslMode::VerifyFull {
+            // A token is a password good for 15 minutes: over TLS that checks no certificate
+            // (`require`), a man in the middle would receive it and could log in with it.
             return Err(ConfigError::invalid(
                 "DB_SSLMODE",
-                "DB_AUTH=iam sends a signed token as the password: it needs TLS (RDS refuses \
-                 IAM authentication without it)",
+                "DB_AUTH=iam sends a signed token as the password: it needs verify-full (TLS \
+                 that checks the server's certificate and name; under require a man in the \
+                 middle would receive the token)",
             ));
         }
         if sslmode == SslMode::VerifyFull && ca_bundle.is_none() {
@@ -345,6 +348,15 @@ mod tests {
             err.to_string().starts_with("DB_SSLMODE is invalid"),
             "{err}"
         );
+        let err = config(&[
+            ("DB_AUTH", "iam"),
+            ("DB_HOST", "h"),
+            ("DB_USER", "u"),
+            ("AWS_REGION", "r"),
+            ("DB_SSLMODE", "require"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
         let err = config(&[("DB_AUTH", "kerberos")]).unwrap_err();
         assert!(err.to_string().starts_with("DB_AUTH is invalid"), "{err}");
     }

@@ -42,7 +42,18 @@ impl Fixture {
     }
 
     pub async fn start(&self) -> Function {
-        Function::spawn(&function_binary("sg-ip-update"), &self.env())
+        self.start_with(&[]).await
+    }
+
+    /// [`Fixture::start`] with `extra` settings.
+    pub async fn start_with(&self, extra: &[(&str, &str)]) -> Function {
+        let mut env = self.env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Function::spawn(&function_binary("sg-ip-update"), &env)
             .await
             .unwrap()
     }
