@@ -18,7 +18,7 @@ pub mod respond;
 pub mod response;
 pub mod sender;
 
-pub use request::{Request, RequestType};
+pub use request::{Request, RequestType, UrlPolicy};
 pub use respond::{Answered, Outcome, ProtocolError, Responder, error_chain, respond};
 pub use response::{Response, Status};
 pub use sender::{PutError, Sender};

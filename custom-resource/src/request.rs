@@ -61,9 +61,56 @@ pub struct ReplyTo {
 #[error("not a custom-resource request that can be answered: {0}")]
 pub struct Unanswerable(pub String);
 
+/// Where an answer may be sent. CloudFormation's `ResponseURL` is always a pre-signed S3 URL
+/// over HTTPS; anything else comes from someone invoking the function directly, and a PUT
+/// to it from inside the VPC would reach whatever they name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Also `http://127.0.0.1:<port>/...`: the tests' local recorder
+    /// (`CFN_RESPONSE_URL_ALLOW_LOOPBACK=true`). Off in every deploy.
+    pub allow_loopback_http: bool,
+}
+
+impl UrlPolicy {
+    /// Whether `url` is an HTTPS URL on an S3 endpoint (`<bucket>.s3.amazonaws.com`,
+    /// `<bucket>.s3.<region>.amazonaws.com`, `s3-<region>`, dual-stack, China), or a loopback
+    /// HTTP URL where the policy allows one.
+    pub fn admits(&self, url: &str) -> bool {
+        if let Some(rest) = url.strip_prefix("https://") {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            if authority.contains('@') {
+                return false;
+            }
+            let host = authority
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let Some(name) = host
+                .strip_suffix(".amazonaws.com")
+                .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
+            else {
+                return false;
+            };
+            return name
+                .split('.')
+                .any(|label| label == "s3" || label.starts_with("s3-"))
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        }
+        if let Some(rest) = url.strip_prefix("http://") {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            return self.allow_loopback_http && host == "127.0.0.1";
+        }
+        false
+    }
+}
+
 impl ReplyTo {
     /// Reads where and how to answer, before anything else of the request is trusted.
-    pub fn from_event(payload: &Value) -> Result<Self, Unanswerable> {
+    pub fn from_event(payload: &Value, policy: UrlPolicy) -> Result<Self, Unanswerable> {
         let text = |field: &str| {
             payload
                 .get(field)
@@ -73,8 +120,10 @@ impl ReplyTo {
                 .ok_or_else(|| Unanswerable(format!("{field} is missing or not a string")))
         };
         let response_url = text("ResponseURL")?;
-        if !(response_url.starts_with("https://") || response_url.starts_with("http://")) {
-            return Err(Unanswerable("ResponseURL is not an http(s) URL".into()));
+        if !policy.admits(&response_url) {
+            return Err(Unanswerable(
+                "ResponseURL is not CloudFormation's pre-signed S3 URL over HTTPS".into(),
+            ));
         }
         Ok(Self {
             response_url,
@@ -160,7 +209,7 @@ mod tests {
                 .unwrap_err()
                 .contains("PhysicalResourceId")
         );
-        let reply = ReplyTo::from_event(&e).unwrap();
+        let reply = ReplyTo::from_event(&e, UrlPolicy::default()).unwrap();
         assert_eq!(reply.fallback_physical_id(), "Thing-not-created-r-1");
     }
 
@@ -176,10 +225,47 @@ mod tests {
         for field in ["ResponseURL", "StackId", "RequestId", "LogicalResourceId"] {
             let mut e = create();
             e.as_object_mut().unwrap().remove(field);
-            assert!(ReplyTo::from_event(&e).unwrap_err().0.contains(field));
+            assert!(
+                ReplyTo::from_event(&e, UrlPolicy::default())
+                    .unwrap_err()
+                    .0
+                    .contains(field)
+            );
         }
         let mut e = create();
         e["ResponseURL"] = json!("file:///etc/passwd");
-        assert!(ReplyTo::from_event(&e).is_err());
+        assert!(ReplyTo::from_event(&e, UrlPolicy::default()).is_err());
+    }
+
+    #[test]
+    fn answers_go_only_to_s3_over_https() {
+        let cfn = UrlPolicy::default();
+        for ok in [
+            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3A?X-Amz-Signature=1",
+            "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/k?sig=1",
+            "https://bucket.s3-us-west-2.amazonaws.com/k",
+            "https://bucket.s3.dualstack.us-east-1.amazonaws.com/k",
+            "https://bucket.s3.cn-north-1.amazonaws.com.cn/k",
+        ] {
+            assert!(cfn.admits(ok), "{ok}");
+        }
+        for bad in [
+            "http://bucket.s3.amazonaws.com/k",
+            "https://evil.example/k",
+            "https://s3.amazonaws.com.evil.example/k",
+            "https://user@bucket.s3.amazonaws.com/k",
+            "https://169.254.169.254/latest/meta-data",
+            "https://ec2.us-east-1.amazonaws.com/k",
+            "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+            "file:///etc/passwd",
+        ] {
+            assert!(!cfn.admits(bad), "{bad}");
+        }
+        let local = UrlPolicy {
+            allow_loopback_http: true,
+        };
+        assert!(local.admits("http://127.0.0.1:40123/answers/1"));
+        assert!(!local.admits("http://10.0.0.5:80/x"));
+        assert!(!local.admits("http://127.0.0.1.evil.example:80/x"));
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::{
-    request::{ReplyTo, Request, Unanswerable},
+    request::{ReplyTo, Request, Unanswerable, UrlPolicy},
     response::{Response, Status},
     sender::{PutError, Sender},
 };
@@ -81,14 +81,17 @@ impl From<ProtocolError> for Diagnostic {
 pub struct Responder {
     pub sender: Sender,
     pub margin: Duration,
+    /// Where answers may go: CloudFormation's pre-signed S3 URLs only, in a deploy.
+    pub urls: UrlPolicy,
 }
 
 impl Responder {
-    /// Keeps 5 s of the invocation for the answer.
-    pub fn new() -> Result<Self, PutError> {
+    /// Keeps 5 s of the invocation for the answer, which goes only where `urls` admits.
+    pub fn new(urls: UrlPolicy) -> Result<Self, PutError> {
         Ok(Self {
             sender: Sender::new()?,
             margin: Duration::from_secs(5),
+            urls,
         })
     }
 
@@ -120,7 +123,7 @@ where
     F: AsyncFnOnce(&Request) -> Result<Outcome, E>,
     E: std::error::Error,
 {
-    let reply = ReplyTo::from_event(payload).inspect_err(|e| {
+    let reply = ReplyTo::from_event(payload, responder.urls).inspect_err(|e| {
         tracing::error!(error = %e, "custom-resource request cannot be answered");
     })?;
     let left = deadline

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use custom_resource::{Outcome, Responder};
+use custom_resource::{Outcome, Responder, UrlPolicy};
 use harness::{
     Function, Stack, TestDb,
     fixtures::{signup, unique},
@@ -119,6 +119,8 @@ async fn applied_versions(db: &TestDb) -> Vec<i32> {
 
 async fn migrations_function(db: &TestDb, extra: &[(&str, &str)]) -> Function {
     let mut env = db.url_env();
+    // The answers go to the local recorder, a loopback HTTP URL.
+    env.push(("CFN_RESPONSE_URL_ALLOW_LOOPBACK".into(), "true".into()));
     env.extend(
         extra
             .iter()
@@ -342,7 +344,10 @@ async fn a_broken_migration_answers_failed_with_the_sql_error_and_applies_nothin
     let state = schema_migrations::State {
         db: pool_for(&db).await,
         migrations,
-        responder: Responder::new().unwrap(),
+        responder: Responder::new(UrlPolicy {
+            allow_loopback_http: true,
+        })
+        .unwrap(),
     };
     let event = migrations_event(&recorder, "broken", "Create", None);
     let answered = schema_migrations::handle(&state, invocation(event, Duration::from_secs(30)))
@@ -373,7 +378,10 @@ async fn a_broken_migration_answers_failed_with_the_sql_error_and_applies_nothin
 #[tokio::test]
 async fn a_handler_that_panics_or_fails_is_answered_failed_with_the_cause() {
     let recorder = ResponseRecorder::start().await.unwrap();
-    let responder = Responder::new().unwrap();
+    let responder = Responder::new(UrlPolicy {
+        allow_loopback_http: true,
+    })
+    .unwrap();
     let deadline = SystemTime::now() + Duration::from_secs(30);
 
     let e = migrations_event(&recorder, "panic", "Create", None);

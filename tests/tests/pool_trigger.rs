@@ -217,7 +217,20 @@ fn update_bodies(stack: &Stack) -> Vec<Value> {
 }
 
 async fn pool_trigger(stack: &Stack) -> Function {
-    Function::spawn(&function_binary("pool-trigger"), &stack.aws_env())
+    pool_trigger_with(stack, &[("CFN_RESPONSE_URL_ALLOW_LOOPBACK", "true")]).await
+}
+
+/// The function as the template configures it (its own post-confirmation is [`OURS`]), with
+/// `extra` settings.
+async fn pool_trigger_with(stack: &Stack, extra: &[(&str, &str)]) -> Function {
+    let mut env = stack.aws_env();
+    env.push(("TRIGGER_FUNCTION_ARN".into(), OURS.into()));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Function::spawn(&function_binary("pool-trigger"), &env)
         .await
         .unwrap()
 }
@@ -493,5 +506,89 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     assert!(
         a["Reason"].as_str().unwrap().contains("does not exist"),
         "{a}"
+    );
+}
+
+/// Whoever can invoke the function directly must not be able to point the pool (and with it
+/// every new user's attributes) at a Lambda of their choosing: a Create naming another
+/// function, even with ReplaceExistingTrigger, is refused; a Delete whose physical id names a
+/// "previous" trigger restores only what the pool itself remembers; and an answer goes only to
+/// CloudFormation's pre-signed S3 URLs over HTTPS.
+#[tokio::test]
+async fn requests_naming_another_function_or_answer_url_change_nothing() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, Some(LEGACY)).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+    const EVIL: &str = "arn:aws:lambda:us-east-1:999999999999:function:collect-attributes";
+
+    let mut props = properties(&pool, "true");
+    props["FunctionArn"] = json!(EVIL);
+    f.invoke(&event(&recorder, "evil-create", "Create", None, props))
+        .await;
+    let a = answer(&recorder, "evil-create").await;
+    assert_eq!(a["Status"], "FAILED", "{a}");
+    assert!(a["Reason"].as_str().unwrap().contains("FunctionArn"), "{a}");
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(LEGACY)
+    );
+
+    // Wired for real (replacing the legacy trigger), then a forged Delete names EVIL as the
+    // trigger to put back: the pool gets back what it remembers, the legacy one.
+    f.invoke(&event(
+        &recorder,
+        "wire",
+        "Create",
+        None,
+        properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "wire").await["Status"], "SUCCESS");
+    let forged = format!("{pool}/post-confirmation/{EVIL}");
+    f.invoke(&event(
+        &recorder,
+        "forged-delete",
+        "Delete",
+        Some(&forged),
+        properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(
+        answer(&recorder, "forged-delete").await["Status"],
+        "SUCCESS"
+    );
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(LEGACY),
+        "restored from the pool's own memory, never from the request"
+    );
+
+    // Configured as deployed (no loopback answers): a request whose ResponseURL is not S3 over
+    // HTTPS is not answered there, and changes nothing.
+    let deployed = pool_trigger_with(&stack, &[]).await;
+    let inv = deployed
+        .invoke(&event(
+            &recorder,
+            "ssrf",
+            "Create",
+            None,
+            properties(&pool, "true"),
+        ))
+        .await;
+    let (t, m) = inv.error();
+    assert!(t.starts_with("Permanent."), "{t}: {m}");
+    assert!(m.contains("ResponseURL"), "{m}");
+    assert!(
+        recorder
+            .wait_for("ssrf", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing was PUT to the URL"
+    );
+    assert_eq!(
+        post_confirmation(&describe(&cognito, &pool).await),
+        Some(LEGACY)
     );
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::{Client, types::UserPoolType};
 use custom_resource::{
-    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder,
+    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder, UrlPolicy,
 };
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -33,6 +33,13 @@ use crate::physical_id::Wired;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub aws_timeout: Duration,
+    /// The one function this resource may wire as the pool's trigger: the stack's own
+    /// post-confirmation (`TRIGGER_FUNCTION_ARN`, from the template). A request naming any
+    /// other is refused, so whoever can invoke this function cannot point the pool (and every
+    /// new user's attributes) at a Lambda of their choosing.
+    pub function_arn: String,
+    /// Where answers may go (`CFN_RESPONSE_URL_ALLOW_LOOPBACK` lets the tests' recorder in).
+    pub response_urls: UrlPolicy,
 }
 
 impl Config {
@@ -41,8 +48,23 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let function_arn = env.required("TRIGGER_FUNCTION_ARN", "(arn:aws:lambda:...)")?;
+        if !(function_arn.starts_with("arn:") && function_arn.contains(":lambda:")) {
+            return Err(ConfigError::invalid(
+                "TRIGGER_FUNCTION_ARN",
+                "expected a Lambda function ARN",
+            ));
+        }
         Ok(Self {
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            function_arn,
+            response_urls: UrlPolicy {
+                allow_loopback_http: env.parse_or(
+                    "CFN_RESPONSE_URL_ALLOW_LOOPBACK",
+                    false,
+                    "true or false",
+                )?,
+            },
         })
     }
 }
@@ -51,6 +73,7 @@ impl Config {
 pub struct State {
     pub cognito: Client,
     pub responder: Responder,
+    pub function_arn: String,
 }
 
 impl State {
@@ -58,7 +81,8 @@ impl State {
         let sdk = shared::aws::sdk_config().await;
         Ok(Self {
             cognito: Client::new(&shared::aws::with_timeout(&sdk, config.aws_timeout)),
-            responder: Responder::new()?,
+            responder: Responder::new(config.response_urls)?,
+            function_arn: config.function_arn,
         })
     }
 }
@@ -74,7 +98,8 @@ pub struct Properties {
 }
 
 impl Properties {
-    pub fn from_request(request: &Request) -> Result<Self, Error> {
+    /// Reads the properties; `FunctionArn` must be `ours`, the stack's own function.
+    pub fn from_request(request: &Request, ours: &str) -> Result<Self, Error> {
         let required = |name: &'static str| {
             request
                 .property(name)
@@ -101,10 +126,10 @@ impl Properties {
             });
         }
         let function_arn = required("FunctionArn")?;
-        if !(function_arn.starts_with("arn:") && function_arn.contains(":lambda:")) {
+        if function_arn != ours {
             return Err(Error::BadProperty {
                 name: "FunctionArn",
-                reason: "expected a Lambda function ARN".into(),
+                reason: "only this stack's post-confirmation function may be wired".into(),
             });
         }
         let replace_existing = match request.property("ReplaceExistingTrigger") {
@@ -148,17 +173,21 @@ pub enum Error {
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered, ProtocolError> {
     state
         .responder
-        .handle(event, async |request| apply(&state.cognito, request).await)
+        .handle(event, async |request| {
+            apply(&state.cognito, &state.function_arn, request).await
+        })
         .await
 }
 
 /// Does what `request` asks of the pool.
-pub async fn apply(cognito: &Client, request: &Request) -> Result<Outcome, Error> {
+pub async fn apply(cognito: &Client, ours: &str, request: &Request) -> Result<Outcome, Error> {
     let physical = request.physical_resource_id.as_deref();
     match request.request_type {
-        RequestType::Create => attach(cognito, &Properties::from_request(request)?, &[]).await,
+        RequestType::Create => {
+            attach(cognito, &Properties::from_request(request, ours)?, &[]).await
+        }
         RequestType::Update => {
-            let props = Properties::from_request(request)?;
+            let props = Properties::from_request(request, ours)?;
             match physical.and_then(Wired::parse) {
                 Some(wired) if wired.pool_id == props.user_pool_id => {
                     // Our function as it was before the update is ours too, not a stranger's.
@@ -171,7 +200,7 @@ pub async fn apply(cognito: &Client, request: &Request) -> Result<Outcome, Error
         RequestType::Delete => {
             let physical = physical.unwrap_or_default();
             match Wired::parse(physical) {
-                Some(wired) => detach(cognito, &wired, request.property("FunctionArn")).await?,
+                Some(wired) => detach(cognito, &wired, ours).await?,
                 None => {
                     tracing::info!(physical, "nothing was wired under this id; nothing to undo")
                 }
@@ -185,7 +214,12 @@ pub async fn apply(cognito: &Client, request: &Request) -> Result<Outcome, Error
 async fn attach(cognito: &Client, props: &Properties, ours: &[&str]) -> Result<Outcome, Error> {
     let pool = describe(cognito, &props.user_pool_id).await?;
     let previous = check_current(&pool, props, ours)?;
-    update(cognito, &pool, Some(props.function_arn.clone())).await?;
+    // The trigger to put back on Delete is kept in the pool itself: a Delete request (or
+    // anyone invoking this function) could name any ARN in the physical id.
+    let remembered = previous
+        .clone()
+        .or_else(|| settings::remembered_trigger(&pool));
+    update(cognito, &pool, Some(props.function_arn.clone()), remembered).await?;
     let wired = Wired {
         pool_id: props.user_pool_id.clone(),
         previous,
@@ -202,7 +236,8 @@ async fn rewire(
 ) -> Result<Outcome, Error> {
     let pool = describe(cognito, &props.user_pool_id).await?;
     check_current(&pool, props, ours)?;
-    update(cognito, &pool, Some(props.function_arn.clone())).await?;
+    let remembered = settings::remembered_trigger(&pool);
+    update(cognito, &pool, Some(props.function_arn.clone()), remembered).await?;
     Ok(outcome(&wired))
 }
 
@@ -225,7 +260,7 @@ fn check_current(
 
 /// Puts the earlier trigger back if the pool still points at our function. If someone has
 /// set another trigger since, theirs stays. A pool that is gone has nothing to restore.
-async fn detach(cognito: &Client, wired: &Wired, ours: Option<&str>) -> Result<(), Error> {
+async fn detach(cognito: &Client, wired: &Wired, ours: &str) -> Result<(), Error> {
     let pool = match describe(cognito, &wired.pool_id).await {
         Err(Error::PoolNotFound(_)) => {
             tracing::warn!(pool = %wired.pool_id, "the user pool is gone; nothing to restore");
@@ -234,9 +269,15 @@ async fn detach(cognito: &Client, wired: &Wired, ours: Option<&str>) -> Result<(
         other => other?,
     };
     let current = settings::post_confirmation(&pool);
-    if current.is_some() && current == ours {
-        update(cognito, &pool, wired.previous.clone()).await?;
-        tracing::info!(pool = %wired.pool_id, restored = wired.previous.as_deref().unwrap_or("none"), "PostConfirmation restored");
+    if current == Some(ours) {
+        // What the pool itself remembers, never what the request's physical id names.
+        let previous = settings::remembered_trigger(&pool);
+        if wired.previous.is_some() && wired.previous != previous {
+            tracing::warn!(pool = %wired.pool_id, claimed = wired.previous.as_deref().unwrap_or("none"),
+                "the physical id names a previous trigger the pool does not remember; not restored");
+        }
+        update(cognito, &pool, previous.clone(), None).await?;
+        tracing::info!(pool = %wired.pool_id, restored = previous.as_deref().unwrap_or("none"), "PostConfirmation restored");
     } else {
         tracing::warn!(pool = %wired.pool_id, current = current.unwrap_or("none"), "the pool no longer points at our function; left as it is");
     }
@@ -279,13 +320,19 @@ async fn update(
     cognito: &Client,
     pool: &UserPoolType,
     post_confirmation: Option<String>,
+    remember: Option<String>,
 ) -> Result<(), Error> {
-    settings::carry_over(cognito.update_user_pool(), pool, post_confirmation)
-        .send()
-        .await
-        .map_err(|e| Error::Update {
-            pool: pool.id.clone().unwrap_or_default(),
-            message: shared::aws::error_line(&e),
-        })?;
+    settings::carry_over(
+        cognito.update_user_pool(),
+        pool,
+        post_confirmation,
+        remember,
+    )
+    .send()
+    .await
+    .map_err(|e| Error::Update {
+        pool: pool.id.clone().unwrap_or_default(),
+        message: shared::aws::error_line(&e),
+    })?;
     Ok(())
 }

@@ -10,13 +10,33 @@ use aws_sdk_cognitoidentityprovider::{
     types::{AdminCreateUserConfigType, LambdaConfigType, UserPoolType},
 };
 
-/// `request` with every updatable setting of `pool`, and PostConfirmation set to
-/// `post_confirmation` (`None` removes the trigger).
+/// The pool tag that remembers the PostConfirmation trigger the pool had before this stack
+/// wired its own, to put back on Delete.
+pub const PREVIOUS_TRIGGER_TAG: &str = "db-sync:previous-post-confirmation";
+
+/// The trigger the pool remembers (its [`PREVIOUS_TRIGGER_TAG`]).
+pub fn remembered_trigger(pool: &UserPoolType) -> Option<String> {
+    pool.user_pool_tags
+        .as_ref()?
+        .get(PREVIOUS_TRIGGER_TAG)
+        .filter(|arn| !arn.is_empty())
+        .cloned()
+}
+
+/// `request` with every updatable setting of `pool`, PostConfirmation set to
+/// `post_confirmation` (`None` removes the trigger), and the trigger to put back later
+/// remembered in the pool's tags (`None` forgets it).
 pub fn carry_over(
     request: UpdateUserPoolFluentBuilder,
     pool: &UserPoolType,
     post_confirmation: Option<String>,
+    remember: Option<String>,
 ) -> UpdateUserPoolFluentBuilder {
+    let mut tags = pool.user_pool_tags.clone().unwrap_or_default();
+    tags.remove(PREVIOUS_TRIGGER_TAG);
+    if let Some(arn) = remember {
+        tags.insert(PREVIOUS_TRIGGER_TAG.to_owned(), arn);
+    }
     request
         .set_user_pool_id(pool.id.clone())
         .set_pool_name(pool.name.clone())
@@ -37,7 +57,7 @@ pub fn carry_over(
         .set_device_configuration(pool.device_configuration.clone())
         .set_email_configuration(pool.email_configuration.clone())
         .set_sms_configuration(pool.sms_configuration.clone())
-        .set_user_pool_tags(pool.user_pool_tags.clone())
+        .set_user_pool_tags(Some(tags))
         .set_admin_create_user_config(admin_create_user_config(pool))
         .set_user_pool_add_ons(pool.user_pool_add_ons.clone())
         .set_account_recovery_setting(pool.account_recovery_setting.clone())
@@ -204,6 +224,7 @@ mod tests {
             client().update_user_pool(),
             &full_pool(),
             Some("ours".into()),
+            None,
         );
         // The input's own fields sit at one level of indentation in its pretty Debug; a field
         // this code does not fill (a new one in a later SDK) shows as `None` there.
@@ -226,7 +247,22 @@ mod tests {
     #[test]
     fn only_post_confirmation_changes_among_the_triggers() {
         let pool = full_pool();
-        let request = carry_over(client().update_user_pool(), &pool, Some("ours".into()));
+        let request = carry_over(
+            client().update_user_pool(),
+            &pool,
+            Some("ours".into()),
+            Some("arn:aws:lambda:us-east-1:1:function:before".into()),
+        );
+        let tags = request.as_input().get_user_pool_tags().clone().unwrap();
+        assert_eq!(
+            tags.get(PREVIOUS_TRIGGER_TAG).map(String::as_str),
+            Some("arn:aws:lambda:us-east-1:1:function:before")
+        );
+        assert_eq!(
+            tags.get("team").map(String::as_str),
+            Some("web"),
+            "{tags:?}"
+        );
         let lc = request.as_input().get_lambda_config().clone().unwrap();
         assert_eq!(lc.post_confirmation(), Some("ours"));
         assert_eq!(
@@ -237,7 +273,9 @@ mod tests {
             lc.custom_message(),
             Some("arn:aws:lambda:us-east-1:1:function:msg")
         );
-        let removed = carry_over(client().update_user_pool(), &pool, None);
+        let removed = carry_over(client().update_user_pool(), &pool, None, None);
+        let tags = removed.as_input().get_user_pool_tags().clone().unwrap();
+        assert!(!tags.contains_key(PREVIOUS_TRIGGER_TAG), "{tags:?}");
         let lc = removed.as_input().get_lambda_config().clone().unwrap();
         assert_eq!(lc.post_confirmation(), None);
         assert_eq!(

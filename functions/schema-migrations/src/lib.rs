@@ -11,7 +11,7 @@
 #![recursion_limit = "256"]
 
 use custom_resource::{
-    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder,
+    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder, UrlPolicy,
 };
 use lambda_runtime::LambdaEvent;
 use refinery::Migration;
@@ -29,6 +29,8 @@ pub const PHYSICAL_ID: &str = "schema-migrations";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db: DbConfig,
+    /// Where answers may go (`CFN_RESPONSE_URL_ALLOW_LOOPBACK` lets the tests' recorder in).
+    pub response_urls: UrlPolicy,
 }
 
 impl Config {
@@ -39,6 +41,13 @@ impl Config {
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
+            response_urls: UrlPolicy {
+                allow_loopback_http: env.parse_or(
+                    "CFN_RESPONSE_URL_ALLOW_LOOPBACK",
+                    false,
+                    "true or false",
+                )?,
+            },
         })
     }
 }
@@ -66,7 +75,7 @@ impl State {
         Ok(Self {
             db: Db::from_config(&config.db, &sdk)?,
             migrations: shared::migrate::embedded(),
-            responder: Responder::new()?,
+            responder: Responder::new(config.response_urls)?,
         })
     }
 }
