@@ -24,3 +24,28 @@ ALTER TABLE ip_update_audit ADD CONSTRAINT ip_update_audit_outcome_check CHECK (
     'applied', 'unchanged', 'stale', 'failed',
     'refused_unknown_owner', 'refused_invalid_ip', 'refused_invalid_request',
     'refused_unauthorized', 'busy'));
+
+-- The audit keeps a stated retention (drift_settings.audit_retention_days, 90 days by
+-- default, at least 7): drift-check deletes what is older on each scheduled run, so a flood
+-- of refused events cannot grow the table without bound. Inside the retention it stays
+-- append-only: UPDATE and TRUNCATE are refused as before, and a DELETE of any row younger
+-- than the retention is refused, whoever runs it.
+ALTER TABLE drift_settings
+    ADD COLUMN audit_retention_days integer NOT NULL DEFAULT 90 CHECK (audit_retention_days >= 7);
+CREATE INDEX ip_update_audit_at ON ip_update_audit (at);
+DROP TRIGGER ip_update_audit_append_only ON ip_update_audit;
+CREATE TRIGGER ip_update_audit_append_only
+    BEFORE UPDATE OR TRUNCATE ON ip_update_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION ip_update_audit_append_only();
+CREATE FUNCTION ip_update_audit_only_expired() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.at >= now() - make_interval(days => coalesce(
+            (SELECT audit_retention_days FROM drift_settings), 36500)) THEN
+        RAISE EXCEPTION 'ip_update_audit is append-only: row % is inside the retention', OLD.id;
+    END IF;
+    RETURN OLD;
+END;
+$$;
+CREATE TRIGGER ip_update_audit_only_expired
+    BEFORE DELETE ON ip_update_audit
+    FOR EACH ROW EXECUTE FUNCTION ip_update_audit_only_expired();

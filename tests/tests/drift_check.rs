@@ -990,3 +990,37 @@ async fn a_run_that_would_change_most_of_a_group_changes_nothing() {
     assert_eq!(summary["actions"]["revoked"], 1, "{summary:#}");
     assert_eq!(summary["held_back"], json!([]), "{summary:#}");
 }
+
+/// sg-ip-update's audit has a stated retention: each scheduled run deletes rows older than
+/// `drift_settings.audit_retention_days` (90), so a flood of refused events cannot grow it
+/// without bound; inside the retention it stays append-only, for the functions' own role too.
+#[tokio::test]
+async fn the_audit_is_kept_for_its_retention_and_no_longer() {
+    let w = World::shared().await;
+    w.sql(
+        "INSERT INTO ip_update_audit (owner, security_group_id, outcome, via, at) VALUES \
+         ('expired1', 'sg-0a1b2c3d', 'refused_unknown_owner', 'eventbridge', now() - interval '100 days'), \
+         ('expired2', 'sg-0a1b2c3d', 'refused_unknown_owner', 'eventbridge', now() - interval '91 days'), \
+         ('kept', 'sg-0a1b2c3d', 'applied', 'function_url', now() - interval '89 days')",
+    )
+    .await;
+    let client = w.db.connect_as_app().await.unwrap();
+    for tamper in [
+        "DELETE FROM ip_update_audit WHERE owner = 'kept'",
+        "UPDATE ip_update_audit SET detail = 'edited'",
+        "TRUNCATE ip_update_audit",
+    ] {
+        let refused = client.batch_execute(tamper).await;
+        assert!(refused.is_err(), "{tamper} was allowed");
+    }
+    let f = w.start(&[]).await;
+    assert_eq!(f.invoke(&json!({})).await.response()["status"], "complete");
+    let owners: Vec<String> = client
+        .query("SELECT owner FROM ip_update_audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(owners, ["kept"]);
+}

@@ -397,6 +397,7 @@ async fn check(
         rules_check::check_group(state, client, group, run, deadline).await?;
     }
     if *scope == Scope::All {
+        report::expire_audit(client, &run.id).await?;
         return users_check::check_users(state, client, run, deadline).await;
     }
     Ok(Completion::Complete)

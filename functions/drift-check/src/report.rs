@@ -291,6 +291,30 @@ pub async fn remediation_paused(client: &ClientWrapper) -> Result<bool, tokio_po
     Ok(row.is_none_or(|r| r.get(0)))
 }
 
+/// Rows of sg-ip-update's audit deleted per run at most: a backlog is worked off over runs.
+const AUDIT_EXPIRY_BATCH: i64 = 10_000;
+
+/// Deletes audit rows older than `drift_settings.audit_retention_days` (the table's own
+/// trigger refuses any younger one), so that the audit stays bounded however many requests
+/// are refused. Housekeeping, not remediation: done in report mode too.
+pub async fn expire_audit(
+    client: &ClientWrapper,
+    run_id: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    let expired = client
+        .execute(
+            "DELETE FROM ip_update_audit WHERE id IN (SELECT id FROM ip_update_audit \
+             WHERE at < now() - make_interval(days => (SELECT audit_retention_days FROM drift_settings)) \
+             ORDER BY id LIMIT $1)",
+            &[&AUDIT_EXPIRY_BATCH],
+        )
+        .await?;
+    if expired > 0 {
+        tracing::info!(run_id, expired, "audit rows past their retention deleted");
+    }
+    Ok(expired)
+}
+
 impl Run {
     pub async fn start(
         client: &ClientWrapper,
