@@ -47,6 +47,11 @@ pub const TOKENS: &[&str] = &[
     "\"RevokeSecurityGroupIngress\"",
     "\"time\"",
     "\"2026-11-23T09:00:00Z\"",
+    "\"2099-01-01T00:00:00Z\"",
+    "\"email_verified\"",
+    "\"Ａｎｄｒｅｗ\"",
+    "\"andrew\\u200b\"",
+    "\"\\u202e\"",
     "\"\\u0000\"",
     "\"\\ud800\"",
     "null",
@@ -78,12 +83,37 @@ pub fn events(data: &[u8]) {
                     "post-confirmation accepted a NUL, which Postgres cannot store: {user:?}"
                 );
             }
+            // A handle the unique index could not hold, or could not tell apart, never
+            // reaches the insert (one such user once stalled every backfill).
+            assert!(
+                shared::users::handle_problem(&user.handle).is_none()
+                    && user.cognito_user_id.chars().count() <= shared::users::MAX_SUB_CHARS,
+                "post-confirmation accepted the handle {:?} / sub {:?}",
+                user.handle,
+                user.cognito_user_id
+            );
         }
-        Err(e) => bounded_error("post-confirmation", &e),
+        Err(e) => {
+            bounded_error("post-confirmation", &e);
+            // What Cognito shows the person signing up: short, and none of the input beyond
+            // an attribute's name.
+            let shown = e.client_message();
+            assert!(
+                shown.chars().count() <= 160,
+                "post-confirmation would show the app {shown:?}"
+            );
+        }
     }
-    match sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default()) {
+    match sg_ip_update::parse_event_at(&v, &sg_ip_update::Envelope::default(), now()) {
         Ok(request) => {
             let change = &request.change;
+            // A sender-set time far ahead would make every later request stale.
+            if let Some(sent) = change.sent_at {
+                assert!(
+                    sent <= now() + sg_ip_update::request::MAX_CLOCK_SKEW,
+                    "sg-ip-update accepted an event from the future: {sent:?}"
+                );
+            }
             let owner_ok = (1..=64).contains(&change.owner.len())
                 && change
                     .owner
@@ -103,8 +133,9 @@ pub fn events(data: &[u8]) {
             }
             // The same request without its EventBridge envelope means the same.
             if let Some(detail) = v.get("detail") {
-                let bare = sg_ip_update::parse_event(detail, &sg_ip_update::Envelope::default())
-                    .map(|r| r.change);
+                let bare =
+                    sg_ip_update::parse_event_at(detail, &sg_ip_update::Envelope::default(), now())
+                        .map(|r| r.change);
                 assert!(
                     bare.as_ref()
                         .is_ok_and(|b| (&b.owner, &b.ip, &b.description)
@@ -136,6 +167,12 @@ pub fn events(data: &[u8]) {
         }
         Err(e) => bounded_error("drift-check", &e),
     }
+}
+
+/// The clock the target parses against: fixed, so a failing input fails the same way again.
+fn now() -> std::time::SystemTime {
+    // 2026-11-23T10:00:00Z
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_428_000)
 }
 
 fn bounded_error(parser: &str, e: &dyn std::error::Error) {
