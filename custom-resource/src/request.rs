@@ -72,6 +72,17 @@ pub struct UrlPolicy {
 }
 
 impl UrlPolicy {
+    /// Reads `CFN_RESPONSE_URL_ALLOW_LOOPBACK` (`true` or `false`, default false).
+    pub fn from_lookup(env: &impl shared::env::Env) -> Result<Self, shared::env::ConfigError> {
+        Ok(Self {
+            allow_loopback_http: env.parse_or(
+                "CFN_RESPONSE_URL_ALLOW_LOOPBACK",
+                false,
+                "true or false",
+            )?,
+        })
+    }
+
     /// Whether `url` is an HTTPS URL on an S3 endpoint (`<bucket>.s3.amazonaws.com`,
     /// `<bucket>.s3.<region>.amazonaws.com`, `s3-<region>`, dual-stack, China), or a loopback
     /// HTTP URL where the policy allows one.

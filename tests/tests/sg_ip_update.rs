@@ -90,13 +90,7 @@ async fn recreates_a_rule_deleted_behind_our_back() {
     let rule_id = fx.open("34.201.17.5/32").await;
     fx.add_owner("cy", Some("34.201.17.5/32"), Some(&rule_id), false)
         .await;
-    fx.ec2
-        .revoke_security_group_ingress()
-        .group_id(&fx.group)
-        .security_group_rule_ids(&rule_id)
-        .send()
-        .await
-        .unwrap();
+    fx.revoke_by_hand(&rule_id).await;
     let f = fx.start().await;
     f.invoke(&change("cy", "52.14.99.8")).await.response();
     let rules = fx.ingress().await;
@@ -556,13 +550,7 @@ async fn the_same_address_after_its_rule_was_deleted_by_hand_puts_the_rule_back(
     let first = f.invoke(&change("andrew", "52.14.99.8")).await;
     assert_eq!(first.response()["outcome"], "applied");
     let rule_id = fx.row("andrew").await.1.unwrap();
-    fx.ec2
-        .revoke_security_group_ingress()
-        .group_id(&fx.group)
-        .security_group_rule_ids(&rule_id)
-        .send()
-        .await
-        .unwrap();
+    fx.revoke_by_hand(&rule_id).await;
     assert!(fx.ingress().await.is_empty());
 
     let again = f.invoke(&change("andrew", "52.14.99.8")).await;

@@ -43,9 +43,10 @@ const CALLS: [(&str, &str); 9] = [
 ];
 
 /// Each function's resource, and the crate it is built from.
-const FUNCTIONS: [(&str, &str); 5] = [
+const FUNCTIONS: [(&str, &str); 6] = [
     ("PostConfirmationFunction", "post-confirmation"),
     ("SgIpUpdateFunction", "sg-ip-update"),
+    ("SgIpUpdateBusFunction", "sg-ip-update"),
     ("DriftCheckFunction", "drift-check"),
     ("PoolTriggerFunction", "pool-trigger"),
     ("SchemaMigrationsFunction", "schema-migrations"),
@@ -538,7 +539,7 @@ fn log_groups_and_queues_say_what_happens_to_them() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 7, "five log groups and two queues");
+    assert_eq!(seen, 8, "six log groups (one a function) and two queues");
 }
 
 #[test]
@@ -552,6 +553,7 @@ fn concurrency_is_capped_per_function() {
         "drift-check runs never overlap"
     );
     assert_eq!(reserved("SgIpUpdateFunction").as_u64(), Some(2));
+    assert_eq!(reserved("SgIpUpdateBusFunction").as_u64(), Some(1));
     // CloudFormation invokes the custom resources' functions once per change.
     assert_eq!(reserved("SchemaMigrationsFunction").as_u64(), Some(1));
     assert_eq!(reserved("PoolTriggerFunction").as_u64(), Some(1));
@@ -574,7 +576,7 @@ fn concurrency_is_capped_per_function() {
     );
     assert_eq!(p["MinValue"].as_u64(), Some(1));
     // Every connection the stack can open, with the defaults, fits the smallest instance.
-    assert!(default + 1 + 2 + 1 < 80 - 3);
+    assert!(default + 1 + 2 + 1 + 1 < 80 - 3);
 }
 
 #[test]
@@ -1071,7 +1073,8 @@ fn depends_on(resource: &Value) -> Vec<String> {
 #[test]
 fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_code_change() {
     let t = template();
-    for (function, _) in &FUNCTIONS[..3] {
+    // The functions that use the database: all but the two custom resources.
+    for (function, _) in &FUNCTIONS[..4] {
         assert!(
             depends_on(&t["Resources"][*function]).contains(&"SchemaMigrations".to_owned()),
             "{function} must depend on SchemaMigrations"
@@ -1259,7 +1262,11 @@ fn rules_are_tagged_only_as_they_are_created() {
     let t = template();
     let code = std::fs::read_to_string(repo_root().join("ingress/src/ec2.rs")).unwrap();
     assert!(code.contains(".tag_specifications(") && code.contains("OWNER_TAG"));
-    for function in ["SgIpUpdateFunction", "DriftCheckFunction"] {
+    for function in [
+        "SgIpUpdateFunction",
+        "SgIpUpdateBusFunction",
+        "DriftCheckFunction",
+    ] {
         let Value::Sequence(policies) = &t["Resources"][function]["Properties"]["Policies"] else {
             panic!("{function}: no policies")
         };
@@ -1284,4 +1291,40 @@ fn rules_are_tagged_only_as_they_are_created() {
             "{function}: {resource}"
         );
     }
+}
+
+/// A flood on the bus cannot take the Function URL's executions: bus events go to a function of
+/// their own (the same code) with one reserved execution, and the function behind the URL has
+/// no bus rule.
+#[test]
+fn the_bus_and_the_function_url_never_share_executions() {
+    let t = template();
+    let events_of = |function: &str| -> Vec<String> {
+        match &t["Resources"][function]["Properties"]["Events"] {
+            Value::Mapping(m) => m
+                .values()
+                .filter_map(|e| e["Type"].as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let url = &t["Resources"]["SgIpUpdateFunction"]["Properties"];
+    assert!(url["FunctionUrlConfig"] != Value::Null);
+    assert!(
+        events_of("SgIpUpdateFunction").is_empty(),
+        "{:?}",
+        events_of("SgIpUpdateFunction")
+    );
+    let bus = &t["Resources"]["SgIpUpdateBusFunction"];
+    assert_eq!(bus["Properties"]["FunctionUrlConfig"], Value::Null);
+    assert_eq!(events_of("SgIpUpdateBusFunction"), ["EventBridgeRule"]);
+    assert_eq!(
+        bus["Metadata"], t["Resources"]["SgIpUpdateFunction"]["Metadata"],
+        "the same binary"
+    );
+    assert_eq!(bus["Properties"]["CodeUri"], url["CodeUri"]);
+    assert_eq!(
+        bus["Properties"]["ReservedConcurrentExecutions"].as_u64(),
+        Some(1)
+    );
 }

@@ -58,13 +58,7 @@ impl Config {
         Ok(Self {
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
             function_arn,
-            response_urls: UrlPolicy {
-                allow_loopback_http: env.parse_or(
-                    "CFN_RESPONSE_URL_ALLOW_LOOPBACK",
-                    false,
-                    "true or false",
-                )?,
-            },
+            response_urls: UrlPolicy::from_lookup(env)?,
         })
     }
 }

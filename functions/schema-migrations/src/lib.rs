@@ -41,13 +41,7 @@ impl Config {
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
-            response_urls: UrlPolicy {
-                allow_loopback_http: env.parse_or(
-                    "CFN_RESPONSE_URL_ALLOW_LOOPBACK",
-                    false,
-                    "true or false",
-                )?,
-            },
+            response_urls: UrlPolicy::from_lookup(env)?,
         })
     }
 }

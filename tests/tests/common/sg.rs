@@ -144,6 +144,17 @@ impl Fixture {
             .collect()
     }
 
+    /// Deletes a rule from the group, as someone in the console would.
+    pub async fn revoke_by_hand(&self, rule_id: &str) {
+        self.ec2
+            .revoke_security_group_ingress()
+            .group_id(&self.group)
+            .security_group_rule_ids(rule_id)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The group's ingress rules in EC2: (rule id, CIDR, ports).
     pub async fn ingress(&self) -> Vec<(String, String, i32, i32)> {
         aws::ingress(&self.ec2, &self.group).await
