@@ -12,15 +12,15 @@ use aws_sdk_ec2::{
     },
 };
 
-/// The tag every rule this stack creates carries, naming the owner it was made for. It is how
-/// a rule proves it is ours: a rule without it (made by hand, or allowlisted) is never taken
-/// over, even when it lets in exactly the address a developer asks for.
-pub const OWNER_TAG: &str = "db-sync:owner";
-
 use crate::{
     ip::{Cidr, HostCidr},
     rule::ManagedRule,
 };
+
+/// The tag every rule this stack creates carries, naming the owner it was made for. It is how
+/// a rule proves it is ours: a rule without it (made by hand, or allowlisted) is never taken
+/// over, even when it lets in exactly the address a developer asks for.
+pub const OWNER_TAG: &str = "db-sync:owner";
 
 /// An EC2 call that failed, with the AWS error code and whether a retry can help.
 #[derive(Debug, thiserror::Error)]

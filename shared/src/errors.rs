@@ -25,11 +25,13 @@ pub fn diagnostic(e: &impl Classified) -> Diagnostic {
     }
 }
 
-/// For a Cognito trigger, whose error message Cognito hands to the app signing the person up
-/// (`UserLambdaValidationException: PostConfirmation failed with error ...`): the error type
-/// as [`diagnostic`] gives it, with `message`, a short text meant for that person. It must
-/// carry no other user's identifiers and nothing of the infrastructure (hosts, ports, database
-/// names, SQL); the function's log line keeps the detail.
+/// For an answer that reaches someone outside: a Cognito trigger's message, which Cognito
+/// hands to the app signing the person up (`UserLambdaValidationException: PostConfirmation
+/// failed with error ...`), or a Function URL caller's. The error type as [`diagnostic`] gives
+/// it, with `message`, a short text meant for that reader: no other user's identifiers,
+/// nothing that tells one refusal from another where that would leak, nothing of the
+/// infrastructure (hosts, ports, database names, SQL). The function's log line keeps the
+/// detail.
 pub fn diagnostic_for_client(e: &impl Classified, message: impl Into<String>) -> Diagnostic {
     Diagnostic {
         error_message: message.into(),

@@ -9,7 +9,7 @@ use ingress::{
 use lambda_runtime::Diagnostic;
 use shared::{
     db::DbError,
-    errors::{Classified, diagnostic},
+    errors::{Classified, diagnostic_for_client},
     schema::SchemaBehind,
 };
 
@@ -156,10 +156,7 @@ impl Error {
 
     /// The runtime's error: the class and kind, with [`Error::public_message`].
     pub fn diagnostic(&self) -> Diagnostic {
-        Diagnostic {
-            error_message: self.public_message(),
-            ..diagnostic(self)
-        }
+        diagnostic_for_client(self, self.public_message())
     }
 }
 
