@@ -23,6 +23,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::db::{Db, DbConfig};
 
+#[path = "common/sg.rs"]
+mod sg;
+
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/db-sync/5b5f0e70-0000-11ef-9c4d-0a1b2c3d4e5f";
 
 /// A custom-resource request as CloudFormation sends it, answering at `key`'s URL.
@@ -495,4 +498,148 @@ async fn a_function_on_a_schema_one_version_behind_fails_each_invocation_clearly
         .unwrap();
     let inv = f.invoke(&signup(&unique("sub"), &unique("h"))).await;
     inv.response();
+}
+
+/// What a later build does to `db`: this build's migrations and one more, additive as every
+/// migration is (a column and a table). Returns the later migration's name.
+async fn a_later_build_migrates(db: &TestDb) -> String {
+    let later = shared::migrate::latest_version() + 1;
+    let name = format!("V{later}__a_later_build");
+    let mut theirs = shared::migrate::embedded();
+    theirs.push(
+        refinery::Migration::unapplied(
+            &name,
+            "ALTER TABLE users ADD COLUMN bio text; \
+             ALTER TABLE managed_ingress_rules ADD COLUMN note text; \
+             CREATE TABLE later_build_things (id bigint PRIMARY KEY);",
+        )
+        .unwrap(),
+    );
+    let mut client = db.connect_as_app().await.unwrap();
+    let applied = shared::migrate::run_set(&mut client, &theirs)
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![name.clone()]);
+    name
+}
+
+#[tokio::test]
+async fn a_rollback_runs_this_build_on_the_schema_a_later_build_left() {
+    let fx = sg::Fixture::shared().await;
+    let db = &fx.db;
+    let later = a_later_build_migrates(db).await;
+    let before = applied_versions(db).await;
+
+    // The migrations resource of the earlier build (this one): nothing to apply, SUCCESS.
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = migrations_function(db, &[]).await;
+    for (key, kind) in [("rollback-update", "Update"), ("rollback-create", "Create")] {
+        let physical = (kind == "Update").then_some("schema-migrations");
+        f.invoke(&migrations_event(&recorder, key, kind, physical))
+            .await;
+        let a = answer(&recorder, key).await;
+        assert_eq!(a["Status"], "SUCCESS", "{a}");
+        assert_eq!(a["Data"]["Applied"], "", "{a}");
+    }
+    assert_eq!(applied_versions(db).await, before, "{later} stays applied");
+    let line = f
+        .logs_when(
+            |l| l.iter().any(|l| l.contains(&later)),
+            Duration::from_secs(5),
+        )
+        .await
+        .join("\n");
+    assert!(
+        line.contains(&later),
+        "the later build's migration is named: {line}"
+    );
+
+    // Each function of this build on that schema does its job.
+    let pc = Function::spawn(&function_binary("post-confirmation"), &db.url_env())
+        .await
+        .unwrap();
+    let sub = unique("sub");
+    pc.invoke(&signup(&sub, &unique("h"))).await.response();
+    let rows: i64 = db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM users WHERE cognito_user_id = $1",
+            &[&sub],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+
+    let rule_id = fx.open("34.201.17.5/32").await;
+    fx.add_owner("andrew", Some("34.201.17.5/32"), Some(&rule_id), false)
+        .await;
+    let inv = fx
+        .start()
+        .await
+        .invoke(&sg::change("andrew", "52.14.99.8"))
+        .await;
+    assert_eq!(inv.response()["outcome"], "applied");
+
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&fx.moto.sdk_config().await);
+    let pool = harness::aws::create_pool(&cognito).await;
+    let env = harness::fixtures::function_env(db, &fx.moto, &[("USER_POOL_ID", &pool)]);
+    let drift = Function::spawn(&function_binary("drift-check"), &env)
+        .await
+        .unwrap();
+    assert_eq!(
+        drift.invoke(&json!({})).await.response()["status"],
+        "complete"
+    );
+}
+
+#[tokio::test]
+async fn a_history_that_diverges_from_this_builds_is_still_refused() {
+    let stack = Stack::shared();
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let newest = shared::migrate::latest_version();
+    for (case, sql, says) in [
+        (
+            "other-name",
+            format!(
+                "UPDATE refinery_schema_history SET name = 'someone_elses' WHERE version = {newest}"
+            ),
+            "the histories diverge",
+        ),
+        (
+            "skipped",
+            format!(
+                "DELETE FROM refinery_schema_history WHERE version = {}",
+                newest - 1
+            ),
+            "was never applied",
+        ),
+        (
+            "unknown-older",
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (0, 'a_branch', now()::text, '1')"
+                .to_owned(),
+            "does not have",
+        ),
+    ] {
+        let db = stack.fresh_database().await.unwrap();
+        let before = {
+            db.admin().await.unwrap().batch_execute(&sql).await.unwrap();
+            applied_versions(&db).await
+        };
+        let f = migrations_function(&db, &[]).await;
+        f.invoke(&migrations_event(&recorder, case, "Create", None))
+            .await;
+        let a = answer(&recorder, case).await;
+        assert_eq!(a["Status"], "FAILED", "{case}: {a}");
+        let reason = a["Reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{case}: {reason}");
+        assert_eq!(
+            applied_versions(&db).await,
+            before,
+            "{case}: nothing applied"
+        );
+    }
 }
