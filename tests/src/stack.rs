@@ -254,12 +254,38 @@ impl Stack {
         Ok(client)
     }
 
-    /// A new, migrated database owned by `app`, for one test.
+    /// A new, migrated database owned by `app`, for one test; the functions' login users are
+    /// members of their jobs' roles.
     pub async fn fresh_database(&self) -> anyhow::Result<TestDb> {
         let db = self.empty_database().await?;
         let mut client = db.connect_as_app().await?;
         shared::migrate::run(&mut client).await?;
+        self.grant_job_roles().await?;
         Ok(db)
+    }
+
+    /// Makes each function's login user a member of its job's group role, as an operator does
+    /// once the migrations made the groups. Idempotent.
+    pub async fn grant_job_roles(&self) -> anyhow::Result<()> {
+        // One at a time and once per server: two sessions granting the same membership at
+        // once fail with "tuple concurrently updated".
+        static GRANTED: tokio::sync::Mutex<Vec<PathBuf>> =
+            tokio::sync::Mutex::const_new(Vec::new());
+        let mut granted = GRANTED.lock().await;
+        if granted.contains(&self.dir) {
+            return Ok(());
+        }
+        let sql: String = JOB_ROLES
+            .iter()
+            .map(|(_, login, group)| format!("GRANT {group} TO {login};"))
+            .collect();
+        self.admin("postgres")
+            .await?
+            .batch_execute(&sql)
+            .await
+            .context("granting the job roles (is the database migrated?)")?;
+        granted.push(self.dir.clone());
+        Ok(())
     }
 
     /// A new database owned by `app` with no migration applied.
@@ -322,6 +348,33 @@ async fn http_request(method: Method, url: &str) -> anyhow::Result<String> {
         bail!("{status}: {body}");
     }
     Ok(body)
+}
+
+/// Each function that reads the database: its binary, its login user (made by
+/// `scripts/stack`, with the stack's app password) and its job's group role (made by the
+/// migrations). The harness runs each function as its login user, as a deploy does.
+pub const JOB_ROLES: [(&str, &str, &str); 3] = [
+    (
+        "post-confirmation",
+        "post_confirmation_fn",
+        "db_sync_post_confirmation",
+    ),
+    ("sg-ip-update", "sg_ip_update_fn", "db_sync_sg_ip_update"),
+    ("drift-check", "drift_check_fn", "db_sync_drift_check"),
+];
+
+/// `env` with a `DATABASE_URL` for `app` turned into one for `function`'s login user, when it
+/// has one: the functions run with their job's rights, not the schema owner's.
+pub fn as_job_login(function: &str, env: &[(String, String)]) -> Vec<(String, String)> {
+    let Some((_, login, _)) = JOB_ROLES.iter().find(|(f, ..)| *f == function) else {
+        return env.to_vec();
+    };
+    env.iter()
+        .map(|(k, v)| match v.strip_prefix("postgres://app:") {
+            Some(rest) if k == "DATABASE_URL" => (k.clone(), format!("postgres://{login}:{rest}")),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
 }
 
 /// How a function reaches Postgres: straight to the server, or through the stack's PgBouncer in

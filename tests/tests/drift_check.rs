@@ -915,8 +915,10 @@ async fn the_kill_switch_set_during_a_run_stops_its_next_change() {
     for cidr in ["0.0.0.0/0", "10.0.0.0/8", "172.16.0.0/12"] {
         w.open(&group, cidr, 5432).await;
     }
+    // The operator's hand, as the schema owner (SECURITY DEFINER): drift-check's own role
+    // may not set the switch.
     w.sql(
-        "CREATE FUNCTION pause_remediation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+        "CREATE FUNCTION pause_remediation() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ \
          BEGIN UPDATE drift_settings SET remediation_paused = true; RETURN NEW; END $$; \
          CREATE TRIGGER pause_remediation AFTER INSERT ON drift_findings \
          FOR EACH ROW EXECUTE FUNCTION pause_remediation()",

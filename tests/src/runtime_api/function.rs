@@ -37,7 +37,7 @@ impl Function {
         let name = binary
             .file_name()
             .map_or("function".into(), |n| n.to_string_lossy().into_owned());
-        Self::spawn_program(&name, binary, &[], env).await
+        Self::spawn_program(&name, binary, &[], &crate::stack::as_job_login(&name, env)).await
     }
 
     /// Like [`Function::spawn`], for any program that speaks the Runtime API (a Python
