@@ -246,6 +246,9 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
             .filter(|a| !a.starts_with("sqs:"))
             // Not an SDK call: the permission behind an IAM database token (checked below).
             .filter(|a| a != "rds-db:connect")
+            // Not an SDK call: what UpdateUserPool needs to hand Cognito a pool's SMS role
+            // (checked in the_sms_role_is_passable_only_when_named_and_only_to_cognito).
+            .filter(|a| a != "iam:PassRole")
             .collect();
         let mut used = calls_in(&dirs);
         for (_, action, _) in UNREACHED.iter().filter(|(f, _, _)| *f == function) {
@@ -1141,10 +1144,12 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
     // Replacing someone else's trigger is opt-in.
     let replace = &t["Parameters"]["ReplaceExistingPostConfirmationTrigger"];
     assert_eq!(replace["Default"].as_str(), Some("false"));
-    // Describe and Update, on that one pool.
+    // Describe and Update, on that one pool (and the optional PassRole grant, checked in
+    // the_sms_role_is_passable_only_when_named_and_only_to_cognito).
     let statements: Vec<Value> = all_statements()
         .into_iter()
         .filter(|(owner, _)| owner == "PoolTriggerFunction")
+        .filter(|(_, s)| strings(&s["Action"]) != ["iam:PassRole"])
         .map(|(_, s)| s)
         .collect();
     assert_eq!(statements.len(), 1, "{statements:?}");
@@ -1327,4 +1332,96 @@ fn the_bus_and_the_function_url_never_share_executions() {
         bus["Properties"]["ReservedConcurrentExecutions"].as_u64(),
         Some(1)
     );
+}
+
+/// Whether a condition of the template holds for `params` (the `Not`, `Equals` and `Ref` it
+/// uses).
+fn holds(condition: &Value, params: &BTreeMap<&str, &str>) -> bool {
+    fn value(v: &Value, params: &BTreeMap<&str, &str>) -> String {
+        match tagged(v) {
+            Some((tag, name)) if tag == "Ref" => params[name.as_str().unwrap()].to_owned(),
+            Some(other) => panic!("not a value: {other:?}"),
+            None => v.as_str().unwrap().to_owned(),
+        }
+    }
+    let (tag, args) = tagged(condition).expect("a condition is a function");
+    match tag.as_str() {
+        "Not" => !holds(&args[0], params),
+        "Equals" => value(&args[0], params) == value(&args[1], params),
+        other => panic!("{other}"),
+    }
+}
+
+/// UpdateUserPool on a pool that sends SMS hands Cognito the pool's SMS role, which needs
+/// `iam:PassRole` on it. pool-trigger gets that only when UserPoolSmsRoleArn names the role,
+/// on that one role, and only for passing it to Cognito; no other statement passes a role.
+#[test]
+fn the_sms_role_is_passable_only_when_named_and_only_to_cognito() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/app/sms-sender";
+    let t = template();
+    let parameter = &t["Parameters"]["UserPoolSmsRoleArn"];
+    assert_eq!(parameter["Default"].as_str(), Some(""), "optional");
+    // Empty, or one role's ARN: anchored, and no `*` among the role name's characters.
+    let pattern = parameter["AllowedPattern"].as_str().unwrap();
+    assert!(
+        pattern.starts_with("^(") && pattern.ends_with(")?$"),
+        "{pattern}"
+    );
+    let (_, name) = pattern
+        .split_once(":iam::[0-9]{12}:role/")
+        .unwrap_or_else(|| panic!("one account's role: {pattern}"));
+    assert!(
+        name.starts_with('[') && name.ends_with("]+)?$") && !name.contains('*'),
+        "a role name's characters, no wildcard: {pattern}"
+    );
+
+    let passing: Vec<(String, Value)> = all_statements()
+        .into_iter()
+        .filter(|(_, s)| strings(&s["Action"]).iter().any(|a| a == "iam:PassRole"))
+        .collect();
+    assert_eq!(passing.len(), 1, "{passing:?}");
+    assert_eq!(passing[0].0, "PoolTriggerFunction");
+
+    // The policy that holds it is an If on HasUserPoolSmsRole, NoValue otherwise.
+    let Value::Sequence(policies) =
+        &t["Resources"]["PoolTriggerFunction"]["Properties"]["Policies"]
+    else {
+        panic!("PoolTriggerFunction: no policies")
+    };
+    let branches: Vec<&Value> = policies
+        .iter()
+        .filter_map(tagged)
+        .filter(|(tag, v)| tag == "If" && format!("{v:?}").contains("iam:PassRole"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(branches.len(), 1, "{policies:?}");
+    let branch = branches[0];
+    let name = untag(&branch[0]).as_str().unwrap();
+    assert_eq!(name, "HasUserPoolSmsRole");
+    assert!(is_ref_to(&branch[2], "AWS::NoValue"), "{:?}", branch[2]);
+    let condition = &t["Conditions"][name];
+
+    for (value, granted) in [("", false), (ROLE, true)] {
+        let params = BTreeMap::from([("UserPoolSmsRoleArn", value)]);
+        let policy = if holds(condition, &params) {
+            Some(resolved(&branch[1], &params))
+        } else {
+            None
+        };
+        assert_eq!(policy.is_some(), granted, "UserPoolSmsRoleArn={value:?}");
+        let Some(policy) = policy else { continue };
+        assert_eq!(
+            policy["Statement"],
+            serde_json::json!([{
+                "Sid": "PassThePoolsSmsRoleToCognito",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": ROLE,
+                "Condition": {
+                    "StringEquals": {"iam:PassedToService": "cognito-idp.amazonaws.com"}
+                },
+            }]),
+            "exactly the named role, passed to Cognito only"
+        );
+    }
 }

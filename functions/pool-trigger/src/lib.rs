@@ -10,16 +10,21 @@
 //!   pool).
 //! - Delete: puts the earlier trigger back (or none), if the pool still points at our
 //!   function; every other setting is carried over as it is then.
+//!
+//! The verification messages are carried as one set UpdateUserPool accepts
+//! ([`verification`]); a pool that sends SMS needs `iam:PassRole` on its role, and a refusal
+//! names the template parameter that grants it ([`update_failure`]).
 #![forbid(unsafe_code)]
 // The runtime's service stack nests the handler's future deeply.
 #![recursion_limit = "256"]
 
 pub mod physical_id;
 pub mod settings;
+pub mod verification;
 
 use std::time::Duration;
 
-use aws_sdk_cognitoidentityprovider::{Client, types::UserPoolType};
+use aws_sdk_cognitoidentityprovider::{Client, error::ProvideErrorMetadata, types::UserPoolType};
 use custom_resource::{
     Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder, UrlPolicy,
 };
@@ -160,6 +165,43 @@ pub enum Error {
     Describe { pool: String, message: String },
     #[error("UpdateUserPool {pool}: {message}")]
     Update { pool: String, message: String },
+    #[error(
+        "UpdateUserPool {pool}: this function may not pass the pool's SMS role {role} to \
+         Cognito ({message}). Set the stack parameter UserPoolSmsRoleArn to {role} to grant it \
+         iam:PassRole on that role"
+    )]
+    SmsRoleNotPassable {
+        pool: String,
+        role: String,
+        message: String,
+    },
+}
+
+/// What a failed `UpdateUserPool` of `pool` tells CloudFormation, from the error's `code` and
+/// its one-line text. Updating a pool that sends SMS (`SmsConfiguration.SnsCallerArn`) hands
+/// Cognito that role, which needs `iam:PassRole` on it; the template grants it only when told
+/// the role (`UserPoolSmsRoleArn`), so that refusal names the parameter.
+pub fn update_failure(pool: &UserPoolType, code: Option<&str>, line: String) -> Error {
+    let pool_id = pool.id.clone().unwrap_or_default();
+    let role = pool
+        .sms_configuration
+        .as_ref()
+        .map(|c| c.sns_caller_arn())
+        .filter(|arn| !arn.is_empty());
+    let denied = code.is_some_and(|c| c.starts_with("AccessDenied"));
+    match role {
+        Some(role) if denied && line.to_ascii_lowercase().contains("iam:passrole") => {
+            Error::SmsRoleNotPassable {
+                pool: pool_id,
+                role: role.to_owned(),
+                message: line,
+            }
+        }
+        _ => Error::Update {
+            pool: pool_id,
+            message: line,
+        },
+    }
 }
 
 /// Handles one custom-resource request; the answer always reaches CloudFormation unless the
@@ -324,9 +366,68 @@ async fn update(
     )
     .send()
     .await
-    .map_err(|e| Error::Update {
-        pool: pool.id.clone().unwrap_or_default(),
-        message: shared::aws::error_line(&e),
-    })?;
+    .map_err(|e| update_failure(pool, e.code(), shared::aws::error_line(&e)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cognitoidentityprovider::types::SmsConfigurationType;
+
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/app-sms";
+    /// IAM's words when the caller may not pass a role (as Cognito relays them).
+    const PASS_ROLE_DENIED: &str = "AccessDeniedException: User: \
+        arn:aws:sts::123456789012:assumed-role/db-sync-PoolTriggerRole/db-sync-PoolTrigger is \
+        not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/app-sms \
+        because no identity-based policy allows the iam:PassRole action";
+
+    fn pool(sms_role: Option<&str>) -> UserPoolType {
+        UserPoolType::builder()
+            .id("us-east-1_abc")
+            .set_sms_configuration(
+                sms_role.map(|r| SmsConfigurationType::builder().sns_caller_arn(r).build()),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_refused_pass_role_on_the_sms_role_names_the_parameter_that_grants_it() {
+        let e = update_failure(
+            &pool(Some(ROLE)),
+            Some("AccessDeniedException"),
+            PASS_ROLE_DENIED.to_owned(),
+        );
+        assert!(matches!(e, Error::SmsRoleNotPassable { .. }), "{e:?}");
+        let answer = e.to_string();
+        for part in ["UserPoolSmsRoleArn", ROLE, "iam:PassRole", "us-east-1_abc"] {
+            assert!(answer.contains(part), "{part}: {answer}");
+        }
+    }
+
+    #[test]
+    fn other_update_failures_keep_their_own_message() {
+        for (sms_role, code, line) in [
+            // No SMS role on the pool: the parameter would not help.
+            (None, "AccessDeniedException", PASS_ROLE_DENIED),
+            // Denied, but not PassRole: the function's own grant on the pool.
+            (
+                Some(ROLE),
+                "AccessDeniedException",
+                "AccessDeniedException: not authorized to perform: cognito-idp:UpdateUserPool",
+            ),
+            // Not a denial at all.
+            (
+                Some(ROLE),
+                "InvalidParameterException",
+                "InvalidParameterException: The message is invalid.",
+            ),
+        ] {
+            let e = update_failure(&pool(sms_role), Some(code), line.to_owned());
+            assert!(matches!(e, Error::Update { .. }), "{e:?}");
+            assert!(!e.to_string().contains("UserPoolSmsRoleArn"), "{e}");
+            assert!(e.to_string().contains(line), "{e}");
+        }
+    }
 }
