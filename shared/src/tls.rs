@@ -1,5 +1,8 @@
-//! TLS to Postgres with rustls. RDS's CA is in neither the webpki nor the system roots, so
-//! `verify-full` trusts exactly the PEM bundle it is given.
+//! TLS to Postgres with rustls. RDS's CAs are in neither the webpki nor the system roots, so
+//! `verify-full` trusts exactly these: AWS's RDS certificate authorities and the Amazon Trust
+//! Services roots that RDS Proxy's certificates chain to, both compiled in
+//! ([`RDS_CA_BUNDLE`], [`crate::aws::AWS_ROOTS`]), or, when `DB_CA_BUNDLE` names one, that PEM
+//! bundle alone (a region the compiled-in bundle predates, a self-managed server, the tests).
 
 use std::{fmt, path::Path, str::FromStr, sync::Arc};
 
@@ -44,6 +47,23 @@ impl fmt::Display for SslMode {
     }
 }
 
+/// AWS's RDS certificate authorities (rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1,
+/// per region). Public and long-lived (the earliest expires in 2061); where the file comes
+/// from, its SHA-256 and how to regenerate it are in `shared/certs/README.md`.
+pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+
+/// What `verify-full` trusts: the compiled-in RDS and RDS Proxy CAs.
+pub fn compiled_in_roots() -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for (name, pem) in [
+        ("the compiled-in RDS CA bundle", RDS_CA_BUNDLE),
+        ("the compiled-in Amazon roots", crate::aws::AWS_ROOTS),
+    ] {
+        add_pem(&mut roots, pem, name)?;
+    }
+    Ok(roots)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("DB_CA_BUNDLE: cannot read the CA bundle {path}: {source}")]
@@ -55,6 +75,11 @@ pub enum TlsError {
     EmptyBundle { path: String },
     #[error("DB_CA_BUNDLE: the CA bundle {path} holds an invalid certificate: {source}")]
     BadCertificate { path: String, source: rustls::Error },
+    #[error("DB_CA_BUNDLE: the CA bundle {path} holds a block that is not valid PEM: {source}")]
+    BadPem {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
     #[error("TLS setup failed: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -77,11 +102,9 @@ impl Connector {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
                 .with_no_client_auth(),
-            (SslMode::VerifyFull, None) => {
-                return Err(TlsError::EmptyBundle {
-                    path: "(none given)".to_owned(),
-                });
-            }
+            (SslMode::VerifyFull, None) => builder
+                .with_root_certificates(compiled_in_roots()?)
+                .with_no_client_auth(),
             (SslMode::VerifyFull, Some(path)) => builder
                 .with_root_certificates(load_roots(path)?)
                 .with_no_client_auth(),
@@ -97,16 +120,30 @@ fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
         source,
     })?;
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+    add_pem(&mut roots, &pem, &shown)?;
+    Ok(roots)
+}
+
+/// Adds every certificate of `pem` to `roots`; a block that does not decode, a certificate
+/// that does not parse, or no certificate at all is an error, never skipped.
+fn add_pem(roots: &mut RootCertStore, pem: &[u8], shown: &str) -> Result<(), TlsError> {
+    let before = roots.len();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|source| TlsError::BadPem {
+            path: shown.to_owned(),
+            source,
+        })?;
         roots.add(cert).map_err(|source| TlsError::BadCertificate {
-            path: shown.clone(),
+            path: shown.to_owned(),
             source,
         })?;
     }
-    if roots.is_empty() {
-        return Err(TlsError::EmptyBundle { path: shown });
+    if roots.len() == before {
+        return Err(TlsError::EmptyBundle {
+            path: shown.to_owned(),
+        });
     }
-    Ok(roots)
+    Ok(())
 }
 
 /// libpq's `require`: the channel is encrypted and the handshake signatures are checked, but
@@ -156,5 +193,38 @@ impl ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_trust_holds_every_rds_ca_and_the_amazon_roots() {
+        let roots = compiled_in_roots().unwrap();
+        // The counts shared/certs/README.md records: 87 RDS CAs, 5 Amazon roots.
+        assert_eq!(roots.len(), 87 + 5);
+        let text = std::str::from_utf8(RDS_CA_BUNDLE).unwrap();
+        for ca in ["RSA2048 G1", "RSA4096 G1", "ECC384 G1"] {
+            for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+                let subject = format!("Amazon RDS {region} Root CA {ca}");
+                assert!(text.contains(&subject), "{subject}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bundle_with_a_broken_block_is_refused_not_skipped() {
+        let good = std::str::from_utf8(crate::aws::AWS_ROOTS).unwrap();
+        let broken = format!(
+            "{good}\n-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n"
+        );
+        let mut roots = RootCertStore::empty();
+        let err = add_pem(&mut roots, broken.as_bytes(), "test.pem").unwrap_err();
+        assert!(matches!(err, TlsError::BadPem { .. }), "{err}");
+        let mut roots = RootCertStore::empty();
+        let err = add_pem(&mut roots, b"# no certificate here\n", "empty.pem").unwrap_err();
+        assert!(matches!(err, TlsError::EmptyBundle { .. }), "{err}");
     }
 }

@@ -228,7 +228,9 @@ async fn secret_problems_are_clear_errors_without_the_value() {
 async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
     let db = Stack::shared().fresh_database().await.unwrap();
     forbid(&db.stack.app_password);
-    let cases: [(Vec<(String, String)>, &str); 3] = [
+    // (verify-full without DB_CA_BUNDLE is no longer one: it trusts the compiled-in CAs, see
+    // without_a_bundle_verify_full_trusts_only_the_compiled_in_cas.)
+    let cases: [(Vec<(String, String)>, &str); 2] = [
         (vec![], "DB_SECRET_ARN or DATABASE_URL must be set"),
         (
             vec![
@@ -236,10 +238,6 @@ async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
                 ("DB_SSLMODE".into(), "prefer".into()),
             ],
             "DB_SSLMODE is invalid",
-        ),
-        (
-            vec![("DATABASE_URL".into(), db.url())],
-            "DB_CA_BUNDLE must be set",
         ),
     ];
     for (env, expected) in cases {
@@ -453,4 +451,27 @@ async fn migrations_apply_once_and_are_then_up_to_date() {
         .map(|r| r.get(0))
         .collect();
     assert!(tables.contains(&"users".to_owned()), "{tables:?}");
+}
+
+/// Without `DB_CA_BUNDLE`, verify-full trusts the compiled-in RDS and Amazon CAs and nothing
+/// else: the local server's certificate, from the stack's own CA, is refused; with the
+/// stack's bundle named, the same function signs the user up.
+#[tokio::test]
+async fn without_a_bundle_verify_full_trusts_only_the_compiled_in_cas() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let mut env = db.url_env();
+    env.retain(|(k, _)| k != "DB_CA_BUNDLE");
+    let f = Function::spawn(&function_binary("post-confirmation"), &env)
+        .await
+        .unwrap();
+    let inv = f.invoke(&signup("untrusted")).await;
+    let (kind, _) = inv.error();
+    assert!(kind.starts_with("Retryable."), "{kind}");
+    let line = f.error_line(&inv).await;
+    assert!(line.contains("UnknownIssuer"), "{line}");
+
+    let f = Function::spawn(&function_binary("post-confirmation"), &db.url_env())
+        .await
+        .unwrap();
+    f.invoke(&signup("trusted")).await.response();
 }

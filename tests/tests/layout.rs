@@ -100,3 +100,59 @@ fn the_feature_check_names_a_crate_built_with_more_features() {
         "{differences:?}"
     );
 }
+
+/// Each row of `shared/certs/README.md`'s table that names a file in `dir` and a SHA-256,
+/// whose SHA-256 is not the file's: "file: recorded X, actual Y".
+fn recorded_sha256_mismatches(readme: &str, dir: &std::path::Path) -> Vec<String> {
+    let mut rows = 0;
+    let mut wrong = Vec::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (Some(file), Some(recorded)) = (
+            cells.get(1).map(|c| c.trim_matches('`')),
+            cells.iter().rev().find_map(|c| {
+                let c = c.trim_matches('`');
+                (c.len() == 64 && c.chars().all(|ch| ch.is_ascii_hexdigit())).then_some(c)
+            }),
+        ) else {
+            continue;
+        };
+        rows += 1;
+        let out = std::process::Command::new("sha256sum")
+            .arg(dir.join(file))
+            .output()
+            .expect("sha256sum runs");
+        let actual = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("(unreadable)")
+            .to_owned();
+        if actual != recorded {
+            wrong.push(format!("{file}: recorded {recorded}, actual {actual}"));
+        }
+    }
+    assert!(rows > 0, "no file with a SHA-256 in the table");
+    wrong
+}
+
+#[test]
+fn the_recorded_sha256_of_each_compiled_in_bundle_is_the_files() {
+    let dir = harness::stack::repo_root().join("shared/certs");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert_eq!(
+        recorded_sha256_mismatches(&readme, &dir),
+        Vec::<String>::new()
+    );
+    // The check fires: a recorded value one digit off.
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("| `rds-ca-bundle.pem`"))
+        .unwrap();
+    let tampered = readme.replace(line, &line.replace("d1ffeaa3", "d1ffeaa4"));
+    let wrong = recorded_sha256_mismatches(&tampered, &dir);
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert!(
+        wrong[0].starts_with("rds-ca-bundle.pem: recorded d1ffeaa4"),
+        "{wrong:?}"
+    );
+}

@@ -147,15 +147,6 @@ impl DbConfig {
                  middle would receive the token)",
             ));
         }
-        if sslmode == SslMode::VerifyFull && ca_bundle.is_none() {
-            return Err(ConfigError::missing(
-                "DB_CA_BUNDLE",
-                Some(
-                    "when DB_SSLMODE is verify-full (the default): the path of a PEM bundle \
-                     of trusted CAs, such as the RDS global bundle",
-                ),
-            ));
-        }
 
         let port_override = match env.non_empty("DB_PORT") {
             None => None,
@@ -271,12 +262,10 @@ mod tests {
     }
 
     #[test]
-    fn verify_full_needs_a_ca_bundle() {
-        let err = config(&[("DATABASE_URL", "postgres://u:p@h/d")]).unwrap_err();
-        assert!(
-            err.to_string().starts_with("DB_CA_BUNDLE must be set"),
-            "{err}"
-        );
+    fn verify_full_without_a_bundle_trusts_the_compiled_in_cas() {
+        let cfg = config(&[("DATABASE_URL", "postgres://u:p@h/d")]).unwrap();
+        assert_eq!(cfg.sslmode, SslMode::VerifyFull);
+        assert_eq!(cfg.ca_bundle, None);
     }
 
     #[test]
