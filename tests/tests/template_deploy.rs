@@ -1,0 +1,214 @@
+//! Deploy day, read off `template.yaml`: the custom resources answer CloudFormation in every
+//! network layout and within minutes, reservations can be left out in a young account, and
+//! each job can read a database secret of its own.
+
+use serde_norway::Value;
+
+mod common;
+use common::{template, untag};
+
+/// `(tag, value)` of a tagged value (`!Ref X` is `("Ref", "X")`).
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn is_ref_to(v: &Value, name: &str) -> bool {
+    matches!(tagged(v), Some((tag, inner)) if tag == "Ref" && inner.as_str() == Some(name))
+}
+
+/// `(condition, when true, when false)` of an `!If`.
+fn if_parts(v: &Value) -> Option<(&str, &Value, &Value)> {
+    match tagged(v) {
+        Some((tag, Value::Sequence(parts))) if tag == "If" && parts.len() == 3 => {
+            Some((parts[0].as_str()?, &parts[1], &parts[2]))
+        }
+        _ => None,
+    }
+}
+
+fn functions(t: &Value) -> Vec<(String, &Value)> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| (k.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+/// Every `!Ref` name anywhere under `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    if let Some((tag, inner)) = tagged(v)
+        && tag == "Ref"
+        && let Some(name) = inner.as_str()
+    {
+        out.push(name.to_owned());
+    }
+    match untag(v) {
+        Value::Sequence(items) => items.iter().for_each(|i| refs(i, out)),
+        Value::Mapping(m) => m.values().for_each(|i| refs(i, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_custom_resources_answer_cloudformation_without_nat_and_within_minutes() {
+    let t = template();
+    assert!(
+        t["Globals"]["Function"].get("VpcConfig").is_none(),
+        "no function is put in the VPC by default"
+    );
+    for (name, f) in functions(&t) {
+        let vpc = f["Properties"].get("VpcConfig");
+        if name == "PoolTriggerFunction" {
+            // Only Cognito and the S3 response URL: outside the VPC, it always answers.
+            assert!(vpc.is_none(), "{name}: {vpc:?}");
+        } else {
+            let vpc = vpc.unwrap_or_else(|| panic!("{name} reaches the database: in the VPC"));
+            assert!(is_ref_to(&vpc["SubnetIds"], "SubnetIds"), "{name}");
+        }
+    }
+
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    let mut custom = 0;
+    for (name, r) in resources {
+        if !r["Type"].as_str().unwrap_or("").starts_with("Custom::") {
+            continue;
+        }
+        custom += 1;
+        let p = &r["Properties"];
+        let function = match tagged(&p["ServiceToken"]) {
+            Some((tag, v)) if tag == "GetAtt" => {
+                v.as_str().unwrap().trim_end_matches(".Arn").to_owned()
+            }
+            other => panic!("{name:?}: {other:?}"),
+        };
+        let timeout = t["Resources"][function.as_str()]["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap();
+        let wait = p["ServiceTimeout"].as_u64();
+        assert!(
+            wait.is_some_and(|w| w > timeout && w <= 600),
+            "{name:?}: ServiceTimeout {wait:?} must be minutes, past {function}'s {timeout} s"
+        );
+    }
+    assert_eq!(custom, 2, "the migrations and the existing pool's trigger");
+
+    // The migrations run in the VPC: without NAT they reach the S3 response URL through the
+    // stack's gateway endpoint, and the endpoints outlive their Delete (a reference in the
+    // properties orders them: created before, deleted after).
+    let s3 = &t["Resources"]["S3GatewayEndpoint"];
+    assert_eq!(s3["Condition"].as_str(), Some("CreatesS3Endpoint"));
+    assert_eq!(
+        s3["Properties"]["VpcEndpointType"].as_str(),
+        Some("Gateway")
+    );
+    assert!(is_ref_to(
+        &s3["Properties"]["RouteTableIds"],
+        "RouteTableIds"
+    ));
+    let service = format!("{:?}", s3["Properties"]["ServiceName"]);
+    assert!(service.contains("${AWS::Region}.s3"), "{service}");
+    let condition = format!("{:?}", t["Conditions"]["CreatesS3Endpoint"]);
+    assert!(
+        condition.contains("CreatesVpcEndpoints") && condition.contains("RouteTableIds"),
+        "{condition}"
+    );
+    let mut named = Vec::new();
+    refs(
+        &t["Resources"]["SchemaMigrations"]["Properties"],
+        &mut named,
+    );
+    for endpoint in ["SecretsManagerEndpoint", "S3GatewayEndpoint"] {
+        assert!(named.contains(&endpoint.to_owned()), "{named:?}");
+    }
+}
+
+#[test]
+fn reservations_are_optional_and_the_check_before_deploying_is_named() {
+    let t = template();
+    let p = &t["Parameters"]["ReserveConcurrency"];
+    assert_eq!(p["Default"].as_str(), Some("true"));
+    let text = p["Description"].as_str().unwrap();
+    assert!(
+        text.contains("aws lambda get-account-settings") && text.contains("\"false\""),
+        "{text}"
+    );
+    let mut reserving = 0;
+    for (name, f) in functions(&t) {
+        let Some(v) = f["Properties"].get("ReservedConcurrentExecutions") else {
+            continue;
+        };
+        reserving += 1;
+        let (condition, on, off) =
+            if_parts(v).unwrap_or_else(|| panic!("{name}: a reservation that cannot be left out"));
+        assert_eq!(condition, "ReservesConcurrency", "{name}");
+        assert!(is_ref_to(off, "AWS::NoValue"), "{name}: {off:?}");
+        assert!(
+            on.as_u64().is_some() || is_ref_to(on, "PostConfirmationMaxConcurrency"),
+            "{name}: {on:?}"
+        );
+    }
+    assert_eq!(
+        reserving,
+        functions(&t).len(),
+        "every function reserves, or none"
+    );
+}
+
+#[test]
+fn each_job_reads_the_secret_of_its_own_role_when_given() {
+    let t = template();
+    let global = &t["Globals"]["Function"]["Environment"]["Variables"]["DB_SECRET_ARN"];
+    assert!(
+        is_ref_to(global, "DbSecretArn"),
+        "the owner's, for the migrations"
+    );
+    for (function, parameter, condition) in [
+        (
+            "PostConfirmationFunction",
+            "PostConfirmationSecretArn",
+            "HasPostConfirmationSecret",
+        ),
+        (
+            "SgIpUpdateFunction",
+            "SgIpUpdateSecretArn",
+            "HasSgIpUpdateSecret",
+        ),
+        (
+            "SgIpUpdateBusFunction",
+            "SgIpUpdateSecretArn",
+            "HasSgIpUpdateSecret",
+        ),
+        (
+            "DriftCheckFunction",
+            "DriftCheckSecretArn",
+            "HasDriftCheckSecret",
+        ),
+    ] {
+        assert_eq!(t["Parameters"][parameter]["Default"].as_str(), Some(""));
+        let f = &t["Resources"][function]["Properties"];
+        let env = &f["Environment"]["Variables"]["DB_SECRET_ARN"];
+        let (c, given, otherwise) = if_parts(env).unwrap_or_else(|| panic!("{function}"));
+        assert_eq!(c, condition);
+        assert!(is_ref_to(given, parameter) && is_ref_to(otherwise, "DbSecretArn"));
+        // The one secret it may read is the one it is told to.
+        let policies = format!("{:?}", f["Policies"]);
+        let reads: Vec<&str> = policies.matches("GetSecretValue").collect();
+        assert_eq!(reads.len(), 1, "{function}: {policies}");
+        let statement_resource = format!("{env:?}");
+        assert!(
+            policies.contains(&statement_resource),
+            "{function}: {policies}"
+        );
+    }
+}
