@@ -301,11 +301,23 @@ async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_
     // what is not PEM, and what it packs is a bundle the function connects with.
     let layer = |source: &std::path::Path| {
         std::process::Command::new(repo_root().join("scripts/rds-ca-layer"))
+            .args(["--region", "eu-west-1"])
             .env("RDS_CA_URL", format!("file://{}", source.display()))
             .env("RDS_CA_OUT", &dir)
             .output()
             .unwrap()
     };
+    // A layer serves one region: without --region the script says so and packs nothing.
+    let no_region = std::process::Command::new(repo_root().join("scripts/rds-ca-layer"))
+        .env(
+            "RDS_CA_URL",
+            format!("file://{}", db.stack.ca_bundle.display()),
+        )
+        .env("RDS_CA_OUT", &dir)
+        .output()
+        .unwrap();
+    assert!(!no_region.status.success());
+    assert!(String::from_utf8_lossy(&no_region.stderr).contains("--region REGION is required"));
     let refused = layer(&not_pem);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no PEM certificate"));
