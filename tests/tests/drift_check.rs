@@ -1026,3 +1026,36 @@ async fn the_audit_is_kept_for_its_retention_and_no_longer() {
         .collect();
     assert_eq!(owners, ["kept"]);
 }
+
+/// Two runs at once (a stack without reserved concurrency): while one holds the remediation
+/// lock, another asked to remediate only reports; once it is free, remediation goes on.
+#[tokio::test]
+async fn a_run_while_another_remediates_only_reports() {
+    let (w, group, _) = drifted_world().await;
+    let before = w.ingress(&group).await;
+    // The other run, as its connection holds the lock.
+    let other = w.db.connect_as_app().await.unwrap();
+    let lock = drift_check::exclusive::REMEDIATION_LOCK;
+    other
+        .query_one("SELECT pg_advisory_lock(hashtext($1))", &[&lock])
+        .await
+        .unwrap();
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["requested_mode"], "remediate");
+    assert_eq!(summary["mode"], "report", "{summary:#}");
+    assert_eq!(summary["remediation_paused"], false);
+    assert_eq!(summary["actions"], json!({"none": 4, "reported": 1}));
+    assert_eq!(w.ingress(&group).await, before, "nothing changed");
+
+    other
+        .query_one("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+        .await
+        .unwrap();
+    let next = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(next["mode"], "remediate", "{next:#}");
+    assert_eq!(next["actions"]["revoked"], 1);
+    // The run gave the lock back: the next one takes it again.
+    let third = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(third["mode"], "remediate", "{third:#}");
+}

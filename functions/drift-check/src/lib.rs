@@ -3,6 +3,7 @@
 //! in remediate mode moves AWS and the table towards each other. SQL is the source of truth.
 #![forbid(unsafe_code)]
 
+pub mod exclusive;
 pub mod pacing;
 pub mod pass;
 pub mod report;
@@ -326,7 +327,15 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
         return Err(behind.into());
     }
     let paused = report::remediation_paused(&client).await?;
-    let mode = if paused { Mode::Report } else { requested };
+    let exclusive = requested == Mode::Remediate && !paused && exclusive::try_take(&client).await?;
+    let mode = if requested == Mode::Remediate && !exclusive {
+        if !paused {
+            tracing::warn!("another run is remediating; this one reports only");
+        }
+        Mode::Report
+    } else {
+        requested
+    };
     let scope = match &request.scope {
         Scope::All => "all".to_owned(),
         Scope::Group(g) => g.to_string(),
@@ -351,7 +360,11 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary,
         tracing::error!(error = %e, "could not record the end of the run");
     }
     if matches!(outcome, Err(Error::Db(_))) {
-        // The connection may be broken or still hold an owner lock: do not pool it.
+        // The connection may be broken or still hold an owner lock (and the remediation
+        // lock): do not pool it; closing it frees them.
+        drop(deadpool::managed::Object::take(client));
+    } else if exclusive && let Err(e) = exclusive::release(&client).await {
+        tracing::warn!(error = %e, "could not release the remediation lock; dropping the connection");
         drop(deadpool::managed::Object::take(client));
     }
     report::emit_metrics(&run.counts, &state.config.metrics_namespace);
