@@ -303,6 +303,8 @@ pub struct Caller {
     pub account_id: Option<String>,
     /// `callerId`: the IAM unique id (`AIDA…`, or `AROA…:session`).
     pub caller_id: Option<String>,
+    /// `requestContext.http.sourceIp`: the address AWS received the signed request from.
+    pub source_ip: Option<String>,
 }
 
 /// One line of the append-only audit log.
@@ -327,8 +329,8 @@ pub async fn audit(
     let stmt = client
         .prepare_cached(
             "INSERT INTO ip_update_audit (owner, security_group_id, old_cidr, new_cidr, outcome, \
-             detail, request_id, via, caller_arn, caller_account_id, caller_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             detail, request_id, via, caller_arn, caller_account_id, caller_id, source_ip) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .await?;
     client
@@ -346,6 +348,7 @@ pub async fn audit(
                 &e.caller.map(|c| c.arn.as_str()),
                 &e.caller.and_then(|c| c.account_id.as_deref()),
                 &e.caller.and_then(|c| c.caller_id.as_deref()),
+                &e.caller.and_then(|c| c.source_ip.as_deref()),
             ],
         )
         .await

@@ -462,3 +462,143 @@ async fn an_unknown_owner_and_a_refused_caller_get_the_same_answer() {
         ]
     );
 }
+
+/// The audit's addresses for each request, in order: (outcome, asked-for address, the source
+/// address AWS saw).
+async fn audit_addresses(fx: &Fixture) -> Vec<(String, Option<String>, Option<String>)> {
+    fx.db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query(
+            "SELECT outcome, new_cidr, source_ip FROM ip_update_audit ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// "My IP changed", as AWS saw it: a signed request without `ip` moves the rule to the address
+/// the request came from (`requestContext.http.sourceIp`); an
+/// explicit address is still taken, and audited beside the source address; so is a refusal.
+#[tokio::test]
+async fn without_ip_the_rule_moves_to_the_address_aws_saw_and_every_request_keeps_it() {
+    let fx = Fixture::shared().await;
+    fx.andrews_applied_rule(false).await;
+    fx.add_principal("bea", Some(BEA), false, None).await;
+    let f = fx.start().await;
+
+    let mut bare = url_change(Some(ANDREW), "andrew", "unused");
+    bare["body"] = json!(json!({"owner": "andrew"}).to_string());
+    bare["requestContext"]["http"]["sourceIp"] = json!("18.204.3.77");
+    let (status, body) = http(&f.invoke(&bare).await);
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("applied")),
+        "{body}"
+    );
+    assert_eq!(body["cidr"], "18.204.3.77/32");
+    assert_eq!(fx.ingress().await[0].1, "18.204.3.77/32");
+
+    let (status, body) = http(
+        &f.invoke(&url_change(Some(ANDREW), "andrew", "52.14.99.8"))
+            .await,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fx.ingress().await[0].1, "52.14.99.8/32");
+
+    let (status, _) = http(
+        &f.invoke(&url_change(Some(BEA), "andrew", "18.204.3.77"))
+            .await,
+    );
+    assert_eq!(status, 403);
+
+    // The sample's source address, for the two requests built from it.
+    let sample = Some("34.201.17.5".to_owned());
+    assert_eq!(
+        audit_addresses(&fx).await,
+        vec![
+            (
+                "applied".into(),
+                Some("18.204.3.77/32".into()),
+                Some("18.204.3.77".into())
+            ),
+            (
+                "applied".into(),
+                Some("52.14.99.8/32".into()),
+                sample.clone()
+            ),
+            (
+                "refused_unauthorized".into(),
+                Some("18.204.3.77".into()),
+                sample
+            ),
+        ]
+    );
+
+    // No `ip` and no source address (not a request AWS would hand over): refused clearly.
+    bare["requestContext"]["http"]["sourceIp"] = json!("");
+    let (status, body) = http(&f.invoke(&bare).await);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("no ip"),
+        "{body}"
+    );
+}
+
+/// The workspace side: `scripts/send-ip-change` sends no address unless given one (the
+/// function takes the one AWS saw), signs with the caller's keys, and refuses a bad address
+/// before sending. `curl` is a stand-in that records its arguments.
+#[test]
+fn send_ip_change_sends_no_address_unless_given_one() {
+    let dir = std::env::temp_dir().join(format!("send-ip-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let curl = dir.join("curl");
+    std::fs::write(
+        &curl,
+        "#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' \"$@\" >\"$0.args\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&curl, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let _ = std::fs::remove_file(dir.join("curl.args"));
+        let out =
+            std::process::Command::new(harness::stack::repo_root().join("scripts/send-ip-change"))
+                .args(args)
+                .env(
+                    "PATH",
+                    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()),
+                )
+                .env(
+                    "IP_CHANGE_URL",
+                    "https://abcdef123456.lambda-url.eu-west-1.on.aws/",
+                )
+                .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+                .env("AWS_SECRET_ACCESS_KEY", "secret")
+                .output()
+                .unwrap();
+        let sent = std::fs::read_to_string(dir.join("curl.args")).unwrap_or_default();
+        (out.status.code(), sent)
+    };
+    let (code, sent) = run(&["andrew"]);
+    assert_eq!(code, Some(0), "{sent}");
+    assert!(sent.lines().any(|l| l == r#"{"owner":"andrew"}"#), "{sent}");
+    assert!(sent.contains("aws:amz:eu-west-1:lambda"), "{sent}");
+    let (code, sent) = run(&["andrew", "52.14.99.8"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        sent.lines()
+            .any(|l| l == r#"{"owner":"andrew","ip":"52.14.99.8"}"#),
+        "{sent}"
+    );
+    let (code, sent) = run(&["andrew", "52.14.99.8\"}"]);
+    assert_eq!(
+        (code, sent.as_str()),
+        (Some(2), ""),
+        "a bad address is never sent"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -553,6 +553,7 @@ mod tests {
                 arn: "arn:aws:iam::123456789012:user/andrew".into(),
                 account_id: Some("123456789012".into()),
                 caller_id: Some("AIDACKCEVSQ6C2EXAMPLE".into()),
+                source_ip: Some("34.201.17.5".into()),
             })
         );
         let mut encoded = url_event();

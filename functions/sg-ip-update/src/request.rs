@@ -78,6 +78,18 @@ pub struct IpChange {
     pub sent_at: Option<SystemTime>,
 }
 
+/// The body of a Function URL request: `ip` may be left out, for the address AWS received the
+/// signed request from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UrlBody {
+    owner: String,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
 /// How a payload reached the function, by its shape: a Function URL request has a
 /// `requestContext`, an EventBridge event a `detail`, and anything else is a direct invocation.
 pub fn way_in(payload: &Value) -> Via {
@@ -105,6 +117,13 @@ pub fn caller_of(request: &LambdaFunctionUrlRequest) -> Option<Caller> {
         arn: storable(arn, 300),
         account_id: iam.account_id.as_deref().map(|a| storable(a, 64)),
         caller_id: iam.caller_id.as_deref().map(|c| storable(c, 200)),
+        source_ip: request
+            .request_context
+            .http
+            .source_ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| storable(ip, 100)),
     })
 }
 
@@ -159,7 +178,22 @@ pub fn parse_event_at(
                     truncate(method.unwrap_or("no method"), 16)
                 )));
             }
-            let change = serde_json::from_str(&body_text(&request)?).map_err(bad)?;
+            let body: UrlBody = serde_json::from_str(&body_text(&request)?).map_err(bad)?;
+            // Without `ip`, the address AWS saw the request come from: no echo service asked.
+            let ip = match body.ip.or_else(|| caller.source_ip.clone()) {
+                Some(ip) => ip,
+                None => {
+                    return Err(Error::BadEvent(
+                        "no ip in the body and no source address in the request".into(),
+                    ));
+                }
+            };
+            let change = IpChange {
+                owner: body.owner,
+                ip,
+                description: body.description,
+                sent_at: None,
+            };
             (change, Sender::Proven(caller))
         }
         Via::Eventbridge => {
