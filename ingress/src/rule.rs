@@ -17,17 +17,20 @@ pub enum RuleStatus {
     Applied,
     /// The last attempt to apply it failed (`last_error` says why).
     Failed,
+    /// Past its lifetime: drift-check revoked it; the developer's next request opens it again.
+    Expired,
 }
 
 impl RuleStatus {
     /// Every status, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 3] = [Self::Pending, Self::Applied, Self::Failed];
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Applied, Self::Failed, Self::Expired];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Applied => "applied",
             Self::Failed => "failed",
+            Self::Expired => "expired",
         }
     }
 }
@@ -70,6 +73,15 @@ pub struct ManagedRule {
     pub status: RuleStatus,
     /// When the newest request this row has taken was sent.
     pub last_request_at: Option<std::time::SystemTime>,
+    /// When the access lapses unless a request renews it; `None`: never applied yet.
+    pub expires_at: Option<std::time::SystemTime>,
+}
+
+impl ManagedRule {
+    /// Whether the rule's lifetime has run out at `now` (an expired row's already has).
+    pub fn has_lapsed(&self, now: std::time::SystemTime) -> bool {
+        self.status != RuleStatus::Expired && self.expires_at.is_some_and(|e| e <= now)
+    }
 }
 
 impl ManagedRule {
@@ -107,6 +119,7 @@ impl ManagedRule {
             // The column's CHECK admits exactly RuleStatus::ALL (tests/tests/schema.rs).
             status: status.parse().unwrap_or(RuleStatus::Failed),
             last_request_at: row.try_get("last_request_at")?,
+            expires_at: row.try_get("expires_at")?,
         })
     }
 }

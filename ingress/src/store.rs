@@ -14,7 +14,11 @@ use crate::{
 
 const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protocol, from_port, \
     to_port, cidr::text AS cidr, allow_private, principal, allow_unverified, aws_rule_id, status, \
-    last_request_at";
+    last_request_at, expires_at";
+
+/// A rule's new end of life: now plus its lifetime, the row's own or the default.
+const RENEWED: &str = "now() + coalesce(lifetime, \
+    (SELECT rule_lifetime FROM drift_settings), interval '12 hours')";
 
 /// The owner's rule in a group, if the owner has one.
 pub async fn find_rule(
@@ -147,40 +151,59 @@ pub async fn mark_pending(
         .map(drop)
 }
 
-/// Notes that a request sent at `sent_at` was taken without a change (the same address).
+/// Notes that a request sent at `sent_at` was taken without a change (the same address): it
+/// confirms the rule, which renews its lifetime.
 pub async fn note_request(
     client: &ClientWrapper,
     id: i64,
     sent_at: Option<std::time::SystemTime>,
 ) -> Result<(), tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE managed_ingress_rules \
-             SET last_request_at = GREATEST(last_request_at, COALESCE($2, now())) WHERE id = $1",
-        )
-        .await?;
+    let sql = format!(
+        "UPDATE managed_ingress_rules \
+         SET last_request_at = GREATEST(last_request_at, COALESCE($2, now())), \
+         expires_at = {RENEWED} WHERE id = $1"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
     client.execute(&stmt, &[&id, &sent_at]).await.map(drop)
 }
 
 /// Records that AWS now has the rule as the row wants it. Only when the desired source is
-/// still `cidr`: a newer request may have moved it meanwhile.
+/// still `cidr`: a newer request may have moved it meanwhile. `renew`: a developer's request
+/// applied it, which renews its lifetime; a repair (drift-check) keeps the lifetime it had,
+/// or starts one for a rule never applied before.
 pub async fn mark_applied(
     client: &ClientWrapper,
     id: i64,
     cidr: Cidr,
     aws_rule_id: &str,
+    renew: bool,
 ) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE managed_ingress_rules SET status = $4, aws_rule_id = $3, \
-             last_error = NULL, updated_at = now() WHERE id = $1 AND cidr = $2::text::cidr",
-        )
-        .await?;
+    let sql = format!(
+        "UPDATE managed_ingress_rules SET status = $4, aws_rule_id = $3, \
+         last_error = NULL, updated_at = now(), \
+         expires_at = CASE WHEN $5 OR expires_at IS NULL THEN {RENEWED} ELSE expires_at END \
+         WHERE id = $1 AND cidr = $2::text::cidr"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
     let (cidr, status) = (cidr.to_string(), RuleStatus::Applied.as_str());
     Ok(client
-        .execute(&stmt, &[&id, &cidr, &aws_rule_id, &status])
+        .execute(&stmt, &[&id, &cidr, &aws_rule_id, &status, &renew])
         .await?
         == 1)
+}
+
+/// Records that the rule lapsed and AWS no longer has it: the row keeps its last address,
+/// loses its AWS rule id, and says `expired`. Only while it is still past its lifetime: a
+/// request that renewed it meanwhile wins.
+pub async fn mark_expired(client: &ClientWrapper, id: i64) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE managed_ingress_rules SET status = $2, aws_rule_id = NULL, \
+             last_error = NULL, updated_at = now() WHERE id = $1 AND expires_at <= now()",
+        )
+        .await?;
+    let status = RuleStatus::Expired.as_str();
+    Ok(client.execute(&stmt, &[&id, &status]).await? == 1)
 }
 
 /// Records that applying failed, with the cause, for drift-check and people to see.
@@ -225,11 +248,13 @@ pub enum AuditOutcome {
     RefusedUnauthorized,
     /// Another request for the same owner held the rule past the wait; nothing changed.
     Busy,
+    /// Past its lifetime, drift-check revoked the rule.
+    Expired,
 }
 
 impl AuditOutcome {
     /// Every outcome, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Applied,
         Self::Unchanged,
         Self::Stale,
@@ -239,6 +264,7 @@ impl AuditOutcome {
         Self::RefusedInvalidRequest,
         Self::RefusedUnauthorized,
         Self::Busy,
+        Self::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -252,6 +278,7 @@ impl AuditOutcome {
             Self::RefusedInvalidRequest => "refused_invalid_request",
             Self::RefusedUnauthorized => "refused_unauthorized",
             Self::Busy => "busy",
+            Self::Expired => "expired",
         }
     }
 }
@@ -316,7 +343,8 @@ pub struct AuditEntry<'a> {
     pub outcome: AuditOutcome,
     pub detail: Option<&'a str>,
     pub request_id: &'a str,
-    pub via: Via,
+    /// How the request came; `None` for drift-check's own records (a rule that lapsed).
+    pub via: Option<Via>,
     /// Who AWS says sent it; `None` when the way in carries no proven identity.
     pub caller: Option<&'a Caller>,
 }
@@ -344,7 +372,7 @@ pub async fn audit(
                 &e.outcome.as_str(),
                 &e.detail,
                 &e.request_id,
-                &e.via.as_str(),
+                &e.via.map(Via::as_str),
                 &e.caller.map(|c| c.arn.as_str()),
                 &e.caller.and_then(|c| c.account_id.as_deref()),
                 &e.caller.and_then(|c| c.caller_id.as_deref()),

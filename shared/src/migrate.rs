@@ -151,9 +151,12 @@ pub async fn history(client: &tokio_postgres::Client) -> Result<Vec<Applied>, Mi
         .collect())
 }
 
-/// The migrations this build embeds, in order.
+/// The migrations this build embeds, in version order (refinery keeps them in file-name
+/// order, which puts V10 before V2).
 pub fn embedded() -> Vec<refinery::Migration> {
-    embedded::migrations::runner().get_migrations().clone()
+    let mut migrations = embedded::migrations::runner().get_migrations().clone();
+    migrations.sort_by_key(refinery::Migration::version);
+    migrations
 }
 
 mod version {

@@ -44,11 +44,13 @@ pub enum Kind {
     /// email that is not verified, a taken handle, any other per-user failure): reported with
     /// the reason, and the pass goes on past it.
     UnwritableUser,
+    /// A developer's rule past its lifetime: revoked in remediate mode, the row kept `expired`.
+    Expired,
 }
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
@@ -56,11 +58,13 @@ impl Kind {
         Kind::MissingUser,
         Kind::OrphanUser,
         Kind::UnwritableUser,
+        Kind::Expired,
     ];
 
-    /// Whether this kind is a difference to act on (and to alarm on); `allowed` is not.
+    /// Whether this kind is a difference to alarm on: `allowed` is expected, and `expired` is
+    /// access lapsing as designed (it is counted, and shown on the dashboard, by kind).
     pub fn is_drift(self) -> bool {
-        self != Kind::Allowed
+        !matches!(self, Kind::Allowed | Kind::Expired)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Kind {
             Self::MissingUser => "missing_user",
             Self::OrphanUser => "orphan_user",
             Self::UnwritableUser => "unwritable_user",
+            Self::Expired => "expired",
         }
     }
 }

@@ -3,15 +3,15 @@
 
 use std::{
     collections::HashSet,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use deadpool_postgres::ClientWrapper;
 use ingress::{
     ec2::AwsRule,
     ip::{Cidr, HostCidr},
-    rule::ManagedRule,
-    store,
+    rule::{ManagedRule, RuleStatus},
+    store::{self, AuditEntry, AuditOutcome},
 };
 use serde_json::{Value, json};
 
@@ -34,6 +34,8 @@ pub enum RuleDrift {
     /// A rule no row describes that only an entry from before entries were pinned names (by
     /// CIDR or id alone): reported as drift, never revoked, until the entry is pinned.
     NamedByUnpinnedEntry(AwsRule, AllowedRule),
+    /// A row past its lifetime, with its own AWS rule if AWS still has it: to be revoked.
+    Expired(ManagedRule, Option<AwsRule>),
 }
 
 /// An entry of `drift_allowed_rules`: a foreign rule an operator declared expected.
@@ -109,15 +111,17 @@ pub async fn allowed_in_group(
         .collect()
 }
 
-/// Compares a group's rows with its AWS rules. A row is satisfied by any rule that lets in
-/// exactly what it wants (its own first; developers behind one address share one), else its
-/// own rule is `Changed`, else it is `Missing`. CIDR rules no row claims are unexpected, unless
-/// an allowlist entry names them. Rules whose source is another group or a prefix list are not
-/// ours to judge.
+/// Compares a group's rows with its AWS rules at `now`. A row is satisfied by any rule that lets
+/// in exactly what it wants (its own first; developers behind one address share one), else its
+/// own rule is `Changed`, else it is `Missing`. A row past its lifetime wants its rule gone
+/// (`Expired`), and an expired row wants nothing. CIDR rules no row claims are unexpected,
+/// unless an allowlist entry names them. Rules whose source is another group or a prefix list
+/// are not ours to judge.
 pub fn compare_group(
     desired: &[ManagedRule],
     actual: &[AwsRule],
     allowed: &[AllowedRule],
+    now: SystemTime,
 ) -> Vec<RuleDrift> {
     let mut claimed = HashSet::new();
     let mut drift = Vec::new();
@@ -125,10 +129,20 @@ pub fn compare_group(
         let Some(cidr) = rule.cidr else {
             continue;
         };
+        if rule.status == RuleStatus::Expired {
+            continue;
+        }
         let own = rule
             .aws_rule_id
             .as_deref()
             .and_then(|id| actual.iter().find(|a| a.id == id));
+        if rule.has_lapsed(now) {
+            if let Some(a) = own {
+                claimed.insert(a.id.clone());
+            }
+            drift.push(RuleDrift::Expired(rule.clone(), own.cloned()));
+            continue;
+        }
         // Another rule is taken only when this stack made it (a shared address, a lost
         // answer): a rule made by hand or allowlisted is never adopted.
         let exact = own
@@ -189,7 +203,7 @@ pub async fn check_group(
     let actual = state.ec2.ingress_rules(group).await?;
     let desired = store::rules_in_group(client, group).await?;
     let allowed = allowed_in_group(client, group).await?;
-    let drift = compare_group(&desired, &actual, &allowed);
+    let drift = compare_group(&desired, &actual, &allowed, SystemTime::now());
     let held = run.remediating() && too_many_changes(&drift, &desired, &actual, state);
     if held {
         tracing::error!(run_id = %run.id, group, planned = changes(&drift), share = state.config.max_change_share,
@@ -246,6 +260,20 @@ pub async fn check_group(
                 actual: Some(actual_json(&aws)),
                 action: Action::Skipped(Skip::UnpinnedAllowlistEntry),
             },
+            RuleDrift::Expired(rule, aws) => {
+                // A lapse is the row's own deadline, not a mass change: never held back.
+                let action = match gate(run, client, false, deadline).await? {
+                    Some(action) => action,
+                    None => expire(state, client, &rule, aws.is_some(), &run.id).await?,
+                };
+                Finding {
+                    kind: Kind::Expired,
+                    resource: format!("{group}/owner:{}", rule.owner),
+                    desired: Some(desired_json(&rule)),
+                    actual: aws.as_ref().map(actual_json),
+                    action,
+                }
+            }
             RuleDrift::Unexpected(aws) => {
                 let action = match gate(run, client, held, deadline).await? {
                     Some(action) => action,
@@ -345,6 +373,64 @@ async fn revoke_unexpected(
     })
 }
 
+/// Revokes a lapsed rule (unless another developer behind the same address shares it: then
+/// only this row lets go of it) and marks the row expired, with an audit record, in one
+/// transaction. The developer's next request opens it again.
+async fn expire(
+    state: &State,
+    client: &ClientWrapper,
+    seen: &ManagedRule,
+    in_aws: bool,
+    run_id: &str,
+) -> Result<Action, Error> {
+    with_row(client, seen, async |rule| {
+        let group = rule.security_group_id.as_str();
+        if let Some(id) = rule.aws_rule_id.as_deref().filter(|_| in_aws)
+            && !store::rule_is_shared(client, rule.id, group, id).await?
+            && let Err(e) = state.ec2.revoke(group, id).await
+        {
+            return Ok(Action::Failed(e.to_string()));
+        }
+        let cidr = rule.cidr.map(|c| c.to_string());
+        let detail = format!("past its lifetime; revoked by drift-check run {run_id}");
+        let entry = AuditEntry {
+            owner: &rule.owner,
+            security_group_id: group,
+            old_cidr: cidr.as_deref(),
+            new_cidr: None,
+            outcome: AuditOutcome::Expired,
+            detail: Some(&detail),
+            request_id: run_id,
+            via: None,
+            caller: None,
+        };
+        client.batch_execute("BEGIN").await?;
+        let marked = async {
+            let marked = store::mark_expired(client, rule.id).await?;
+            if marked {
+                store::audit(client, &entry).await?;
+            }
+            Ok::<_, tokio_postgres::Error>(marked)
+        }
+        .await;
+        match marked {
+            Ok(marked) => {
+                client.batch_execute("COMMIT").await?;
+                Ok(if marked {
+                    Action::Revoked
+                } else {
+                    Action::Skipped(Skip::RowChanged)
+                })
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(e.into())
+            }
+        }
+    })
+    .await
+}
+
 /// Runs `step` on the row under the owner's lock, if the row is still as it was compared.
 async fn with_row<F>(client: &ClientWrapper, seen: &ManagedRule, step: F) -> Result<Action, Error>
 where
@@ -369,7 +455,7 @@ async fn adopt(client: &ClientWrapper, seen: &ManagedRule, aws_id: &str) -> Resu
         let Some(cidr) = rule.cidr else {
             return Ok(Action::Skipped(Skip::NoDesiredSource));
         };
-        store::mark_applied(client, rule.id, cidr, aws_id).await?;
+        store::mark_applied(client, rule.id, cidr, aws_id, false).await?;
         Ok(Action::Adopted)
     })
     .await
@@ -399,7 +485,7 @@ async fn fix_rule(
         }
         match state.ec2.apply(&rule, host).await {
             Ok(id) => {
-                store::mark_applied(client, rule.id, stored, &id).await?;
+                store::mark_applied(client, rule.id, stored, &id, false).await?;
                 Ok(done)
             }
             Err(e) => {
@@ -433,7 +519,39 @@ mod tests {
             aws_rule_id: id.map(str::to_owned),
             status: RuleStatus::Applied,
             last_request_at: None,
+            expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_rule_past_its_lifetime_is_to_be_revoked_and_an_expired_row_wants_nothing() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let mut lapsed = row("andrew", Some("34.201.17.5/32"), Some("sgr-a"));
+        lapsed.expires_at = Some(now - hour);
+        let mut fresh = row("bea", Some("52.14.99.8/32"), Some("sgr-b"));
+        fresh.expires_at = Some(now + hour);
+        let a = [
+            aws("sgr-a", Some("34.201.17.5/32"), 5432),
+            aws("sgr-b", Some("52.14.99.8/32"), 5432),
+        ];
+        let drift = compare_group(&[lapsed.clone(), fresh.clone()], &a, &[], now);
+        assert_eq!(
+            drift,
+            [RuleDrift::Expired(lapsed.clone(), Some(a[0].clone()))]
+        );
+
+        // Already revoked by hand: still expired, nothing in AWS to revoke.
+        let drift = compare_group(std::slice::from_ref(&lapsed), &a[1..], &[], now);
+        assert_eq!(drift[0], RuleDrift::Expired(lapsed.clone(), None));
+
+        // Once expired, the row wants no rule: one still there is unexpected, none is missing.
+        let mut expired = lapsed;
+        expired.status = RuleStatus::Expired;
+        expired.aws_rule_id = None;
+        assert!(compare_group(std::slice::from_ref(&expired), &[], &[], now).is_empty());
+        let drift = compare_group(std::slice::from_ref(&expired), &a[..1], &[], now);
+        assert_eq!(drift, [RuleDrift::Unexpected(a[0].clone())]);
     }
 
     fn aws(id: &str, cidr: Option<&str>, port: i32) -> AwsRule {
@@ -457,7 +575,7 @@ mod tests {
             tagged_owner: None,
             ..aws("sgr-bastion", Some("52.0.0.9/32"), 5432)
         };
-        let drift = compare_group(&d, std::slice::from_ref(&by_hand), &[]);
+        let drift = compare_group(&d, std::slice::from_ref(&by_hand), &[], SystemTime::now());
         assert!(
             matches!(&drift[..], [RuleDrift::Missing(r), RuleDrift::Unexpected(a)]
                 if r.owner == "a" && a.id == "sgr-bastion"),
@@ -465,7 +583,7 @@ mod tests {
         );
         // Made by this stack (for a developer behind the same address): shared.
         let ours = aws("sgr-shared", Some("52.0.0.9/32"), 5432);
-        let drift = compare_group(&d, &[ours], &[]);
+        let drift = compare_group(&d, &[ours], &[], SystemTime::now());
         assert!(matches!(&drift[..], [RuleDrift::Adopt(..)]), "{drift:?}");
     }
 
@@ -479,7 +597,7 @@ mod tests {
             aws("sgr-1", Some("34.201.17.5/32"), 5432),
             aws("sgr-2", Some("52.14.99.8/32"), 5432),
         ];
-        assert!(compare_group(&d, &a, &[]).is_empty());
+        assert!(compare_group(&d, &a, &[], SystemTime::now()).is_empty());
     }
 
     #[test]
@@ -489,7 +607,7 @@ mod tests {
             row("b", Some("34.201.17.5/32"), None),
         ];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 5432)];
-        let drift = compare_group(&d, &a, &[]);
+        let drift = compare_group(&d, &a, &[], SystemTime::now());
         assert!(
             matches!(&drift[..], [RuleDrift::Adopt(r, a)] if r.owner == "b" && a.id == "sgr-1"),
             "{drift:?}"
@@ -504,7 +622,7 @@ mod tests {
             aws("sgr-old", Some("2600:1f18::7/128"), 5432),
             aws("sgr-new", Some("34.201.17.5/32"), 5432),
         ];
-        let drift = compare_group(&d, &a, &[]);
+        let drift = compare_group(&d, &a, &[], SystemTime::now());
         assert!(
             matches!(&drift[0], RuleDrift::Adopt(_, a) if a.id == "sgr-new"),
             "{drift:?}"
@@ -528,7 +646,7 @@ mod tests {
             aws("sgr-open", Some("0.0.0.0/0"), 5432),
             aws("sgr-app", None, 5432),
         ];
-        let drift = compare_group(&d, &a, &[]);
+        let drift = compare_group(&d, &a, &[], SystemTime::now());
         assert_eq!(drift.len(), 3, "{drift:?}");
         assert!(matches!(&drift[0], RuleDrift::Missing(r) if r.owner == "gone"));
         assert!(
@@ -561,7 +679,7 @@ mod tests {
             // The id given too: both must match, and this id has another source.
             entry("0.0.0.0/0", Some("sgr-vpn")),
         ];
-        let drift = compare_group(&d, &a, &allowed);
+        let drift = compare_group(&d, &a, &allowed, SystemTime::now());
         assert_eq!(drift.len(), 3, "{drift:?}");
         assert!(matches!(&drift[0], RuleDrift::Allowed(a, _) if a.id == "sgr-vpn"));
         assert!(matches!(&drift[1], RuleDrift::Unexpected(a) if a.id == "sgr-open"));
@@ -582,7 +700,7 @@ mod tests {
             aws("sgr-bastion", Some("52.0.0.9/32"), 22),
         ];
         for w in &widened {
-            let drift = compare_group(&[], std::slice::from_ref(w), &allowed);
+            let drift = compare_group(&[], std::slice::from_ref(w), &allowed, SystemTime::now());
             assert!(
                 matches!(&drift[..], [RuleDrift::Unexpected(_)]),
                 "{w:?}: {drift:?}"
@@ -596,7 +714,7 @@ mod tests {
             to_port: None,
             ..entry("52.0.0.9/32", Some("sgr-bastion"))
         };
-        let drift = compare_group(&[], &widened[..1], &[unpinned]);
+        let drift = compare_group(&[], &widened[..1], &[unpinned], SystemTime::now());
         assert!(
             matches!(&drift[..], [RuleDrift::NamedByUnpinnedEntry(..)]),
             "{drift:?}"
@@ -608,7 +726,7 @@ mod tests {
         let d = [row("a", Some("34.201.17.5/32"), Some("sgr-1"))];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 22)];
         assert!(matches!(
-            compare_group(&d, &a, &[])[..],
+            compare_group(&d, &a, &[], SystemTime::now())[..],
             [RuleDrift::Changed(..)]
         ));
     }

@@ -277,7 +277,7 @@ async fn audit_refused_request(
         outcome: e.audit_outcome(),
         detail: Some(&detail),
         request_id,
-        via,
+        via: Some(via),
         caller: caller.as_ref(),
     };
     let written = match state.db.client().await {
@@ -347,7 +347,7 @@ async fn update(state: &State, request: &Request, request_id: &str) -> Result<Su
             outcome: AuditOutcome::Busy,
             detail: Some("another request for this owner held the rule past the wait"),
             request_id,
-            via: request.sender.via(),
+            via: Some(request.sender.via()),
             caller: request.sender.caller(),
         };
         store::audit(&client, &entry).await?;
@@ -406,7 +406,7 @@ async fn update_locked(
         outcome: AuditOutcome::RefusedUnknownOwner,
         detail: None,
         request_id,
-        via: sender.via(),
+        via: Some(sender.via()),
         caller: sender.caller(),
     };
     let Some(mut rule) = store::find_rule(client, group, &change.owner).await? else {
@@ -490,7 +490,7 @@ async fn update_locked(
             // stays pending, and drift-check converges it).
             entry.outcome = AuditOutcome::Applied;
             in_transaction(client, async || {
-                store::mark_applied(client, rule.id, cidr.into(), &rule_id).await?;
+                store::mark_applied(client, rule.id, cidr.into(), &rule_id, true).await?;
                 store::audit(client, &entry).await
             })
             .await?;
