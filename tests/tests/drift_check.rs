@@ -1,7 +1,7 @@
 //! drift-check end to end: the real binary through the Lambda Runtime API, real Postgres, EC2
 //! and Cognito served by moto.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use harness::{
@@ -137,6 +137,8 @@ impl World {
             .to_owned()
     }
 
+    /// The row the trigger wrote for the user `handle` made by [`World::user`]: the same
+    /// name, email and handle, so that only what a test changes differs.
     async fn add_row(&self, sub: &str, handle: &str) {
         self.db
             .connect_as_app()
@@ -144,8 +146,13 @@ impl World {
             .unwrap()
             .execute(
                 "INSERT INTO users (cognito_user_id, email, display_name, handle, created_at) \
-                 VALUES ($1, $2, $2, $3, now() - interval '1 hour')",
-                &[&sub, &format!("{handle}@example.com"), &handle],
+                 VALUES ($1, $2, $3, $4, now() - interval '1 hour')",
+                &[
+                    &sub,
+                    &format!("{handle}@example.com"),
+                    &format!("{handle} name"),
+                    &handle,
+                ],
             )
             .await
             .unwrap();
@@ -1201,4 +1208,142 @@ async fn an_expired_rule_opens_again_on_request_and_every_request_renews_it() {
         "a renewed rule is kept: {summary:#}"
     );
     assert_eq!(w.ingress(&group).await.len(), 2);
+}
+
+/// Sets `attributes` on `username` in Cognito, as the user editing their profile would.
+async fn edit_profile(w: &World, username: &str, attributes: &[(&str, &str)]) {
+    let attrs: Vec<AttributeType> = attributes
+        .iter()
+        .map(|(n, v)| AttributeType::builder().name(*n).value(*v).build().unwrap())
+        .collect();
+    w.cognito
+        .admin_update_user_attributes()
+        .user_pool_id(&w.pool)
+        .username(username)
+        .set_user_attributes(Some(attrs))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// (email, display name, handle) of the row for `sub`.
+async fn profile_row(w: &World, sub: &str) -> (String, String, String) {
+    let row =
+        w.db.connect_as_app()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT email, display_name, handle FROM users WHERE cognito_user_id = $1",
+                &[&sub],
+            )
+            .await
+            .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// Users who change their email, name or preferred username in Cognito: report mode reports
+/// each and writes nothing; remediate updates the row from Cognito, except a new email that is
+/// not verified and a handle another user holds (reported, not written).
+#[tokio::test]
+async fn profile_changes_are_reported_then_followed_unless_unverified_or_taken() {
+    let w = World::shared().await;
+    let mut subs = HashMap::new();
+    for name in ["dora", "eve", "finn", "gus"] {
+        let sub = w.user(name, true).await;
+        w.add_row(&sub, name).await;
+        subs.insert(name, sub);
+    }
+    // dora: a new verified email and name; eve: a new handle; finn: a new email, not yet
+    // verified; gus: dora's handle, in another case.
+    edit_profile(
+        &w,
+        "dora",
+        &[
+            ("email", "dora@new.example"),
+            ("email_verified", "true"),
+            ("name", "Dora D"),
+        ],
+    )
+    .await;
+    edit_profile(&w, "eve", &[("preferred_username", "eve_2")]).await;
+    edit_profile(
+        &w,
+        "finn",
+        &[
+            ("email", "finn@elsewhere.example"),
+            ("email_verified", "false"),
+        ],
+    )
+    .await;
+    edit_profile(&w, "gus", &[("preferred_username", "Dora")]).await;
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for name in ["dora", "eve", "finn", "gus"] {
+            v.push(profile_row(&w, &subs[name]).await);
+        }
+        v
+    };
+
+    let summary = w
+        .start(&[])
+        .await
+        .invoke(&json!({}))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["counts"]["profile_changed"], 4, "{summary:#}");
+    for (i, name) in ["dora", "eve", "finn", "gus"].iter().enumerate() {
+        assert_eq!(
+            profile_row(&w, &subs[name]).await,
+            before[i],
+            "report mode wrote {name}"
+        );
+    }
+
+    let f = w.start(&[("DRIFT_MODE", "remediate")]).await;
+    let summary = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["profile_changed"], 4, "{summary:#}");
+    assert_eq!(
+        profile_row(&w, &subs["dora"]).await,
+        ("dora@new.example".into(), "Dora D".into(), "dora".into())
+    );
+    assert_eq!(profile_row(&w, &subs["eve"]).await.2, "eve_2");
+    assert_eq!(
+        profile_row(&w, &subs["finn"]).await,
+        before[2],
+        "an unverified email is not written"
+    );
+    let findings = summary["findings"].as_array().unwrap();
+    let about = |name: &str| {
+        findings
+            .iter()
+            .find(|f| {
+                f["kind"] == "profile_changed"
+                    && f["resource"].as_str().unwrap().ends_with(&subs[name])
+            })
+            .unwrap_or_else(|| panic!("{name}: {summary:#}"))
+            .clone()
+    };
+    assert!(
+        about("finn").to_string().contains("not verified"),
+        "{}",
+        about("finn")
+    );
+    assert_eq!(
+        profile_row(&w, &subs["gus"]).await,
+        before[3],
+        "never over another's handle"
+    );
+    let gus = about("gus").to_string();
+    assert!(
+        gus.contains("the handle is taken by") && gus.contains(&subs["dora"]),
+        "{gus}"
+    );
+
+    // What was followed is no longer a difference; what was not is reported again.
+    let again = f.invoke(&json!({})).await.response().clone();
+    assert_eq!(
+        again["counts"]["profile_changed"], 2,
+        "finn and gus: {again:#}"
+    );
 }

@@ -6,6 +6,7 @@
 pub mod exclusive;
 pub mod pacing;
 pub mod pass;
+pub mod profiles;
 pub mod report;
 pub mod request;
 pub mod rules_check;

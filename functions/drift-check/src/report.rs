@@ -46,11 +46,14 @@ pub enum Kind {
     UnwritableUser,
     /// A developer's rule past its lifetime: revoked in remediate mode, the row kept `expired`.
     Expired,
+    /// A user's email, name or handle in Cognito differs from the row: the row follows in
+    /// remediate mode, unless the new email is unverified or the handle invalid or taken.
+    ProfileChanged,
 }
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
@@ -59,12 +62,14 @@ impl Kind {
         Kind::OrphanUser,
         Kind::UnwritableUser,
         Kind::Expired,
+        Kind::ProfileChanged,
     ];
 
     /// Whether this kind is a difference to alarm on: `allowed` is expected, and `expired` is
-    /// access lapsing as designed (it is counted, and shown on the dashboard, by kind).
+    /// access lapsing as designed, and `profile_changed` users editing their profiles (both
+    /// counted, and shown on the dashboard, by kind).
     pub fn is_drift(self) -> bool {
-        !matches!(self, Kind::Allowed | Kind::Expired)
+        !matches!(self, Kind::Allowed | Kind::Expired | Kind::ProfileChanged)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +82,7 @@ impl Kind {
             Self::OrphanUser => "orphan_user",
             Self::UnwritableUser => "unwritable_user",
             Self::Expired => "expired",
+            Self::ProfileChanged => "profile_changed",
         }
     }
 }

@@ -219,7 +219,7 @@ impl Walk {
         };
         let sub_attr = state.config.mapping.sub.as_str();
         let mut all = Vec::with_capacity(page.users().len());
-        let mut confirmed = HashMap::new();
+        let mut confirmed = crate::profiles::Confirmed::new();
         for user in page.users() {
             let attrs = attributes(user);
             let Some(sub) = attrs.get(sub_attr).cloned() else {
@@ -238,8 +238,8 @@ impl Walk {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        for sub in missing {
-            let Some((username, attrs)) = confirmed.get(&sub) else {
+        for sub in &missing {
+            let Some((username, attrs)) = confirmed.get(sub) else {
                 continue;
             };
             let resource = format!("{}/{sub}", state.config.user_pool_id);
@@ -259,10 +259,11 @@ impl Walk {
                 Ok(_) if run.remediating() => {
                     missing_user(resource, &sub, Action::Skipped(Skip::Paused))
                 }
-                Ok(_) => missing_user(resource, &sub, Action::None),
+                Ok(_) => missing_user(resource, sub, Action::None),
             };
             run.record(client, finding).await?;
         }
+        crate::profiles::check_page(state, client, run, &confirmed, &missing).await?;
         self.progress.pages_read += 1;
         self.progress.users_seen += users;
         self.progress.pass_pages_read = pages_read;
