@@ -246,18 +246,18 @@ impl Walk {
             // One user whose row cannot be written is reported with the reason and never holds
             // back the rest of the page or the pass.
             let finding = match writable(state, username.as_deref(), attrs) {
-                Err(reason) => unwritable(resource, &sub, Action::Reported, &reason),
+                Err(reason) => unwritable(resource, sub, Action::Reported, &reason),
                 // The page was begun before the deadline and the margin covers its work: a
                 // missing user left unfixed here would wait a whole pass for the next chance.
                 // The kill switch is read before each backfill, as before each rule change.
                 Ok(user) if run.may_change(client).await? => match backfill(client, &user).await? {
-                    Backfill::Done(action) => missing_user(resource, &sub, action),
+                    Backfill::Done(action) => missing_user(resource, sub, action),
                     Backfill::Refused(reason) => {
-                        unwritable(resource, &sub, Action::Failed(reason.clone()), &reason)
+                        unwritable(resource, sub, Action::Failed(reason.clone()), &reason)
                     }
                 },
                 Ok(_) if run.remediating() => {
-                    missing_user(resource, &sub, Action::Skipped(Skip::Paused))
+                    missing_user(resource, sub, Action::Skipped(Skip::Paused))
                 }
                 Ok(_) => missing_user(resource, sub, Action::None),
             };
