@@ -123,10 +123,20 @@ fn is_invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
-impl NewUser {
-    /// Maps Cognito attributes to a row. The handle falls back to the Cognito user name, and
-    /// the display name to the handle. Values are kept verbatim: only what Postgres cannot
-    /// store (a NUL character) is refused.
+/// What a sign-up must carry to become a row, before Cognito has given it a sub: the checks
+/// the PreSignUp trigger, the PostConfirmation insert and drift-check's backfill all make, so
+/// that a sign-up refused by none of them is one the table takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUp {
+    pub email: String,
+    pub display_name: String,
+    pub handle: String,
+}
+
+impl SignUp {
+    /// Maps Cognito attributes to the row's values. The handle falls back to the Cognito user
+    /// name, and the display name to the handle. Values are kept verbatim: only what Postgres
+    /// cannot store (a NUL character) and a handle [`handle_problem`] refuses are refused.
     pub fn from_attributes(
         user_name: Option<&str>,
         attributes: &HashMap<String, String>,
@@ -138,20 +148,15 @@ impl NewUser {
                 .map(String::as_str)
                 .filter(|v| !v.trim().is_empty())
         };
-        let required =
-            |name: &str| get(name).ok_or_else(|| UserError::MissingAttribute(name.to_owned()));
-
-        let cognito_user_id = required(&mapping.sub)?;
-        let email = required(&mapping.email)?;
+        let email = get(&mapping.email)
+            .ok_or_else(|| UserError::MissingAttribute(mapping.email.clone()))?;
         let handle = get(&mapping.handle)
             .or(user_name.filter(|u| !u.trim().is_empty()))
             .ok_or_else(|| {
                 UserError::MissingAttribute(format!("{} (or userName)", mapping.handle))
             })?;
         let display_name = get(&mapping.display_name).unwrap_or(handle);
-
         for (attribute, value) in [
-            (&mapping.sub, cognito_user_id),
             (&mapping.email, email),
             (&mapping.handle, handle),
             (&mapping.display_name, display_name),
@@ -163,12 +168,6 @@ impl NewUser {
                 });
             }
         }
-        if cognito_user_id.chars().count() > MAX_SUB_CHARS {
-            return Err(UserError::InvalidAttribute {
-                attribute: mapping.sub.clone(),
-                reason: "it is longer than 128 characters",
-            });
-        }
         if let Some(reason) = handle_problem(handle) {
             return Err(UserError::InvalidAttribute {
                 attribute: mapping.handle.clone(),
@@ -176,12 +175,56 @@ impl NewUser {
             });
         }
         Ok(Self {
-            cognito_user_id: cognito_user_id.to_owned(),
             email: email.to_owned(),
             display_name: display_name.to_owned(),
             handle: handle.to_owned(),
         })
     }
+}
+
+impl NewUser {
+    /// Maps Cognito attributes to a row: the sub, then [`SignUp::from_attributes`].
+    pub fn from_attributes(
+        user_name: Option<&str>,
+        attributes: &HashMap<String, String>,
+        mapping: &AttributeMapping,
+    ) -> Result<Self, UserError> {
+        let cognito_user_id = attributes
+            .get(&mapping.sub)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| UserError::MissingAttribute(mapping.sub.clone()))?;
+        let sign_up = SignUp::from_attributes(user_name, attributes, mapping)?;
+        if cognito_user_id.contains('\0') {
+            return Err(UserError::InvalidAttribute {
+                attribute: mapping.sub.clone(),
+                reason: "it contains a NUL character",
+            });
+        }
+        if cognito_user_id.chars().count() > MAX_SUB_CHARS {
+            return Err(UserError::InvalidAttribute {
+                attribute: mapping.sub.clone(),
+                reason: "it is longer than 128 characters",
+            });
+        }
+        Ok(Self {
+            cognito_user_id: cognito_user_id.to_owned(),
+            email: sign_up.email,
+            display_name: sign_up.display_name,
+            handle: sign_up.handle,
+        })
+    }
+}
+
+/// Whether a user already holds `handle`, compared without case as the unique index does.
+pub async fn handle_is_taken(
+    client: &ClientWrapper,
+    handle: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE lower(handle) = lower($1))")
+        .await?;
+    client.query_one(&stmt, &[&handle]).await?.try_get(0)
 }
 
 /// What inserting a confirmed user did.

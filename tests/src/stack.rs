@@ -259,7 +259,20 @@ impl Stack {
     pub async fn fresh_database(&self) -> anyhow::Result<TestDb> {
         let db = self.empty_database().await?;
         let mut client = db.connect_as_app().await?;
-        shared::migrate::run(&mut client).await?;
+        // The first migration on a server makes the job roles, which belong to the whole
+        // server: two made at once in two databases can trip over each other (one's GRANT may
+        // not see the role the other just made), so the first one runs alone.
+        static MIGRATED: tokio::sync::Mutex<Vec<PathBuf>> =
+            tokio::sync::Mutex::const_new(Vec::new());
+        let mut migrated = MIGRATED.lock().await;
+        if migrated.contains(&self.dir) {
+            drop(migrated);
+            shared::migrate::run(&mut client).await?;
+        } else {
+            shared::migrate::run(&mut client).await?;
+            migrated.push(self.dir.clone());
+            drop(migrated);
+        }
         self.grant_job_roles().await?;
         Ok(db)
     }
@@ -353,12 +366,13 @@ async fn http_request(method: Method, url: &str) -> anyhow::Result<String> {
 /// Each function that reads the database: its binary, its login user (made by
 /// `scripts/stack`, with the stack's app password) and its job's group role (made by the
 /// migrations). The harness runs each function as its login user, as a deploy does.
-pub const JOB_ROLES: [(&str, &str, &str); 3] = [
+pub const JOB_ROLES: [(&str, &str, &str); 4] = [
     (
         "post-confirmation",
         "post_confirmation_fn",
         "db_sync_post_confirmation",
     ),
+    ("pre-sign-up", "pre_sign_up_fn", "db_sync_pre_sign_up"),
     ("sg-ip-update", "sg_ip_update_fn", "db_sync_sg_ip_update"),
     ("drift-check", "drift_check_fn", "db_sync_drift_check"),
 ];

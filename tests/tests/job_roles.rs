@@ -76,6 +76,24 @@ async fn each_job_may_run_only_its_own_statements() {
             "SELECT * FROM drift_settings",
             denied.clone(),
         ),
+        // pre-sign-up: whether a handle is taken, and nothing else of a user.
+        (
+            "pre-sign-up",
+            "SELECT count(*) FROM users WHERE lower(handle) = 'a'",
+            Ok(()),
+        ),
+        ("pre-sign-up", "SELECT email FROM users", denied.clone()),
+        (
+            "pre-sign-up",
+            "SELECT cognito_user_id FROM users",
+            denied.clone(),
+        ),
+        ("pre-sign-up", A_USER, denied.clone()),
+        (
+            "pre-sign-up",
+            "SELECT * FROM managed_ingress_rules",
+            denied.clone(),
+        ),
         // sg-ip-update: the rules and appending to the audit; not the users, not reading
         // back or deleting the audit.
         (

@@ -14,6 +14,7 @@ fn no_function_crate_depends_on_another() {
             "drift-check",
             "pool-trigger",
             "post-confirmation",
+            "pre-sign-up",
             "schema-migrations",
             "sg-ip-update"
         ],

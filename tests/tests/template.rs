@@ -542,7 +542,7 @@ fn log_groups_and_queues_say_what_happens_to_them() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 8, "six log groups (one a function) and two queues");
+    assert_eq!(seen, 9, "seven log groups (one a function) and two queues");
 }
 
 #[test]

@@ -101,7 +101,10 @@ fn the_custom_resources_answer_cloudformation_without_nat_and_within_minutes() {
             "{name:?}: ServiceTimeout {wait:?} must be minutes, past {function}'s {timeout} s"
         );
     }
-    assert_eq!(custom, 2, "the migrations and the existing pool's trigger");
+    assert_eq!(
+        custom, 3,
+        "the migrations and the existing pool's two triggers"
+    );
 
     // The migrations run in the VPC: without NAT they reach the S3 response URL through the
     // stack's gateway endpoint, and the endpoints outlive their Delete (a reference in the
@@ -178,6 +181,11 @@ fn each_job_reads_the_secret_of_its_own_role_when_given() {
             "PostConfirmationFunction",
             "PostConfirmationSecretArn",
             "HasPostConfirmationSecret",
+        ),
+        (
+            "PreSignUpFunction",
+            "PreSignUpSecretArn",
+            "HasPreSignUpSecret",
         ),
         (
             "SgIpUpdateFunction",
