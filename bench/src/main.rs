@@ -15,6 +15,7 @@ mod drift_check;
 mod fixtures;
 mod floors;
 mod pooler;
+mod pre_sign_up;
 mod procfs;
 mod report;
 mod setup;
@@ -37,6 +38,17 @@ async fn main() -> Result<()> {
         let doc = report::render_pooler(&pooler::measure(&s).await?)?;
         std::fs::write(&options.out_path, doc)?;
         eprintln!("bench: wrote {}", options.out_path.display());
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("pre-sign-up") {
+        let (pre, post) = pre_sign_up::measure(&s).await?;
+        let section = pre_sign_up::render(&pre, &post, &Provenance::from_env());
+        let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+        std::fs::write(
+            &options.out_path,
+            pre_sign_up::replace_section(&previous, &section),
+        )?;
+        eprintln!("bench: wrote section 9 into {}", options.out_path.display());
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("cold") {
@@ -81,6 +93,12 @@ async fn main() -> Result<()> {
     };
     let doc = report::render(&results, &Provenance::from_env())?;
     let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+    eprintln!("bench: pre-sign-up beside post-confirmation");
+    let (pre, post) = pre_sign_up::measure(&s).await?;
+    let doc = pre_sign_up::replace_section(
+        &doc,
+        &pre_sign_up::render(&pre, &post, &Provenance::from_env()),
+    );
     std::fs::write(&options.out_path, keep_deploy_loop(&previous, doc))?;
     eprintln!("bench: wrote {}", options.out_path.display());
     Ok(())

@@ -1,0 +1,179 @@
+//! Section 9: the PreSignUp trigger beside post-confirmation, both as deployed (the secret from
+//! Secrets Manager, verify-full, their own session straight to Postgres): cold starts taken in
+//! turns, then warm invocations in turns of 250 on one environment each. Cognito waits 5 s for
+//! either; a sign-up pays for both, one before the account exists and one after.
+//! `BENCH_ONLY=pre-sign-up bench/run` measures it alone and writes it between its markers in
+//! BENCHMARKS.md; a full run keeps it.
+
+use std::fmt::Write as _;
+
+use anyhow::{Result, bail};
+use harness::{Function, event, fixtures::unique};
+use serde_json::{Value, json};
+
+use crate::{
+    fixtures::signup,
+    report::Provenance,
+    setup::Setup,
+    stats::{median, ms, pct},
+    subjects::{Subject, is_ok, secret_env},
+};
+
+pub const BEGIN: &str = "<!-- pre-sign-up:begin -->";
+pub const END: &str = "<!-- pre-sign-up:end -->";
+
+const COLD: usize = 7;
+const WARM: usize = 1_000;
+const TURN: usize = 250;
+
+/// One subject's numbers, in milliseconds.
+#[derive(Default)]
+pub struct Timings {
+    pub cold: Vec<f64>,
+    pub warm: Vec<f64>,
+}
+
+/// A PreSignUp event for a new user whose handle no one holds.
+fn sign_up(i: usize) -> Value {
+    let mut e = event("pre-sign-up.json");
+    let handle = unique(&format!("psu{i}")).replace('-', "");
+    e["request"]["userAttributes"]["preferred_username"] = json!(&handle[..30]);
+    e
+}
+
+struct Subj {
+    name: &'static str,
+    subject: Subject,
+    event: fn(usize) -> Value,
+    timings: Timings,
+    kept: Option<Function>,
+}
+
+pub async fn measure(s: &Setup) -> Result<(Timings, Timings)> {
+    let mut subjects = [
+        Subj {
+            name: "pre-sign-up",
+            subject: Subject::Rust {
+                name: "pre-sign-up",
+                env: secret_env(s),
+            },
+            event: sign_up,
+            timings: Timings::default(),
+            kept: None,
+        },
+        Subj {
+            name: "post-confirmation",
+            subject: Subject::ours(s),
+            event: |i| signup("psu-post", i),
+            timings: Timings::default(),
+            kept: None,
+        },
+    ];
+    let mut n = 0;
+    for c in 0..COLD {
+        for subj in &mut subjects {
+            let f = subj.subject.spawn(s).await?;
+            n += 1;
+            let first = f.invoke(&(subj.event)(n)).await;
+            if !is_ok(&first.outcome) {
+                bail!(
+                    "{}: the cold invocation failed: {:?}",
+                    subj.name,
+                    first.outcome
+                );
+            }
+            subj.timings.cold.push(ms(first.elapsed));
+            if c + 1 == COLD {
+                subj.kept = Some(f);
+            } else {
+                f.stop().await;
+            }
+        }
+    }
+    for _ in 0..WARM / TURN {
+        for subj in &mut subjects {
+            let f = subj.kept.as_ref().expect("kept");
+            for _ in 0..TURN {
+                n += 1;
+                let inv = f.invoke(&(subj.event)(n)).await;
+                if !is_ok(&inv.outcome) {
+                    bail!("{}: a warm invocation failed: {:?}", subj.name, inv.outcome);
+                }
+                subj.timings.warm.push(ms(inv.elapsed));
+            }
+        }
+    }
+    let [pre, post] = subjects;
+    for f in [pre.kept, post.kept].into_iter().flatten() {
+        f.stop().await;
+    }
+    Ok((pre.timings, post.timings))
+}
+
+/// The section, between its markers.
+pub fn render(pre: &Timings, post: &Timings, p: &Provenance) -> String {
+    let mut doc = String::new();
+    let _ = writeln!(doc, "{BEGIN}");
+    let _ = writeln!(
+        doc,
+        "## 9. pre-sign-up beside post-confirmation ({COLD} cold starts and {WARM} warm sign-ups each, in turns)\n"
+    );
+    let _ = writeln!(
+        doc,
+        "`BENCH_ONLY=pre-sign-up bench/run`, {} on {} ({} cores). Both as deployed: the secret \
+         from Secrets Manager (moto), verify-full TLS, their own session straight to Postgres. \
+         pre-sign-up reads whether the handle is taken; post-confirmation inserts the row. \
+         First response = spawn to the first answer; warm = one invocation on a warm \
+         environment.\n",
+        p.date, p.cpu, p.cores
+    );
+    let _ = writeln!(
+        doc,
+        "| function | first response, median | warm median | warm p99 |\n|---|---:|---:|---:|"
+    );
+    for (name, t) in [("pre-sign-up", pre), ("post-confirmation", post)] {
+        let _ = writeln!(
+            doc,
+            "| {name} | {:.1} ms | {:.2} ms | {:.2} ms |",
+            median(&t.cold),
+            median(&t.warm),
+            pct(&t.warm, 99.0)
+        );
+    }
+    let _ = writeln!(doc, "{END}");
+    doc
+}
+
+/// `previous` with its marked section replaced by `section` (or `section` appended).
+pub fn replace_section(previous: &str, section: &str) -> String {
+    if let (Some(start), Some(end)) = (previous.find(BEGIN), previous.find(END))
+        && start < end
+    {
+        let mut doc = previous[..start].to_owned();
+        doc.push_str(section.trim_end());
+        doc.push_str(&previous[end + END.len()..]);
+        return doc;
+    }
+    let mut doc = previous.trim_end().to_owned();
+    doc.push_str("\n\n");
+    doc.push_str(section);
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_replaced_in_place_or_appended() {
+        let section = format!("{BEGIN}\n## 9\nnew\n{END}\n");
+        let old = format!(
+            "# B\n\n## 8\nx\n\n{BEGIN}\n## 9\nold\n{END}\n\n<!-- deploy-loop:begin -->\nd\n"
+        );
+        let new = replace_section(&old, &section);
+        assert!(new.contains("## 9\nnew") && !new.contains("old"), "{new}");
+        assert!(new.ends_with("<!-- deploy-loop:begin -->\nd\n"), "{new}");
+        let appended = replace_section("# B\n", &section);
+        assert_eq!(appended, format!("# B\n\n{section}"));
+    }
+}
