@@ -582,8 +582,9 @@ fn concurrency_is_capped_per_function() {
         "{default}: well under a small RDS instance's ~80"
     );
     assert_eq!(p["MinValue"].as_u64(), Some(1));
+    assert_eq!(reserved("PreSignUpFunction").as_u64(), Some(5));
     // Every connection the stack can open, with the defaults, fits the smallest instance.
-    assert!(default + 1 + 2 + 1 + 1 < 80 - 3);
+    assert!(default + 5 + 1 + 2 + 1 + 1 < 80 - 3);
 }
 
 #[test]

@@ -1,15 +1,23 @@
-//! pool-trigger: the custom resource that wires post-confirmation into an existing Cognito
-//! user pool, keeping every other setting of the pool, and takes it out again on Delete.
+//! pool-trigger: the custom resource that wires one of the stack's functions into an existing
+//! Cognito user pool as one trigger, keeping every other setting of the pool, and takes it out
+//! again on Delete.
+//!
+//! Each resource manages ONE trigger, named by its `Trigger` property ([`trigger`]):
+//! `PostConfirmation` (when absent, as every resource made before there were two) or
+//! `PreSignUp`; one function serves both resources. Each trigger may be set only to the one
+//! function its environment variable names ([`Functions`]), has its own physical id and its
+//! own pool tag, and its resource never touches the other trigger: that one is carried over
+//! as the pool has it at that moment, like every other setting.
 //!
 //! - Create: `DescribeUserPool`, then `UpdateUserPool` with every setting carried over
-//!   ([`settings`]) and PostConfirmation set to our function. A pool that already has another
-//!   PostConfirmation trigger is refused unless `ReplaceExistingTrigger` is `"true"`; the
-//!   trigger it had is kept in the physical id ([`physical_id`]).
-//! - Update: the same on the same pool, under the same physical id. Another pool is a new
-//!   resource: a new id, and CloudFormation then deletes the old one (which restores the old
-//!   pool).
-//! - Delete: puts the earlier trigger back (or none), if the pool still points at our
-//!   function; every other setting is carried over as it is then.
+//!   ([`settings`]) and the resource's trigger set to our function. A pool that already has
+//!   another function as that trigger is refused unless `ReplaceExistingTrigger` is `"true"`;
+//!   the trigger it had is kept in the physical id ([`physical_id`]) and in the pool's tag.
+//! - Update: the same on the same pool and trigger, under the same physical id. Another pool
+//!   or another trigger is a new resource: a new id, and CloudFormation then deletes the old
+//!   one (which restores what it had wired).
+//! - Delete: puts the earlier trigger of that kind back (or none), if the pool still points
+//!   at our function there; every other setting is carried over as it is then.
 //!
 //! The verification messages are carried as one set UpdateUserPool accepts
 //! ([`verification`]); a pool that sends SMS needs `iam:PassRole` on its role, and a refusal
@@ -20,6 +28,7 @@
 
 pub mod physical_id;
 pub mod settings;
+pub mod trigger;
 pub mod verification;
 
 use std::time::Duration;
@@ -32,17 +41,16 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::env::{ConfigError, Env, ProcessEnv};
 
-use crate::physical_id::Wired;
+use crate::{
+    physical_id::Wired,
+    trigger::{Trigger, UnknownTrigger},
+};
 
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub aws_timeout: Duration,
-    /// The one function this resource may wire as the pool's trigger: the stack's own
-    /// post-confirmation (`TRIGGER_FUNCTION_ARN`, from the template). A request naming any
-    /// other is refused, so whoever can invoke this function cannot point the pool (and every
-    /// new user's attributes) at a Lambda of their choosing.
-    pub function_arn: String,
+    pub functions: Functions,
     /// Where answers may go (`CFN_RESPONSE_URL_ALLOW_LOOPBACK` lets the tests' recorder in).
     pub response_urls: UrlPolicy,
 }
@@ -53,18 +61,57 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        let function_arn = env.required("TRIGGER_FUNCTION_ARN", "(arn:aws:lambda:...)")?;
-        if !(function_arn.starts_with("arn:") && function_arn.contains(":lambda:")) {
-            return Err(ConfigError::invalid(
-                "TRIGGER_FUNCTION_ARN",
-                "expected a Lambda function ARN",
-            ));
-        }
         Ok(Self {
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
-            function_arn,
+            functions: Functions::from_lookup(env)?,
             response_urls: UrlPolicy::from_lookup(env)?,
         })
+    }
+}
+
+/// The one function each trigger may be set to: the stack's own, from the template. A request
+/// naming any other is refused, so whoever can invoke this function cannot point the pool (and
+/// every new user's attributes) at a Lambda of their choosing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Functions {
+    /// `TRIGGER_FUNCTION_ARN`: the stack's post-confirmation; always there.
+    pub post_confirmation: String,
+    /// `PRE_SIGN_UP_FUNCTION_ARN`: set only where the stack wires a PreSignUp trigger too.
+    pub pre_sign_up: Option<String>,
+}
+
+impl Functions {
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let post_var = Trigger::PostConfirmation.function_var();
+        let pre_var = Trigger::PreSignUp.function_var();
+        let post_confirmation = env.required(post_var, "(arn:aws:lambda:...)")?;
+        Ok(Self {
+            post_confirmation: lambda_arn(post_var, post_confirmation)?,
+            pre_sign_up: env
+                .non_empty(pre_var)
+                .map(|arn| lambda_arn(pre_var, arn))
+                .transpose()?,
+        })
+    }
+
+    /// The function `trigger` may be set to; an error naming the variable when this
+    /// function was given none, so such a resource changes nothing.
+    pub fn allowed(&self, trigger: Trigger) -> Result<&str, Error> {
+        match trigger {
+            Trigger::PostConfirmation => Ok(&self.post_confirmation),
+            Trigger::PreSignUp => self
+                .pre_sign_up
+                .as_deref()
+                .ok_or(Error::NotConfigured(trigger)),
+        }
+    }
+}
+
+fn lambda_arn(var: &str, arn: String) -> Result<String, ConfigError> {
+    if arn.starts_with("arn:") && arn.contains(":lambda:") {
+        Ok(arn)
+    } else {
+        Err(ConfigError::invalid(var, "expected a Lambda function ARN"))
     }
 }
 
@@ -72,7 +119,7 @@ impl Config {
 pub struct State {
     pub cognito: Client,
     pub responder: Responder,
-    pub function_arn: String,
+    pub functions: Functions,
 }
 
 impl State {
@@ -81,7 +128,7 @@ impl State {
         Ok(Self {
             cognito: Client::new(&shared::aws::with_timeout(&sdk, config.aws_timeout)),
             responder: Responder::new(config.response_urls)?,
-            function_arn: config.function_arn,
+            functions: config.functions,
         })
     }
 }
@@ -90,15 +137,32 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Properties {
     pub user_pool_id: String,
-    /// The function to set as PostConfirmation: post-confirmation's ARN.
+    /// The one trigger of the pool this resource manages.
+    pub trigger: Trigger,
+    /// The function to set as that trigger: the stack's own for it.
     pub function_arn: String,
-    /// Whether a different PostConfirmation trigger already on the pool may be replaced.
+    /// Whether a different function already set as that trigger may be replaced.
     pub replace_existing: bool,
 }
 
 impl Properties {
-    /// Reads the properties; `FunctionArn` must be `ours`, the stack's own function.
-    pub fn from_request(request: &Request, ours: &str) -> Result<Self, Error> {
+    /// Reads the properties; `FunctionArn` must be the stack's own function for the trigger
+    /// (`functions`).
+    pub fn from_request(request: &Request, functions: &Functions) -> Result<Self, Error> {
+        // Absent means PostConfirmation, as every resource made before `Trigger` existed; a
+        // value of any other shape is refused rather than read as that default.
+        let trigger = match request.resource_properties.get("Trigger") {
+            None => Trigger::PostConfirmation,
+            Some(value) => value
+                .as_str()
+                .ok_or(UnknownTrigger)
+                .and_then(str::parse)
+                .map_err(|e| Error::BadProperty {
+                    name: "Trigger",
+                    reason: e.to_string(),
+                })?,
+        };
+        let ours = functions.allowed(trigger)?;
         let required = |name: &'static str| {
             request
                 .property(name)
@@ -128,7 +192,10 @@ impl Properties {
         if function_arn != ours {
             return Err(Error::BadProperty {
                 name: "FunctionArn",
-                reason: "only this stack's post-confirmation function may be wired".into(),
+                reason: format!(
+                    "only this stack's own {trigger} function ({}) may be wired as {trigger}",
+                    trigger.function_var()
+                ),
             });
         }
         let replace_existing = match request.property("ReplaceExistingTrigger") {
@@ -143,6 +210,7 @@ impl Properties {
         };
         Ok(Self {
             user_pool_id,
+            trigger,
             function_arn,
             replace_existing,
         })
@@ -154,11 +222,22 @@ pub enum Error {
     #[error("bad property {name}: {reason}")]
     BadProperty { name: &'static str, reason: String },
     #[error(
-        "user pool {pool} already has a different PostConfirmation trigger ({current}); \
-         refusing to replace it. Set the stack parameter ReplaceExistingPostConfirmationTrigger \
-         to true to replace it (it is put back when the stack is deleted)"
+        "this function may not wire a {0} trigger: {var} is not set (it names the one \
+         function a {0} trigger may be set to)",
+        var = .0.function_var()
     )]
-    OtherTrigger { pool: String, current: String },
+    NotConfigured(Trigger),
+    #[error(
+        "user pool {pool} already has a different {trigger} trigger ({current}); refusing to \
+         replace it. Set the stack parameter {param} (the resource's ReplaceExistingTrigger) \
+         to true to replace it (it is put back when the stack is deleted)",
+        param = trigger.replace_parameter()
+    )]
+    OtherTrigger {
+        pool: String,
+        trigger: Trigger,
+        current: String,
+    },
     #[error("user pool {0} does not exist")]
     PoolNotFound(String),
     #[error("DescribeUserPool {pool}: {message}")]
@@ -210,22 +289,28 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered
     state
         .responder
         .handle(event, async |request| {
-            apply(&state.cognito, &state.function_arn, request).await
+            apply(&state.cognito, &state.functions, request).await
         })
         .await
 }
 
 /// Does what `request` asks of the pool.
-pub async fn apply(cognito: &Client, ours: &str, request: &Request) -> Result<Outcome, Error> {
+pub async fn apply(
+    cognito: &Client,
+    functions: &Functions,
+    request: &Request,
+) -> Result<Outcome, Error> {
     let physical = request.physical_resource_id.as_deref();
     match request.request_type {
         RequestType::Create => {
-            attach(cognito, &Properties::from_request(request, ours)?, &[]).await
+            attach(cognito, &Properties::from_request(request, functions)?, &[]).await
         }
         RequestType::Update => {
-            let props = Properties::from_request(request, ours)?;
+            let props = Properties::from_request(request, functions)?;
             match physical.and_then(Wired::parse) {
-                Some(wired) if wired.pool_id == props.user_pool_id => {
+                Some(wired)
+                    if wired.pool_id == props.user_pool_id && wired.trigger == props.trigger =>
+                {
                     // Our function as it was before the update is ours too, not a stranger's.
                     let ours: Vec<&str> = request.old_property("FunctionArn").into_iter().collect();
                     rewire(cognito, &props, wired, &ours).await
@@ -235,8 +320,11 @@ pub async fn apply(cognito: &Client, ours: &str, request: &Request) -> Result<Ou
         }
         RequestType::Delete => {
             let physical = physical.unwrap_or_default();
+            // The id, not the properties, says which trigger was wired: it is what the
+            // Create did, and a Delete after a failed Create must find nothing to undo even
+            // when its properties are the ones that failed.
             match Wired::parse(physical) {
-                Some(wired) => detach(cognito, &wired, ours).await?,
+                Some(wired) => detach(cognito, &wired, functions.allowed(wired.trigger)?).await?,
                 None => {
                     tracing::info!(physical, "nothing was wired under this id; nothing to undo")
                 }
@@ -254,10 +342,12 @@ async fn attach(cognito: &Client, props: &Properties, ours: &[&str]) -> Result<O
     // anyone invoking this function) could name any ARN in the physical id.
     let remembered = previous
         .clone()
-        .or_else(|| settings::remembered_trigger(&pool));
-    update(cognito, &pool, Some(props.function_arn.clone()), remembered).await?;
+        .or_else(|| settings::remembered_trigger(&pool, props.trigger));
+    let function = Some(props.function_arn.clone());
+    update(cognito, &pool, props.trigger, function, remembered).await?;
     let wired = Wired {
         pool_id: props.user_pool_id.clone(),
+        trigger: props.trigger,
         previous,
     };
     Ok(outcome(&wired))
@@ -272,30 +362,34 @@ async fn rewire(
 ) -> Result<Outcome, Error> {
     let pool = describe(cognito, &props.user_pool_id).await?;
     check_current(&pool, props, ours)?;
-    let remembered = settings::remembered_trigger(&pool);
-    update(cognito, &pool, Some(props.function_arn.clone()), remembered).await?;
+    let remembered = settings::remembered_trigger(&pool, props.trigger);
+    let function = Some(props.function_arn.clone());
+    update(cognito, &pool, props.trigger, function, remembered).await?;
     Ok(outcome(&wired))
 }
 
-/// The pool's trigger before ours, when it may be replaced; an error when it may not.
+/// The pool's trigger (of the resource's kind) before ours, when it may be replaced; an error
+/// when it may not.
 fn check_current(
     pool: &UserPoolType,
     props: &Properties,
     ours: &[&str],
 ) -> Result<Option<String>, Error> {
-    match settings::post_confirmation(pool) {
+    match settings::current(pool, props.trigger) {
         None => Ok(None),
         Some(current) if current == props.function_arn || ours.contains(&current) => Ok(None),
         Some(current) if props.replace_existing => Ok(Some(current.to_owned())),
         Some(current) => Err(Error::OtherTrigger {
             pool: props.user_pool_id.clone(),
+            trigger: props.trigger,
             current: current.to_owned(),
         }),
     }
 }
 
-/// Puts the earlier trigger back if the pool still points at our function. If someone has
-/// set another trigger since, theirs stays. A pool that is gone has nothing to restore.
+/// Puts the earlier trigger of `wired`'s kind back if the pool still points at our function
+/// there. If someone has set another function since, theirs stays. A pool that is gone has
+/// nothing to restore.
 async fn detach(cognito: &Client, wired: &Wired, ours: &str) -> Result<(), Error> {
     let pool = match describe(cognito, &wired.pool_id).await {
         Err(Error::PoolNotFound(_)) => {
@@ -304,27 +398,31 @@ async fn detach(cognito: &Client, wired: &Wired, ours: &str) -> Result<(), Error
         }
         other => other?,
     };
-    let current = settings::post_confirmation(&pool);
+    let trigger = wired.trigger;
+    let current = settings::current(&pool, trigger);
     if current == Some(ours) {
         // What the pool itself remembers, never what the request's physical id names.
-        let previous = settings::remembered_trigger(&pool);
+        let previous = settings::remembered_trigger(&pool, trigger);
         if wired.previous.is_some() && wired.previous != previous {
-            tracing::warn!(pool = %wired.pool_id, claimed = wired.previous.as_deref().unwrap_or("none"),
+            tracing::warn!(pool = %wired.pool_id, %trigger, claimed = wired.previous.as_deref().unwrap_or("none"),
                 "the physical id names a previous trigger the pool does not remember; not restored");
         }
-        update(cognito, &pool, previous.clone(), None).await?;
-        tracing::info!(pool = %wired.pool_id, restored = previous.as_deref().unwrap_or("none"), "PostConfirmation restored");
+        update(cognito, &pool, trigger, previous.clone(), None).await?;
+        tracing::info!(pool = %wired.pool_id, %trigger, restored = previous.as_deref().unwrap_or("none"), "trigger restored");
     } else {
-        tracing::warn!(pool = %wired.pool_id, current = current.unwrap_or("none"), "the pool no longer points at our function; left as it is");
+        tracing::warn!(pool = %wired.pool_id, %trigger, current = current.unwrap_or("none"), "the pool no longer points at our function; left as it is");
     }
     Ok(())
 }
 
+/// The answer's `Data` (for `Fn::GetAtt`): `Previous<Trigger>`, e.g.
+/// `PreviousPostConfirmation`, is the trigger the pool had before.
 fn outcome(wired: &Wired) -> Outcome {
     Outcome::new(wired.to_string())
         .with("UserPoolId", wired.pool_id.clone())
+        .with("Trigger", wired.trigger.as_str())
         .with(
-            "PreviousPostConfirmation",
+            &format!("Previous{}", wired.trigger),
             wired.previous.clone().unwrap_or_default(),
         )
 }
@@ -355,13 +453,15 @@ async fn describe(cognito: &Client, pool_id: &str) -> Result<UserPoolType, Error
 async fn update(
     cognito: &Client,
     pool: &UserPoolType,
-    post_confirmation: Option<String>,
+    trigger: Trigger,
+    function: Option<String>,
     remember: Option<String>,
 ) -> Result<(), Error> {
     settings::carry_over(
         cognito.update_user_pool(),
         pool,
-        post_confirmation,
+        trigger,
+        function,
         remember,
     )
     .send()
@@ -372,9 +472,150 @@ async fn update(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use aws_sdk_cognitoidentityprovider::types::SmsConfigurationType;
+    use serde_json::json;
 
     use super::*;
+
+    const POST: &str = "arn:aws:lambda:us-east-1:123456789012:function:db-sync-PostConfirmation";
+    const PRE: &str = "arn:aws:lambda:us-east-1:123456789012:function:db-sync-PreSignUp";
+
+    fn functions(pre_sign_up: Option<&str>) -> Functions {
+        Functions {
+            post_confirmation: POST.into(),
+            pre_sign_up: pre_sign_up.map(str::to_owned),
+        }
+    }
+
+    /// A Create with `properties` besides the pool (and `FunctionArn` unless they name one).
+    fn create(properties: Value) -> Request {
+        let mut props = json!({"UserPoolId": "us-east-1_abc", "FunctionArn": POST});
+        for (k, v) in properties.as_object().unwrap() {
+            props[k] = v.clone();
+        }
+        Request::from_event(&json!({
+            "RequestType": "Create",
+            "ResponseURL": "https://bucket.s3.amazonaws.com/key?sig=1",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+            "RequestId": "r-1",
+            "ResourceType": "Custom::PoolPreSignUpTrigger",
+            "LogicalResourceId": "PoolPreSignUpTrigger",
+            "ResourceProperties": props,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_trigger_property_defaults_to_post_confirmation() {
+        let props = Properties::from_request(&create(json!({})), &functions(Some(PRE))).unwrap();
+        assert_eq!(
+            (props.trigger, props.function_arn.as_str()),
+            (Trigger::PostConfirmation, POST)
+        );
+        for (trigger, function) in [(Trigger::PostConfirmation, POST), (Trigger::PreSignUp, PRE)] {
+            let request = create(json!({"Trigger": trigger.as_str(), "FunctionArn": function}));
+            let props = Properties::from_request(&request, &functions(Some(PRE))).unwrap();
+            assert_eq!(
+                (props.trigger, props.function_arn.as_str()),
+                (trigger, function)
+            );
+        }
+    }
+
+    #[test]
+    fn a_trigger_property_naming_no_trigger_we_manage_is_refused() {
+        for bad in [
+            json!(""),
+            json!("preSignUp"),
+            json!("PreSignUp "),
+            json!("pre-sign-up"),
+            json!("PreAuthentication"),
+            json!(null),
+            json!(1),
+            json!(["PreSignUp"]),
+            json!({"Trigger": "PreSignUp"}),
+        ] {
+            let request = create(json!({"Trigger": bad, "FunctionArn": PRE}));
+            let e = Properties::from_request(&request, &functions(Some(PRE))).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::BadProperty {
+                        name: "Trigger",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains("\"PostConfirmation\" or \"PreSignUp\""),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_trigger_takes_only_its_own_function() {
+        let evil = "arn:aws:lambda:us-east-1:999999999999:function:collect-attributes";
+        for (trigger, wrong) in [
+            (Trigger::PreSignUp, POST),
+            (Trigger::PreSignUp, evil),
+            (Trigger::PostConfirmation, PRE),
+            (Trigger::PostConfirmation, evil),
+        ] {
+            let request = create(json!({"Trigger": trigger.as_str(), "FunctionArn": wrong}));
+            let e = Properties::from_request(&request, &functions(Some(PRE))).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::BadProperty {
+                        name: "FunctionArn",
+                        ..
+                    }
+                ),
+                "{trigger} {wrong}: {e:?}"
+            );
+            assert!(e.to_string().contains(trigger.function_var()), "{e}");
+        }
+    }
+
+    #[test]
+    fn pre_sign_up_without_its_variable_is_refused_naming_it() {
+        let request = create(json!({"Trigger": "PreSignUp", "FunctionArn": PRE}));
+        let e = Properties::from_request(&request, &functions(None)).unwrap_err();
+        assert!(
+            matches!(e, Error::NotConfigured(Trigger::PreSignUp)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("PRE_SIGN_UP_FUNCTION_ARN"), "{e}");
+        // PostConfirmation does not need it.
+        let props = Properties::from_request(&create(json!({})), &functions(None)).unwrap();
+        assert_eq!(props.trigger, Trigger::PostConfirmation);
+    }
+
+    #[test]
+    fn the_pre_sign_up_function_is_optional_and_checked_when_set() {
+        let env = |pre: Option<&'static str>| {
+            let mut env: HashMap<&str, &str> = [("TRIGGER_FUNCTION_ARN", POST)].into();
+            if let Some(pre) = pre {
+                env.insert("PRE_SIGN_UP_FUNCTION_ARN", pre);
+            }
+            env
+        };
+        assert_eq!(Functions::from_lookup(&env(None)), Ok(functions(None)));
+        assert_eq!(Functions::from_lookup(&env(Some(" "))), Ok(functions(None)));
+        assert_eq!(
+            Functions::from_lookup(&env(Some(PRE))),
+            Ok(functions(Some(PRE)))
+        );
+        let e = Functions::from_lookup(&env(Some("db-sync-PreSignUp"))).unwrap_err();
+        assert_eq!(e.var(), "PRE_SIGN_UP_FUNCTION_ARN");
+        let e = Functions::from_lookup(&HashMap::<&str, &str>::new()).unwrap_err();
+        assert_eq!(e.var(), "TRIGGER_FUNCTION_ARN");
+    }
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/app-sms";
     /// IAM's words when the caller may not pass a role (as Cognito relays them).

@@ -2,44 +2,45 @@
 //!
 //! `UpdateUserPool` resets each setting it is not given (auto-verified attributes, the other
 //! triggers, email and SMS settings, message templates, MFA, ...), so the request repeats all
-//! of them and changes only the PostConfirmation trigger; the verification messages, which
+//! of them and changes only the one trigger the resource manages (and that trigger's tag);
+//! the verification messages, which
 //! DescribeUserPool may report twice over, go as the one set UpdateUserPool accepts
 //! ([`crate::verification`]). The unit test fails when an SDK update brings an input field
 //! this code does not fill.
 
 use aws_sdk_cognitoidentityprovider::{
     operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
-    types::{AdminCreateUserConfigType, LambdaConfigType, UserPoolType},
+    types::{
+        AdminCreateUserConfigType, LambdaConfigType, UserPoolType,
+        builders::LambdaConfigTypeBuilder,
+    },
 };
 
-use crate::verification::verification_messages;
+use crate::{trigger::Trigger, verification::verification_messages};
 
-/// The pool tag that remembers the PostConfirmation trigger the pool had before this stack
-/// wired its own, to put back on Delete.
-pub const PREVIOUS_TRIGGER_TAG: &str = "db-sync:previous-post-confirmation";
-
-/// The trigger the pool remembers (its [`PREVIOUS_TRIGGER_TAG`]).
-pub fn remembered_trigger(pool: &UserPoolType) -> Option<String> {
+/// The earlier `trigger` the pool remembers (its [`Trigger::previous_tag`]).
+pub fn remembered_trigger(pool: &UserPoolType, trigger: Trigger) -> Option<String> {
     pool.user_pool_tags
         .as_ref()?
-        .get(PREVIOUS_TRIGGER_TAG)
+        .get(trigger.previous_tag())
         .filter(|arn| !arn.is_empty())
         .cloned()
 }
 
-/// `request` with every updatable setting of `pool`, PostConfirmation set to
-/// `post_confirmation` (`None` removes the trigger), and the trigger to put back later
-/// remembered in the pool's tags (`None` forgets it).
+/// `request` with every updatable setting of `pool`, `trigger` set to `function` (`None`
+/// removes it), and the earlier `trigger` to put back later remembered in the pool's tags
+/// (`None` forgets it). The other triggers and their tags go as the pool has them.
 pub fn carry_over(
     request: UpdateUserPoolFluentBuilder,
     pool: &UserPoolType,
-    post_confirmation: Option<String>,
+    trigger: Trigger,
+    function: Option<String>,
     remember: Option<String>,
 ) -> UpdateUserPoolFluentBuilder {
     let mut tags = pool.user_pool_tags.clone().unwrap_or_default();
-    tags.remove(PREVIOUS_TRIGGER_TAG);
+    tags.remove(trigger.previous_tag());
     if let Some(arn) = remember {
-        tags.insert(PREVIOUS_TRIGGER_TAG.to_owned(), arn);
+        tags.insert(trigger.previous_tag().to_owned(), arn);
     }
     let messages = verification_messages(pool);
     request
@@ -49,7 +50,8 @@ pub fn carry_over(
         .set_deletion_protection(pool.deletion_protection.clone())
         .set_lambda_config(Some(lambda_config(
             pool.lambda_config.as_ref(),
-            post_confirmation,
+            trigger,
+            function,
         )))
         .set_auto_verified_attributes(pool.auto_verified_attributes.clone())
         .set_sms_verification_message(messages.sms_verification_message)
@@ -72,17 +74,28 @@ pub fn carry_over(
         .set_acr_configuration(pool.acr_configuration.clone())
 }
 
-/// The pool's triggers with PostConfirmation replaced.
+/// The pool's triggers with `trigger` replaced by `function`.
 fn lambda_config(
     current: Option<&LambdaConfigType>,
-    post_confirmation: Option<String>,
+    trigger: Trigger,
+    function: Option<String>,
 ) -> LambdaConfigType {
-    let builder = LambdaConfigType::builder().set_post_confirmation(post_confirmation);
-    let Some(c) = current else {
-        return builder.build();
+    let builder = match current {
+        Some(c) => carried_triggers(c),
+        None => LambdaConfigType::builder(),
     };
-    builder
+    match trigger {
+        Trigger::PostConfirmation => builder.set_post_confirmation(function),
+        Trigger::PreSignUp => builder.set_pre_sign_up(function),
+    }
+    .build()
+}
+
+/// Every trigger of `c` as it is.
+fn carried_triggers(c: &LambdaConfigType) -> LambdaConfigTypeBuilder {
+    LambdaConfigType::builder()
         .set_pre_sign_up(c.pre_sign_up.clone())
+        .set_post_confirmation(c.post_confirmation.clone())
         .set_custom_message(c.custom_message.clone())
         .set_pre_authentication(c.pre_authentication.clone())
         .set_post_authentication(c.post_authentication.clone())
@@ -96,7 +109,6 @@ fn lambda_config(
         .set_custom_email_sender(c.custom_email_sender.clone())
         .set_kms_key_id(c.kms_key_id.clone())
         .set_inbound_federation(c.inbound_federation.clone())
-        .build()
 }
 
 /// The pool's admin-create-user settings. DescribeUserPool still reports the deprecated
@@ -121,11 +133,13 @@ fn admin_create_user_config(pool: &UserPoolType) -> Option<AdminCreateUserConfig
     )
 }
 
-/// The pool's PostConfirmation trigger, if it has one.
-pub fn post_confirmation(pool: &UserPoolType) -> Option<&str> {
-    pool.lambda_config
-        .as_ref()
-        .and_then(|c| c.post_confirmation.as_deref())
+/// The pool's `trigger`, if it has one.
+pub fn current(pool: &UserPoolType, trigger: Trigger) -> Option<&str> {
+    let c = pool.lambda_config.as_ref()?;
+    match trigger {
+        Trigger::PostConfirmation => c.post_confirmation.as_deref(),
+        Trigger::PreSignUp => c.pre_sign_up.as_deref(),
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +254,13 @@ mod tests {
         let mut debugs = Vec::new();
         let mut unset_in_each = Vec::new();
         for pool in [&full, &deprecated_only] {
-            let request = carry_over(client().update_user_pool(), pool, Some("ours".into()), None);
+            let request = carry_over(
+                client().update_user_pool(),
+                pool,
+                Trigger::PostConfirmation,
+                Some("ours".into()),
+                None,
+            );
             // The input's own fields sit at one level of indentation in its pretty Debug; a
             // field this code does not fill (a new one in a later SDK) shows as `None` there.
             let debug = format!("{:#?}", request.as_input());
@@ -271,12 +291,14 @@ mod tests {
         let request = carry_over(
             client().update_user_pool(),
             &pool,
+            Trigger::PostConfirmation,
             Some("ours".into()),
             Some("arn:aws:lambda:us-east-1:1:function:before".into()),
         );
         let tags = request.as_input().get_user_pool_tags().clone().unwrap();
         assert_eq!(
-            tags.get(PREVIOUS_TRIGGER_TAG).map(String::as_str),
+            tags.get("db-sync:previous-post-confirmation")
+                .map(String::as_str),
             Some("arn:aws:lambda:us-east-1:1:function:before")
         );
         assert_eq!(
@@ -294,15 +316,147 @@ mod tests {
             lc.custom_message(),
             Some("arn:aws:lambda:us-east-1:1:function:msg")
         );
-        let removed = carry_over(client().update_user_pool(), &pool, None, None);
+        let removed = carry_over(
+            client().update_user_pool(),
+            &pool,
+            Trigger::PostConfirmation,
+            None,
+            None,
+        );
         let tags = removed.as_input().get_user_pool_tags().clone().unwrap();
-        assert!(!tags.contains_key(PREVIOUS_TRIGGER_TAG), "{tags:?}");
+        assert!(
+            !tags.contains_key("db-sync:previous-post-confirmation"),
+            "{tags:?}"
+        );
         let lc = removed.as_input().get_lambda_config().clone().unwrap();
         assert_eq!(lc.post_confirmation(), None);
         assert_eq!(
             lc.pre_sign_up(),
             Some("arn:aws:lambda:us-east-1:1:function:pre")
         );
+    }
+
+    /// A pool with both triggers this function manages wired, each remembering an earlier one.
+    fn pool_with_both_triggers() -> UserPoolType {
+        let mut pool = full_pool();
+        pool.lambda_config = Some(
+            LambdaConfigType::builder()
+                .pre_sign_up("arn:aws:lambda:us-east-1:1:function:our-pre")
+                .post_confirmation("arn:aws:lambda:us-east-1:1:function:our-post")
+                .custom_message("arn:aws:lambda:us-east-1:1:function:msg")
+                .build(),
+        );
+        let tags = pool.user_pool_tags.get_or_insert_default();
+        tags.insert(
+            "db-sync:previous-post-confirmation".into(),
+            "arn:aws:lambda:us-east-1:1:function:old-post".into(),
+        );
+        tags.insert(
+            "db-sync:previous-pre-sign-up".into(),
+            "arn:aws:lambda:us-east-1:1:function:old-pre".into(),
+        );
+        pool
+    }
+
+    #[test]
+    fn each_trigger_changes_only_itself_and_its_own_tag() {
+        let pool = pool_with_both_triggers();
+        for (trigger, other) in [
+            (Trigger::PreSignUp, Trigger::PostConfirmation),
+            (Trigger::PostConfirmation, Trigger::PreSignUp),
+        ] {
+            for (function, remember) in [
+                (Some("new".to_owned()), Some("earlier".to_owned())),
+                (None, None),
+            ] {
+                let request = carry_over(
+                    client().update_user_pool(),
+                    &pool,
+                    trigger,
+                    function.clone(),
+                    remember.clone(),
+                );
+                let input = request.as_input();
+                let sent = UserPoolType::builder()
+                    .set_lambda_config(input.get_lambda_config().clone())
+                    .set_user_pool_tags(input.get_user_pool_tags().clone())
+                    .build();
+                assert_eq!(current(&sent, trigger), function.as_deref(), "{trigger}");
+                assert_eq!(remembered_trigger(&sent, trigger), remember, "{trigger}");
+                assert_eq!(current(&sent, other), current(&pool, other), "{trigger}");
+                assert_eq!(
+                    remembered_trigger(&sent, other),
+                    remembered_trigger(&pool, other),
+                    "{trigger}"
+                );
+                assert_eq!(
+                    sent.lambda_config.as_ref().unwrap().custom_message(),
+                    Some("arn:aws:lambda:us-east-1:1:function:msg")
+                );
+                let tags = sent.user_pool_tags.as_ref().unwrap();
+                assert_eq!(tags.get("team").map(String::as_str), Some("web"));
+            }
+        }
+    }
+
+    #[test]
+    fn every_trigger_of_the_pool_is_carried_over() {
+        let arn = |name: &str| format!("arn:aws:lambda:us-east-1:1:function:{name}");
+        let full = LambdaConfigType::builder()
+            .pre_sign_up(arn("pre-sign-up"))
+            .custom_message(arn("custom-message"))
+            .post_confirmation(arn("post-confirmation"))
+            .pre_authentication(arn("pre-authentication"))
+            .post_authentication(arn("post-authentication"))
+            .define_auth_challenge(arn("define"))
+            .create_auth_challenge(arn("create"))
+            .verify_auth_challenge_response(arn("verify"))
+            .pre_token_generation(arn("pre-token"))
+            .user_migration(arn("migration"))
+            .pre_token_generation_config(
+                PreTokenGenerationVersionConfigType::builder()
+                    .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+                    .lambda_arn(arn("pre-token"))
+                    .build()
+                    .unwrap(),
+            )
+            .custom_sms_sender(
+                CustomSmsLambdaVersionConfigType::builder()
+                    .lambda_version(CustomSmsSenderLambdaVersionType::V10)
+                    .lambda_arn(arn("sms"))
+                    .build()
+                    .unwrap(),
+            )
+            .custom_email_sender(
+                CustomEmailLambdaVersionConfigType::builder()
+                    .lambda_version(CustomEmailSenderLambdaVersionType::V10)
+                    .lambda_arn(arn("email"))
+                    .build()
+                    .unwrap(),
+            )
+            .kms_key_id("arn:aws:kms:us-east-1:1:key/k")
+            .inbound_federation(
+                InboundFederationLambdaType::builder()
+                    .lambda_version(InboundFederationLambdaVersionType::V10)
+                    .lambda_arn(arn("federation"))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        // A field `full` cannot set (a new one in a later SDK) shows as `None` at the top
+        // level of its pretty Debug: then this test, and `carried_triggers`, need it.
+        let debug = format!("{full:#?}");
+        let unset: Vec<&str> = debug
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+            .filter(|l| l.ends_with(": None,"))
+            .collect();
+        assert!(unset.is_empty(), "not set, so not checked: {unset:?}");
+        for trigger in Trigger::ALL {
+            let pool = UserPoolType::builder().lambda_config(full.clone()).build();
+            let same = current(&pool, trigger).map(str::to_owned);
+            assert_eq!(lambda_config(Some(&full), trigger, same), full, "{trigger}");
+        }
     }
 
     #[test]

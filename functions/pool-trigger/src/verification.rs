@@ -89,7 +89,7 @@ mod tests {
         types::{DefaultEmailOptionType, UserPoolType, VerificationMessageTemplateType},
     };
 
-    use crate::settings::carry_over;
+    use crate::{settings::carry_over, trigger::Trigger};
 
     const CODE: &str = "Your verification code is {####}. ";
     const SUBJECT: &str = "Your verification code";
@@ -110,7 +110,13 @@ mod tests {
     /// names in the request (`VerificationMessageTemplate` itself when a template is sent at
     /// all, even an empty one).
     fn sent(pool: &UserPoolType) -> Vec<(&'static str, String)> {
-        let request = carry_over(client().update_user_pool(), pool, Some("ours".into()), None);
+        let request = carry_over(
+            client().update_user_pool(),
+            pool,
+            Trigger::PostConfirmation,
+            Some("ours".into()),
+            None,
+        );
         let input = request.as_input();
         let mut out = Vec::new();
         let mut put = |name: &'static str, value: Option<&str>| {
