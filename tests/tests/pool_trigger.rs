@@ -1080,7 +1080,7 @@ async fn a_different_pre_sign_up_stops_the_create_unless_replacing_is_asked() {
             PRE_SIGN_UP,
             "different PreSignUp trigger",
             "ReplaceExistingTrigger",
-            "ReplaceExistingPreSignUpTrigger",
+            "ReplaceExistingPostConfirmationTrigger",
         ] {
             assert!(reason.contains(part), "{key}: {part}: {reason}");
         }

@@ -227,11 +227,13 @@ pub enum Error {
         var = .0.function_var()
     )]
     NotConfigured(Trigger),
+    // The template feeds one parameter to both resources' ReplaceExistingTrigger: an operator
+    // sees this in the stack's events and acts on the parameter.
     #[error(
         "user pool {pool} already has a different {trigger} trigger ({current}); refusing to \
-         replace it. Set the stack parameter {param} (the resource's ReplaceExistingTrigger) \
-         to true to replace it (it is put back when the stack is deleted)",
-        param = trigger.replace_parameter()
+         replace it. Set the stack parameter ReplaceExistingPostConfirmationTrigger (each \
+         trigger resource's ReplaceExistingTrigger) to true to replace it (it is put back when \
+         the stack is deleted)"
     )]
     OtherTrigger {
         pool: String,

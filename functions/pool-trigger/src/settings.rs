@@ -3,10 +3,9 @@
 //! `UpdateUserPool` resets each setting it is not given (auto-verified attributes, the other
 //! triggers, email and SMS settings, message templates, MFA, ...), so the request repeats all
 //! of them and changes only the one trigger the resource manages (and that trigger's tag);
-//! the verification messages, which
-//! DescribeUserPool may report twice over, go as the one set UpdateUserPool accepts
-//! ([`crate::verification`]). The unit test fails when an SDK update brings an input field
-//! this code does not fill.
+//! the verification messages, which DescribeUserPool may report twice over, go as the one set
+//! UpdateUserPool accepts ([`crate::verification`]). The unit tests fail when an SDK update
+//! brings an input field, or a trigger, this code does not fill.
 
 use aws_sdk_cognitoidentityprovider::{
     operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
