@@ -14,7 +14,7 @@ use harness::{stack::repo_root, workspace::Workspace};
 use serde_norway::Value;
 
 mod common;
-use common::{template, untag};
+use common::{is_ref_to, tagged, template, untag};
 
 /// The SDK calls the code makes, and the IAM action each needs (tags sent with a create need
 /// `ec2:CreateTags` as well).
@@ -285,20 +285,6 @@ fn every_function_is_built_by_cargo_lambda_from_its_crate() {
 }
 
 /// The `!Tag value` of a tagged YAML value (`!Ref X` gives `("Ref", "X")`).
-fn tagged(v: &Value) -> Option<(String, &Value)> {
-    match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_owned(),
-            &t.value,
-        )),
-        _ => None,
-    }
-}
-
-fn is_ref_to(v: &Value, name: &str) -> bool {
-    tagged(v).is_some_and(|(tag, value)| tag == "Ref" && value.as_str() == Some(name))
-}
-
 #[test]
 fn the_function_url_is_signed_and_only_the_named_developers_may_call_it() {
     let t = template();

@@ -5,22 +5,7 @@
 use serde_norway::Value;
 
 mod common;
-use common::{template, untag};
-
-/// `(tag, value)` of a tagged value (`!Ref X` is `("Ref", "X")`).
-fn tagged(v: &Value) -> Option<(String, &Value)> {
-    match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_owned(),
-            &t.value,
-        )),
-        _ => None,
-    }
-}
-
-fn is_ref_to(v: &Value, name: &str) -> bool {
-    matches!(tagged(v), Some((tag, inner)) if tag == "Ref" && inner.as_str() == Some(name))
-}
+use common::{is_ref_to, tagged, template, untag};
 
 /// `(condition, when true, when false)` of an `!If`.
 fn if_parts(v: &Value) -> Option<(&str, &Value, &Value)> {

@@ -35,21 +35,8 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        // Every sign-up is its own environment and its own connection: this is the function
-        // that fans in through RDS Proxy, so by default it keeps nothing in the database
-        // session. Straight to the instance (`DB_POOLING=session`, as the template sets it
-        // when there is no proxy) the session is its own: the statement timeout is set once
-        // at login and each insert is one statement, with no transaction around it to set it.
-        let db = DbConfig {
-            pooling: env.parse_or(
-                "DB_POOLING",
-                Pooling::Transaction,
-                "transaction (behind RDS Proxy or PgBouncer) or session (straight to Postgres)",
-            )?,
-            ..DbConfig::from_lookup(env)?
-        };
         Ok(Self {
-            db,
+            db: DbConfig::for_trigger(env)?,
             mapping: AttributeMapping::from_lookup(env)?,
             budget: env.millis_or("RESPONSE_BUDGET_MS", 4500, 500..=900_000)?,
         })

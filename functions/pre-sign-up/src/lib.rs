@@ -20,7 +20,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    db::{Db, DbConfig, DbError, Pooling},
+    db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     users::{AttributeMapping, SignUp, UserError, handle_is_taken},
@@ -41,18 +41,8 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        // One read per sign-up and nothing kept in the session: through RDS Proxy or straight
-        // to the instance alike.
-        let db = DbConfig {
-            pooling: env.parse_or(
-                "DB_POOLING",
-                Pooling::Transaction,
-                "transaction (behind RDS Proxy or PgBouncer) or session (straight to Postgres)",
-            )?,
-            ..DbConfig::from_lookup(env)?
-        };
         Ok(Self {
-            db,
+            db: DbConfig::for_trigger(env)?,
             mapping: AttributeMapping::from_lookup(env)?,
             budget: env.millis_or("RESPONSE_BUDGET_MS", 4000, 500..=900_000)?,
         })

@@ -90,6 +90,22 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
+    /// [`DbConfig::from_lookup`] for a Cognito trigger: one connection per environment and one
+    /// statement per sign-up, fanned in through RDS Proxy when there is one, so by default it
+    /// keeps nothing in the database session (`DB_POOLING=transaction`). Straight to the
+    /// instance (`DB_POOLING=session`, as the template sets it without a proxy) the session is
+    /// its own: the statement timeout is set once at login.
+    pub fn for_trigger(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            pooling: env.parse_or(
+                "DB_POOLING",
+                Pooling::Transaction,
+                "transaction (behind RDS Proxy or PgBouncer) or session (straight to Postgres)",
+            )?,
+            ..Self::from_lookup(env)?
+        })
+    }
+
     /// Reads the database settings from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)
