@@ -137,7 +137,7 @@ pub fn render(pre: &Timings, post: &Timings, p: &Provenance) -> String {
             "| {name} | {:.1} ms | {:.2} ms | {:.2} ms |",
             median(&t.cold),
             median(&t.warm),
-            pct(&t.warm, 99.0)
+            pct(&t.warm, 0.99)
         );
     }
     let _ = writeln!(doc, "{END}");
@@ -163,6 +163,23 @@ pub fn replace_section(previous: &str, section: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_section_renders_medians_and_the_p99() {
+        let t = Timings {
+            cold: vec![30.0, 10.0, 20.0],
+            warm: (1..=1000).map(f64::from).collect(),
+        };
+        let p = Provenance {
+            command: "bench/run".into(),
+            date: "2026-12-06".into(),
+            cpu: "cpu".into(),
+            cores: 2,
+        };
+        let doc = render(&t, &t, &p);
+        assert!(doc.starts_with(BEGIN) && doc.trim_end().ends_with(END), "{doc}");
+        assert!(doc.contains("| pre-sign-up | 20.0 ms | 501.00 ms | 990.00 ms |"), "{doc}");
+    }
 
     #[test]
     fn the_section_is_replaced_in_place_or_appended() {
