@@ -177,8 +177,14 @@ mod tests {
             cores: 2,
         };
         let doc = render(&t, &t, &p);
-        assert!(doc.starts_with(BEGIN) && doc.trim_end().ends_with(END), "{doc}");
-        assert!(doc.contains("| pre-sign-up | 20.0 ms | 501.00 ms | 990.00 ms |"), "{doc}");
+        assert!(
+            doc.starts_with(BEGIN) && doc.trim_end().ends_with(END),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("| pre-sign-up | 20.0 ms | 501.00 ms | 990.00 ms |"),
+            "{doc}"
+        );
     }
 
     #[test]
