@@ -480,6 +480,17 @@ impl TestDb {
     }
 }
 
+/// Every function crate under `functions/`, which [`function_binary`] builds
+/// (`layout::every_function_crate_is_built_for_the_tests` keeps it complete).
+pub const FUNCTION_PACKAGES: [&str; 6] = [
+    "drift-check",
+    "pool-trigger",
+    "post-confirmation",
+    "pre-sign-up",
+    "schema-migrations",
+    "sg-ip-update",
+];
+
 /// The path of a function's debug binary, built (or found up to date) once per test process.
 pub fn function_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -488,18 +499,7 @@ pub fn function_binary(name: &str) -> PathBuf {
         let status = Command::new(cargo)
             .current_dir(repo_root())
             .args(["build", "--quiet", "--bins"])
-            .args([
-                "-p",
-                "post-confirmation",
-                "-p",
-                "sg-ip-update",
-                "-p",
-                "drift-check",
-                "-p",
-                "pool-trigger",
-                "-p",
-                "schema-migrations",
-            ])
+            .args(FUNCTION_PACKAGES.iter().flat_map(|p| ["-p", p]))
             .status()
             .map_err(|e| e.to_string())?;
         if status.success() {

@@ -157,3 +157,11 @@ fn the_recorded_sha256_of_each_compiled_in_bundle_is_the_files() {
         "{wrong:?}"
     );
 }
+
+/// A function crate the harness does not build is found only on a machine where an earlier
+/// build left its binary behind.
+#[test]
+fn every_function_crate_is_built_for_the_tests() {
+    let ws = Workspace::load().unwrap();
+    assert_eq!(ws.functions(), harness::stack::FUNCTION_PACKAGES);
+}
