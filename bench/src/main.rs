@@ -3,10 +3,24 @@
 //! production (scram-sha-256, TLS), measures, and writes BENCHMARKS.md. Numbers drift from run
 //! to run: the report gives medians and ratios from one run, side by side.
 //!
-//! Each section is measured in turn into its own results ([`subjects`], [`floors`],
-//! [`binaries`], [`connections`], [`sg_ip_update`], [`drift_check`], [`pooler`], [`cold_path`]);
-//! [`report`] then writes them out. `BENCH_ONLY=pooler` measures and writes the pooler section
-//! alone, `BENCH_ONLY=cold` the cold path (section 8) and the sizes.
+//! Each section is measured in turn into its own results, then [`report`] writes them out.
+//! `BENCH_ONLY=pooler` measures and writes the pooler section alone, `BENCH_ONLY=cold` the cold
+//! path (section 8) and the sizes, `BENCH_ONLY=pre-sign-up` section 9 into the existing report.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`setup`] | the settings (`BENCH_*`), the private stack, the database and its secret |
+//! | [`fixtures`] | the sign-up events and the Cognito users the sections use |
+//! | [`subjects`] | sections 1, 2 and 5: our functions, the echo floor and the Python peers, warm, cold and in a burst |
+//! | [`floors`] | section 1's floors: pgbench and our database layer in-process |
+//! | [`binaries`] | section 3's sizes: each binary stripped and zipped |
+//! | [`connections`] | section 4: database connections and secret fetches per environment |
+//! | [`sg_ip_update`], [`drift_check`] | section 6: sg-ip-update's IP moves, drift-check's passes by pool size |
+//! | [`pooler`] | section 7: behind PgBouncer, and a direct burst past `max_connections` |
+//! | [`cold_path`] | section 8: the cold path phase by phase |
+//! | [`pre_sign_up`] | section 9: the PreSignUp trigger beside post-confirmation |
+//! | [`procfs`], [`stats`] | what /proc says about a process; medians, percentiles and units |
+//! | [`report`] | BENCHMARKS.md from the results, one module per group of sections |
 
 mod binaries;
 mod cold_path;

@@ -5,7 +5,7 @@
 //! | [`request`] | the event CloudFormation sends: Create, Update or Delete, and where to answer |
 //! | [`response`] | the answer: SUCCESS or FAILED with a reason, the physical id, the data |
 //! | [`sender`] | the PUT of the answer to the pre-signed `ResponseURL` (HTTPS to S3; plain HTTP locally) |
-//! | [`respond`] | the driver: whatever the handler does (fails, runs out of time, panics), one answer is sent |
+//! | [`respond`](mod@respond) | the driver: whatever the handler does (fails, runs out of time, panics), one answer is sent |
 //!
 //! CloudFormation waits up to an hour for an answer that never comes, so [`respond::respond`]
 //! answers FAILED for a malformed request, a handler error, a handler still running near the

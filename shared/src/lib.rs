@@ -2,8 +2,8 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`env`] | reading settings from the environment; [`env::ConfigError`] names the variable |
-//! | [`db`] | database settings, error classification, and the pool with rotation handling |
+//! | [`env`](mod@env) | reading settings from the environment; [`env::ConfigError`] names the variable |
+//! | [`db`] | database settings, error classification, IAM tokens, and the pool ([`db::Db`]) with rotation handling |
 //! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
 //! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
 //! | [`cold_start`] | debug lines timing each phase of a cold start, for the bench |
@@ -14,7 +14,7 @@
 //! | [`logging`] | JSON log lines carrying the invocation's request id |
 //! | [`migrate`] | the versioned schema in `migrations/` |
 //! | [`schema`] | the guard that stops a function on a schema older than its build |
-//! | [`users`] | Cognito attributes to a `users` row, inserted idempotently |
+//! | [`users`] | Cognito attributes to a `users` row ([`users::NewUser`]), the handle rules ([`users::handle_problem`]), the idempotent insert ([`users::insert_confirmed_user`]) |
 //!
 //! A function's `State::init` loads [`aws::sdk_config`] once and hands it to
 //! [`db::Db::init`] and to every SDK client it builds with [`aws::with_timeout`].

@@ -1,7 +1,9 @@
 //! Test support shared by the end-to-end tests and the benchmark:
 //!
-//! - [`stack`]: the local Postgres and moto from `scripts/stack`, fresh databases, SDK
-//!   configuration for moto, private stacks for fault injection, the function binaries.
+//! - [`stack`]: the local Postgres and moto from `scripts/stack`, private stacks for fault
+//!   injection and SDK configuration for moto; fresh databases ([`TestDb`]); moto's request
+//!   recorder ([`stack::RecordedCall`]); the function binaries and sample events
+//!   ([`function_binary`], [`event`]).
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`front`]: a TCP front for Postgres that records and can stall logins.

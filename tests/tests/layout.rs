@@ -1,6 +1,6 @@
 //! The workspace's shape, as cargo resolves it: function crates are leaves (what two functions
 //! share lives in a library beside them), and the sign-up trigger carries no SDK it never
-//! calls.
+//! calls. And the files' shape: no grab-bag source or test file.
 
 use harness::workspace::{Workspace, feature_differences, resolved_features};
 
@@ -164,4 +164,95 @@ fn the_recorded_sha256_of_each_compiled_in_bundle_is_the_files() {
 fn every_function_crate_is_built_for_the_tests() {
     let ws = Workspace::load().unwrap();
     assert_eq!(ws.functions(), harness::stack::FUNCTION_PACKAGES);
+}
+
+/// The most lines a `.rs` file under a `src/` folder may have: past it, a file holds more than
+/// one concept (issue 31).
+const MAX_SOURCE_LINES: usize = 450;
+
+/// The most lines a file under `tests/tests/` may have: past it, split it by topic.
+const MAX_TEST_LINES: usize = 800;
+
+/// The most lines `path` (relative to the repository) may have, or `None` for no limit.
+fn line_limit(path: &str) -> Option<usize> {
+    if path.starts_with("tests/tests/") {
+        Some(MAX_TEST_LINES)
+    } else if path.ends_with(".rs") && (path.starts_with("src/") || path.contains("/src/")) {
+        Some(MAX_SOURCE_LINES)
+    } else {
+        None
+    }
+}
+
+/// Each of `files` (path, line count) longer than its limit: "path: N lines, over M".
+fn too_long(files: &[(String, usize)]) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|(path, lines)| {
+            let limit = line_limit(path)?;
+            (*lines > limit).then(|| format!("{path}: {lines} lines, over {limit}"))
+        })
+        .collect()
+}
+
+/// Every file git knows of (tracked, or new and not ignored, so that a file not yet added is
+/// held to the limit too) with a limit, and its line count. A tracked file deleted in the work
+/// tree is left out.
+fn line_counts() -> Vec<(String, usize)> {
+    let root = harness::stack::repo_root();
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(&root)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git ls-files: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|path| line_limit(path).is_some())
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(root.join(path)).ok()?;
+            Some((path.to_owned(), text.lines().count()))
+        })
+        .collect()
+}
+
+#[test]
+fn no_source_file_is_over_450_lines_and_no_test_file_over_800() {
+    let files = line_counts();
+    for known in ["shared/src/lib.rs", "tests/tests/layout.rs"] {
+        assert!(
+            files.iter().any(|(path, _)| path == known),
+            "{known} was not among the files read: {} read",
+            files.len()
+        );
+    }
+    assert_eq!(too_long(&files), Vec::<String>::new());
+}
+
+#[test]
+fn the_length_check_names_each_file_over_its_limit_and_its_count() {
+    let files: Vec<(String, usize)> = [
+        ("shared/src/lib.rs", 450),
+        ("functions/drift-check/src/rules_check.rs", 451),
+        ("bench/src/bin/echo.rs", 900),
+        ("tests/tests/common/sg.rs", 800),
+        ("tests/tests/template.rs", 1428),
+        ("fuzz/fuzz_targets/events.rs", 5000),
+        ("README.md", 5000),
+    ]
+    .into_iter()
+    .map(|(path, lines)| (path.to_owned(), lines))
+    .collect();
+    assert_eq!(
+        too_long(&files),
+        [
+            "functions/drift-check/src/rules_check.rs: 451 lines, over 450",
+            "bench/src/bin/echo.rs: 900 lines, over 450",
+            "tests/tests/template.rs: 1428 lines, over 800",
+        ]
+    );
 }

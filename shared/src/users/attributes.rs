@@ -1,19 +1,11 @@
-//! Users: from Cognito attributes to a `users` row, inserted idempotently. The sign-up trigger
-//! and drift-check's backfill both go through here, so a backfilled row is the row the trigger
-//! would have written.
+//! From Cognito attributes to a row's values: which attribute feeds which column, and the
+//! checks every path to a row makes (the PreSignUp trigger, the PostConfirmation insert and
+//! drift-check's backfill).
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
-use deadpool_postgres::ClientWrapper;
-use tokio_postgres::{
-    error::SqlState,
-    types::{ToSql, Type},
-};
-
-use crate::{
-    db::stateless,
-    env::{ConfigError, Env},
-};
+use super::handle::{MAX_SUB_CHARS, handle_problem};
+use crate::env::{ConfigError, Env};
 
 /// Which Cognito attribute feeds which column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,53 +66,6 @@ pub enum UserError {
         attribute: String,
         reason: &'static str,
     },
-}
-
-/// The longest handle accepted, in characters. A Cognito attribute may hold 2,048 characters
-/// (up to 8 KiB of UTF-8), but a btree index entry holds at most 2,704 bytes: a longer handle
-/// would pass every check and then fail the unique index on every attempt, the trigger's and
-/// every backfill's. 64 characters are at most 256 bytes.
-pub const MAX_HANDLE_CHARS: usize = 64;
-
-/// The longest identity (`sub`) accepted, in characters: it is unique-indexed too. Cognito's
-/// own subs are 36-character UUIDs.
-pub const MAX_SUB_CHARS: usize = 128;
-
-/// What makes a handle one this table can hold and tell apart from the others. The one
-/// definition: the sign-up trigger, drift-check's backfill and the pre-sign-up check all call
-/// it. `None`: the handle is fine.
-pub fn handle_problem(handle: &str) -> Option<&'static str> {
-    if handle.chars().count() > MAX_HANDLE_CHARS {
-        return Some("it is longer than 64 characters");
-    }
-    if handle.chars().any(char::is_control) {
-        return Some("it contains a control character");
-    }
-    // Compared by lower() alone, a full-width "Ａｎｄｒｅｗ" or a ligature would stand beside
-    // "andrew"; a handle already in NFKC has none of those forms.
-    if !unicode_normalization::is_nfkc(handle) {
-        return Some(
-            "it is not in Unicode normal form NFKC (full-width or compatibility characters)",
-        );
-    }
-    if handle.chars().any(is_invisible) {
-        return Some("it contains an invisible or direction-changing character");
-    }
-    None
-}
-
-/// Characters that show nothing or reorder what follows, so that two handles that look the
-/// same differ: zero-width and joiner characters, bidirectional controls, the soft hyphen,
-/// the byte-order mark, variation selectors and tag characters.
-fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// What a sign-up must carry to become a row, before Cognito has given it a sub: the checks
@@ -213,125 +158,6 @@ impl NewUser {
             display_name: sign_up.display_name,
             handle: sign_up.handle,
         })
-    }
-}
-
-/// Whether a user already holds `handle`, compared without case as the unique index does.
-pub async fn handle_is_taken(
-    client: &ClientWrapper,
-    handle: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE lower(handle) = lower($1))")
-        .await?;
-    client.query_one(&stmt, &[&handle]).await?.try_get(0)
-}
-
-/// What inserting a confirmed user did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InsertOutcome {
-    Inserted,
-    /// A row for this sub exists already; it was left as it was.
-    AlreadyPresent,
-    /// Another user holds this handle (compared without case); nothing was written.
-    HandleTaken {
-        other_sub: String,
-    },
-}
-
-impl InsertOutcome {
-    /// The outcome as logged: `inserted`, `already_present` or `handle_taken`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Inserted => "inserted",
-            Self::AlreadyPresent => "already_present",
-            Self::HandleTaken { .. } => "handle_taken",
-        }
-    }
-}
-
-const INSERT_CONFIRMED_USER: &str = "\
-    INSERT INTO users (cognito_user_id, email, display_name, handle) \
-    VALUES ($1, $2, $3, $4) \
-    ON CONFLICT (cognito_user_id) DO NOTHING \
-    RETURNING id";
-
-const FIND_SUB_OR_HANDLE_OWNER: &str = "\
-    SELECT cognito_user_id FROM users \
-    WHERE cognito_user_id = $1 OR lower(handle) = lower($2) \
-    ORDER BY (cognito_user_id = $1) DESC \
-    LIMIT 1";
-
-/// Inserts the user unless a row for its sub exists; never overwrites. Safe to repeat and to
-/// run concurrently for the same user. It takes a plain connection, not a transaction: a
-/// handle conflict aborts the statement and is then examined with a second query. The
-/// statements are unnamed, so nothing is left in the session; their timeout is the session's
-/// own `statement_timeout` ([`Pooling::Session`](crate::db::Pooling)).
-pub async fn insert_confirmed_user(
-    client: &ClientWrapper,
-    user: &NewUser,
-) -> Result<InsertOutcome, tokio_postgres::Error> {
-    insert(client, user, None).await
-}
-
-/// [`insert_confirmed_user`] for a connection that keeps no session state (behind a
-/// transaction-pooling proxy): each statement runs in its own transaction with `SET LOCAL
-/// statement_timeout = timeout` ([`crate::db::stateless`]).
-pub async fn insert_confirmed_user_within(
-    client: &ClientWrapper,
-    user: &NewUser,
-    timeout: Duration,
-) -> Result<InsertOutcome, tokio_postgres::Error> {
-    insert(client, user, Some(timeout)).await
-}
-
-async fn insert(
-    client: &ClientWrapper,
-    user: &NewUser,
-    timeout: Option<Duration>,
-) -> Result<InsertOutcome, tokio_postgres::Error> {
-    let run = async |sql: &str, params: &[(&(dyn ToSql + Sync), Type)]| match timeout {
-        Some(t) => stateless::query_typed_within(client, t, sql, params).await,
-        None => client.query_typed(sql, params).await,
-    };
-    let result = run(
-        INSERT_CONFIRMED_USER,
-        &[
-            (&user.cognito_user_id, Type::TEXT),
-            (&user.email, Type::TEXT),
-            (&user.display_name, Type::TEXT),
-            (&user.handle, Type::TEXT),
-        ],
-    )
-    .await;
-    match result {
-        Ok(rows) if !rows.is_empty() => Ok(InsertOutcome::Inserted),
-        Ok(_) => Ok(InsertOutcome::AlreadyPresent),
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            // ON CONFLICT arbitrates only the sub. Two deliveries of the same user racing can
-            // meet first on the handle index, so look at who holds what before calling it a
-            // collision.
-            let found = run(
-                FIND_SUB_OR_HANDLE_OWNER,
-                &[
-                    (&user.cognito_user_id, Type::TEXT),
-                    (&user.handle, Type::TEXT),
-                ],
-            )
-            .await?;
-            match found.first() {
-                Some(row) => {
-                    let holder: String = row.get(0);
-                    if holder == user.cognito_user_id {
-                        Ok(InsertOutcome::AlreadyPresent)
-                    } else {
-                        Ok(InsertOutcome::HandleTaken { other_sub: holder })
-                    }
-                }
-                None => Err(e),
-            }
-        }
-        Err(e) => Err(e),
     }
 }
 

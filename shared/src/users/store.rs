@@ -1,0 +1,131 @@
+//! The SQL: whether a handle is taken, and inserting a confirmed user idempotently.
+
+use std::time::Duration;
+
+use deadpool_postgres::ClientWrapper;
+use tokio_postgres::{
+    error::SqlState,
+    types::{ToSql, Type},
+};
+
+use super::NewUser;
+use crate::db::stateless;
+
+/// Whether a user already holds `handle`, compared without case as the unique index does.
+pub async fn handle_is_taken(
+    client: &ClientWrapper,
+    handle: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE lower(handle) = lower($1))")
+        .await?;
+    client.query_one(&stmt, &[&handle]).await?.try_get(0)
+}
+
+/// What inserting a confirmed user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// A row for this sub exists already; it was left as it was.
+    AlreadyPresent,
+    /// Another user holds this handle (compared without case); nothing was written.
+    HandleTaken {
+        other_sub: String,
+    },
+}
+
+impl InsertOutcome {
+    /// The outcome as logged: `inserted`, `already_present` or `handle_taken`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Inserted => "inserted",
+            Self::AlreadyPresent => "already_present",
+            Self::HandleTaken { .. } => "handle_taken",
+        }
+    }
+}
+
+const INSERT_CONFIRMED_USER: &str = "\
+    INSERT INTO users (cognito_user_id, email, display_name, handle) \
+    VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (cognito_user_id) DO NOTHING \
+    RETURNING id";
+
+const FIND_SUB_OR_HANDLE_OWNER: &str = "\
+    SELECT cognito_user_id FROM users \
+    WHERE cognito_user_id = $1 OR lower(handle) = lower($2) \
+    ORDER BY (cognito_user_id = $1) DESC \
+    LIMIT 1";
+
+/// Inserts the user unless a row for its sub exists; never overwrites. Safe to repeat and to
+/// run concurrently for the same user. It takes a plain connection, not a transaction: a
+/// handle conflict aborts the statement and is then examined with a second query. The
+/// statements are unnamed, so nothing is left in the session; their timeout is the session's
+/// own `statement_timeout` ([`Pooling::Session`](crate::db::Pooling)).
+pub async fn insert_confirmed_user(
+    client: &ClientWrapper,
+    user: &NewUser,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    insert(client, user, None).await
+}
+
+/// [`insert_confirmed_user`] for a connection that keeps no session state (behind a
+/// transaction-pooling proxy): each statement runs in its own transaction with `SET LOCAL
+/// statement_timeout = timeout` ([`crate::db::stateless`]).
+pub async fn insert_confirmed_user_within(
+    client: &ClientWrapper,
+    user: &NewUser,
+    timeout: Duration,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    insert(client, user, Some(timeout)).await
+}
+
+async fn insert(
+    client: &ClientWrapper,
+    user: &NewUser,
+    timeout: Option<Duration>,
+) -> Result<InsertOutcome, tokio_postgres::Error> {
+    let run = async |sql: &str, params: &[(&(dyn ToSql + Sync), Type)]| match timeout {
+        Some(t) => stateless::query_typed_within(client, t, sql, params).await,
+        None => client.query_typed(sql, params).await,
+    };
+    let result = run(
+        INSERT_CONFIRMED_USER,
+        &[
+            (&user.cognito_user_id, Type::TEXT),
+            (&user.email, Type::TEXT),
+            (&user.display_name, Type::TEXT),
+            (&user.handle, Type::TEXT),
+        ],
+    )
+    .await;
+    match result {
+        Ok(rows) if !rows.is_empty() => Ok(InsertOutcome::Inserted),
+        Ok(_) => Ok(InsertOutcome::AlreadyPresent),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // ON CONFLICT arbitrates only the sub. Two deliveries of the same user racing can
+            // meet first on the handle index, so look at who holds what before calling it a
+            // collision.
+            let found = run(
+                FIND_SUB_OR_HANDLE_OWNER,
+                &[
+                    (&user.cognito_user_id, Type::TEXT),
+                    (&user.handle, Type::TEXT),
+                ],
+            )
+            .await?;
+            match found.first() {
+                Some(row) => {
+                    let holder: String = row.get(0);
+                    if holder == user.cognito_user_id {
+                        Ok(InsertOutcome::AlreadyPresent)
+                    } else {
+                        Ok(InsertOutcome::HandleTaken { other_sub: holder })
+                    }
+                }
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,341 @@
+//! The pool-trigger custom resource wiring the stack's pre-sign-up as the pool's PreSignUp
+//! (`Trigger: PreSignUp`) against moto's Cognito: beside our PostConfirmation, leaving it as
+//! it is, each resource putting back only its own trigger; only `PRE_SIGN_UP_FUNCTION_ARN`
+//! may be wired; and another PreSignUp stops the Create unless replacing is asked.
+
+use aws_sdk_cognitoidentityprovider::Client;
+use harness::{Stack, recorder::ResponseRecorder};
+use serde_json::json;
+
+#[path = "common/user_pool.rs"]
+mod user_pool;
+use user_pool::{
+    LEGACY, OUR_PRE_SIGN_UP, OURS, PRE_SIGN_UP, answer, describe, event, existing_pool,
+    pool_trigger, pool_trigger_without_pre_sign_up, pre_sign_up_properties, properties,
+    settings_but_post_confirmation, settings_but_triggers_and_tags, triggers, update_bodies,
+};
+
+/// A pool with the app's PreSignUp and our PostConfirmation (wired by the PostConfirmation
+/// resource in place of a legacy one): the PreSignUp resource replaces the app's PreSignUp and
+/// leaves PostConfirmation and its remembered trigger alone; its Delete puts the app's back
+/// and still leaves PostConfirmation; the PostConfirmation resource's Delete then puts the
+/// legacy trigger back and leaves PreSignUp. The pool ends as it began.
+#[tokio::test]
+async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_only_it() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, Some(LEGACY)).await;
+    let before = describe(&cognito, &pool).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+
+    // Our PostConfirmation already set, the legacy one remembered.
+    f.invoke(&event(
+        &recorder,
+        "post",
+        "Create",
+        None,
+        properties(&pool, "true"),
+    ))
+    .await;
+    let a = answer(&recorder, "post").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let post_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(post_id, format!("{pool}/post-confirmation/{LEGACY}"));
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(PRE_SIGN_UP), Some(OURS))
+    );
+
+    // PreSignUp: ours replaces the app's, which its own id and tag keep.
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "pre",
+        "Create",
+        None,
+        pre_sign_up_properties(&pool, "true"),
+    ))
+    .await;
+    let a = answer(&recorder, "pre").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let pre_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(pre_id, format!("{pool}/pre-sign-up/{PRE_SIGN_UP}"));
+    assert_eq!(a["Data"]["Trigger"], "PreSignUp");
+    assert_eq!(a["Data"]["PreviousPreSignUp"], PRE_SIGN_UP);
+    let sent = update_bodies(&stack);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["LambdaConfig"]["PreSignUp"], OUR_PRE_SIGN_UP);
+    assert_eq!(sent[0]["LambdaConfig"]["PostConfirmation"], OURS);
+    assert_eq!(
+        sent[0]["UserPoolTags"],
+        json!({
+            "team": "web",
+            "cost-centre": "42",
+            "db-sync:previous-post-confirmation": LEGACY,
+            "db-sync:previous-pre-sign-up": PRE_SIGN_UP,
+        })
+    );
+    let wired = describe(&cognito, &pool).await;
+    assert_eq!(triggers(&wired), (Some(OUR_PRE_SIGN_UP), Some(OURS)));
+    assert_eq!(
+        settings_but_triggers_and_tags(&wired),
+        settings_but_triggers_and_tags(&before)
+    );
+
+    // Update (a new deploy): the same id, the same triggers.
+    f.invoke(&event(
+        &recorder,
+        "pre-update",
+        "Update",
+        Some(&pre_id),
+        pre_sign_up_properties(&pool, "true"),
+    ))
+    .await;
+    let a = answer(&recorder, "pre-update").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    assert_eq!(a["PhysicalResourceId"], pre_id.as_str());
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(OUR_PRE_SIGN_UP), Some(OURS))
+    );
+
+    // Delete the PreSignUp resource: the app's PreSignUp is back; PostConfirmation and the
+    // trigger it remembers stay.
+    stack.start_recording();
+    f.invoke(&event(
+        &recorder,
+        "pre-delete",
+        "Delete",
+        Some(&pre_id),
+        pre_sign_up_properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "pre-delete").await["Status"], "SUCCESS");
+    let sent = update_bodies(&stack);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["LambdaConfig"]["PreSignUp"], PRE_SIGN_UP);
+    assert_eq!(sent[0]["LambdaConfig"]["PostConfirmation"], OURS);
+    assert_eq!(
+        sent[0]["UserPoolTags"],
+        json!({
+            "team": "web",
+            "cost-centre": "42",
+            "db-sync:previous-post-confirmation": LEGACY,
+        })
+    );
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(PRE_SIGN_UP), Some(OURS))
+    );
+
+    // Delete the PostConfirmation resource: the legacy trigger is back, PreSignUp left as
+    // it is, and the pool is as it was before either resource.
+    f.invoke(&event(
+        &recorder,
+        "post-delete",
+        "Delete",
+        Some(&post_id),
+        properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "post-delete").await["Status"], "SUCCESS");
+    let after = describe(&cognito, &pool).await;
+    assert_eq!(triggers(&after), (Some(PRE_SIGN_UP), Some(LEGACY)));
+    assert_eq!(
+        settings_but_post_confirmation(&after),
+        settings_but_post_confirmation(&before)
+    );
+}
+
+/// A PreSignUp resource may wire only `PRE_SIGN_UP_FUNCTION_ARN`: a request naming another
+/// function (a stranger's, or the stack's post-confirmation), naming no trigger we manage, or
+/// reaching a function configured without that variable is refused and writes nothing; and a
+/// forged Delete restores only what the pool itself remembers.
+#[tokio::test]
+async fn pre_sign_up_requests_naming_another_function_change_nothing() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, None).await;
+    let before = describe(&cognito, &pool).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+    let unset =
+        pool_trigger_without_pre_sign_up(&stack, &[("CFN_RESPONSE_URL_ALLOW_LOOPBACK", "true")])
+            .await;
+    const EVIL: &str = "arn:aws:lambda:us-east-1:999999999999:function:collect-attributes";
+
+    stack.start_recording();
+    for (key, function) in [("evil", EVIL), ("post-confirmation-as-pre-sign-up", OURS)] {
+        let mut props = pre_sign_up_properties(&pool, "true");
+        props["FunctionArn"] = json!(function);
+        f.invoke(&event(&recorder, key, "Create", None, props))
+            .await;
+        let a = answer(&recorder, key).await;
+        assert_eq!(a["Status"], "FAILED", "{key}: {a}");
+        let reason = a["Reason"].as_str().unwrap();
+        assert!(reason.contains("FunctionArn"), "{key}: {reason}");
+        assert!(
+            reason.contains("PRE_SIGN_UP_FUNCTION_ARN"),
+            "{key}: {reason}"
+        );
+    }
+    for (key, trigger) in [
+        ("lowercase", json!("preSignUp")),
+        ("list", json!(["PreSignUp"])),
+    ] {
+        let mut props = pre_sign_up_properties(&pool, "true");
+        props["Trigger"] = trigger;
+        f.invoke(&event(&recorder, key, "Create", None, props))
+            .await;
+        let a = answer(&recorder, key).await;
+        assert_eq!(a["Status"], "FAILED", "{key}: {a}");
+        assert!(
+            a["Reason"]
+                .as_str()
+                .unwrap()
+                .contains("bad property Trigger"),
+            "{key}: {a}"
+        );
+    }
+    unset
+        .invoke(&event(
+            &recorder,
+            "unset",
+            "Create",
+            None,
+            pre_sign_up_properties(&pool, "true"),
+        ))
+        .await;
+    let a = answer(&recorder, "unset").await;
+    assert_eq!(a["Status"], "FAILED", "{a}");
+    assert!(
+        a["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("PRE_SIGN_UP_FUNCTION_ARN"),
+        "{a}"
+    );
+    // Its rollback's Delete finds nothing to undo, even there.
+    let failed_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    unset
+        .invoke(&event(
+            &recorder,
+            "unset-rollback",
+            "Delete",
+            Some(&failed_id),
+            pre_sign_up_properties(&pool, "true"),
+        ))
+        .await;
+    assert_eq!(
+        answer(&recorder, "unset-rollback").await["Status"],
+        "SUCCESS"
+    );
+    assert!(update_bodies(&stack).is_empty(), "nothing may be written");
+    let after = describe(&cognito, &pool).await;
+    assert_eq!(triggers(&after), (Some(PRE_SIGN_UP), None));
+    assert_eq!(
+        settings_but_post_confirmation(&after),
+        settings_but_post_confirmation(&before)
+    );
+
+    // Wired for real, then a forged Delete names EVIL as the PreSignUp to put back: the pool
+    // gets back what it remembers, the app's.
+    f.invoke(&event(
+        &recorder,
+        "wire",
+        "Create",
+        None,
+        pre_sign_up_properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(answer(&recorder, "wire").await["Status"], "SUCCESS");
+    let forged = format!("{pool}/pre-sign-up/{EVIL}");
+    f.invoke(&event(
+        &recorder,
+        "forged-delete",
+        "Delete",
+        Some(&forged),
+        pre_sign_up_properties(&pool, "true"),
+    ))
+    .await;
+    assert_eq!(
+        answer(&recorder, "forged-delete").await["Status"],
+        "SUCCESS"
+    );
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(PRE_SIGN_UP), None),
+        "restored from the pool's own memory, never from the request"
+    );
+}
+
+/// Without ReplaceExistingTrigger (absent or "false"), a pool whose PreSignUp is another
+/// function stops the PreSignUp Create, naming that function and the parameter, and nothing is
+/// written; the refusal is the PreSignUp resource's alone: PostConfirmation is still wired.
+#[tokio::test]
+async fn a_different_pre_sign_up_stops_the_create_unless_replacing_is_asked() {
+    let stack = Stack::private("moto").unwrap();
+    let cognito = Client::new(&stack.sdk_config().await);
+    let pool = existing_pool(&cognito, None).await;
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let f = pool_trigger(&stack).await;
+
+    let mut absent = pre_sign_up_properties(&pool, "false");
+    absent
+        .as_object_mut()
+        .unwrap()
+        .remove("ReplaceExistingTrigger");
+    stack.start_recording();
+    for (key, props) in [
+        ("absent", absent),
+        ("false", pre_sign_up_properties(&pool, "false")),
+    ] {
+        f.invoke(&event(&recorder, key, "Create", None, props.clone()))
+            .await;
+        let a = answer(&recorder, key).await;
+        assert_eq!(a["Status"], "FAILED", "{key}: {a}");
+        let reason = a["Reason"].as_str().unwrap();
+        for part in [
+            PRE_SIGN_UP,
+            "different PreSignUp trigger",
+            "ReplaceExistingTrigger",
+            "ReplaceExistingPostConfirmationTrigger",
+        ] {
+            assert!(reason.contains(part), "{key}: {part}: {reason}");
+        }
+        // The rollback's Delete for that failed Create finds nothing to undo.
+        let failed_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+        let rollback = format!("{key}-rollback");
+        f.invoke(&event(
+            &recorder,
+            &rollback,
+            "Delete",
+            Some(&failed_id),
+            props,
+        ))
+        .await;
+        assert_eq!(answer(&recorder, &rollback).await["Status"], "SUCCESS");
+    }
+    assert!(update_bodies(&stack).is_empty(), "nothing may be written");
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(PRE_SIGN_UP), None)
+    );
+
+    // The PostConfirmation resource on the same pool is not held back by it.
+    f.invoke(&event(
+        &recorder,
+        "post",
+        "Create",
+        None,
+        properties(&pool, "false"),
+    ))
+    .await;
+    let a = answer(&recorder, "post").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    assert_eq!(
+        triggers(&describe(&cognito, &pool).await),
+        (Some(PRE_SIGN_UP), Some(OURS))
+    );
+}
