@@ -2,7 +2,7 @@
 """Print the physical names a stack of TEMPLATE named STACK_NAME would create, as JSON.
 
 Expands AWS::LanguageExtensions (Fn::ForEach) with the SAM CLI's own code, then runs the SAM
-translator, as `sam validate` does, offline. tests/tests/template.rs compares two stacks.
+translator, as `sam validate` does, offline. tests/tests/template_stack.rs compares two stacks.
 
 Usage: physical_names.py TEMPLATE STACK_NAME
 Each line of the output names a resource, its type, its name property and the name (null when

@@ -2,7 +2,7 @@
 //! refused before the account exists, with the insert's own rules and a message the app can
 //! show; one that can goes on with the event unchanged; and two sign-ups racing for one handle
 //! end with the second's confirmation refused (drift-check then reports it, see
-//! `drift_check::a_user_whose_row_cannot_be_written_holds_back_no_one`).
+//! `drift_check_users::a_user_whose_row_cannot_be_written_holds_back_no_one`).
 
 use harness::{
     Function, Stack, TestDb, event,

@@ -49,7 +49,7 @@ pub struct Request {
     /// `None`: the mode configured for the function.
     pub mode: Option<Mode>,
     pub scope: Scope,
-    /// Where the run came from, for the runs table: schedule, direct, cloudtrail:<event>.
+    /// Where the run came from, for the runs table: `schedule`, `direct`, `cloudtrail:<event>`.
     pub trigger: String,
 }
 

@@ -5,6 +5,13 @@
 //! at the first page not done. Memory stays flat however large the pool: the subs a pass has
 //! seen are kept in `drift_pass_subs`, and orphans come from one anti-join in Postgres once the
 //! pass has read every page.
+//!
+//! `backfill` holds what is done for one missing user: whether the trigger's row may be
+//! written, and writing it.
+
+mod backfill;
+
+pub use backfill::email_is_verified;
 
 use std::{
     collections::HashMap,
@@ -18,8 +25,6 @@ use aws_sdk_cognitoidentityprovider::{
 };
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
-use shared::users::{AttributeMapping, InsertOutcome, NewUser, insert_confirmed_user};
-use tokio_postgres::error::SqlState;
 
 use crate::{
     Completion, Error, State,
@@ -27,6 +32,7 @@ use crate::{
     pass::{self, Claimed, PassStatus},
     report::{Action, Finding, Kind, PassProgress, Run, Skip},
 };
+use backfill::{Backfill, backfill, missing_user, unwritable, writable};
 
 /// The least time the orphan anti-join is given, even with the deadline near.
 const MIN_ORPHAN_QUERY_MS: u128 = 5_000;
@@ -384,106 +390,4 @@ fn token_refused<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
         e.code(),
         Some("InvalidParameterException" | "InvalidToken" | "InvalidTokenException")
     )
-}
-
-fn missing_user(resource: String, sub: &str, action: Action) -> Finding {
-    Finding {
-        kind: Kind::MissingUser,
-        resource,
-        desired: Some(json!({"sub": sub, "status": "CONFIRMED"})),
-        actual: None,
-        action,
-    }
-}
-
-fn unwritable(resource: String, sub: &str, action: Action, reason: &str) -> Finding {
-    Finding {
-        kind: Kind::UnwritableUser,
-        resource,
-        desired: Some(json!({"sub": sub, "status": "CONFIRMED"})),
-        actual: Some(json!({"reason": reason})),
-        action,
-    }
-}
-
-/// The row the trigger would have written for this user, or why none may be: the trigger's
-/// own mapping and rules (`shared::users`), and an email the user has verified. A user can
-/// fail the trigger on purpose, then put someone else's address in `email` and leave it
-/// unverified: a backfill must not write that address.
-fn writable(
-    state: &State,
-    username: Option<&str>,
-    attrs: &HashMap<String, String>,
-) -> Result<NewUser, String> {
-    let user = NewUser::from_attributes(username, attrs, &state.config.mapping)
-        .map_err(|e| e.to_string())?;
-    if !email_is_verified(&state.config.mapping, attrs) {
-        return Err(format!(
-            "the user attribute `{}` is not verified (`email_verified` is not \"true\")",
-            state.config.mapping.email
-        ));
-    }
-    Ok(user)
-}
-
-/// Whether Cognito says the user proved the address: `email_verified` is `"true"`. Cognito
-/// verifies only its standard `email`; a pool mapped to another attribute has no such flag,
-/// and its addresses are taken as they are.
-pub fn email_is_verified(mapping: &AttributeMapping, attrs: &HashMap<String, String>) -> bool {
-    mapping.email != "email" || attrs.get("email_verified").map(String::as_str) == Some("true")
-}
-
-/// What a backfill did.
-enum Backfill {
-    Done(Action),
-    /// This user's row could not be written; the reason says why. Nothing of it was kept,
-    /// and the page's transaction goes on.
-    Refused(String),
-}
-
-/// Inserts the lost sign-up with the trigger's own insert, under a savepoint: the page's
-/// transaction must survive anything that fails for this one user (a taken handle, a
-/// constraint, a trigger). Only a lost connection ends the page.
-async fn backfill(client: &ClientWrapper, user: &NewUser) -> Result<Backfill, Error> {
-    client.batch_execute("SAVEPOINT backfill").await?;
-    let failed = match insert_confirmed_user(client, user).await {
-        Ok(outcome) => {
-            client.batch_execute("RELEASE SAVEPOINT backfill").await?;
-            return Ok(match outcome {
-                InsertOutcome::Inserted => Backfill::Done(Action::Backfilled),
-                InsertOutcome::AlreadyPresent => Backfill::Done(Action::InsertedMeanwhile),
-                InsertOutcome::HandleTaken { other_sub } => {
-                    Backfill::Refused(format!("the handle is taken by {other_sub}"))
-                }
-            });
-        }
-        Err(e) if e.is_closed() => return Err(e.into()),
-        Err(e) => e,
-    };
-    client
-        .batch_execute("ROLLBACK TO SAVEPOINT backfill; RELEASE SAVEPOINT backfill")
-        .await?;
-    // A unique violation other than the sub's aborts the transaction before the insert can
-    // look at who holds the handle: look here, after the savepoint.
-    if failed.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) {
-        let holder = client
-            .query_opt(
-                "SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)",
-                &[&user.handle],
-            )
-            .await?;
-        if let Some(row) = holder {
-            return Ok(Backfill::Refused(format!(
-                "the handle is taken by {}",
-                row.get::<_, String>(0)
-            )));
-        }
-    }
-    let reason = match failed.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => failed.to_string(),
-    };
-    Ok(Backfill::Refused(format!(
-        "the row could not be inserted: {reason}"
-    )))
 }

@@ -2,29 +2,19 @@
 //!
 //! `UpdateUserPool` resets each setting it is not given (auto-verified attributes, the other
 //! triggers, email and SMS settings, message templates, MFA, ...), so the request repeats all
-//! of them and changes only the one trigger the resource manages (and that trigger's tag);
-//! the verification messages, which DescribeUserPool may report twice over, go as the one set
-//! UpdateUserPool accepts ([`crate::verification`]). The unit tests fail when an SDK update
-//! brings an input field, or a trigger, this code does not fill.
+//! of them and changes only the one trigger the resource manages and that trigger's tag
+//! ([`crate::pool_triggers`]); the verification messages, which DescribeUserPool may report
+//! twice over, go as the one set UpdateUserPool accepts ([`crate::verification`]). The unit
+//! tests fail when an SDK update brings an input field this code does not fill.
 
 use aws_sdk_cognitoidentityprovider::{
     operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
-    types::{
-        AdminCreateUserConfigType, LambdaConfigType, UserPoolType,
-        builders::LambdaConfigTypeBuilder,
-    },
+    types::{AdminCreateUserConfigType, UserPoolType},
 };
 
-use crate::{trigger::Trigger, verification::verification_messages};
+use crate::{pool_triggers::lambda_config, trigger::Trigger, verification::verification_messages};
 
-/// The earlier `trigger` the pool remembers (its [`Trigger::previous_tag`]).
-pub fn remembered_trigger(pool: &UserPoolType, trigger: Trigger) -> Option<String> {
-    pool.user_pool_tags
-        .as_ref()?
-        .get(trigger.previous_tag())
-        .filter(|arn| !arn.is_empty())
-        .cloned()
-}
+pub use crate::pool_triggers::{current, remembered_trigger};
 
 /// `request` with every updatable setting of `pool`, `trigger` set to `function` (`None`
 /// removes it), and the earlier `trigger` to put back later remembered in the pool's tags
@@ -73,43 +63,6 @@ pub fn carry_over(
         .set_acr_configuration(pool.acr_configuration.clone())
 }
 
-/// The pool's triggers with `trigger` replaced by `function`.
-fn lambda_config(
-    current: Option<&LambdaConfigType>,
-    trigger: Trigger,
-    function: Option<String>,
-) -> LambdaConfigType {
-    let builder = match current {
-        Some(c) => carried_triggers(c),
-        None => LambdaConfigType::builder(),
-    };
-    match trigger {
-        Trigger::PostConfirmation => builder.set_post_confirmation(function),
-        Trigger::PreSignUp => builder.set_pre_sign_up(function),
-    }
-    .build()
-}
-
-/// Every trigger of `c` as it is.
-fn carried_triggers(c: &LambdaConfigType) -> LambdaConfigTypeBuilder {
-    LambdaConfigType::builder()
-        .set_pre_sign_up(c.pre_sign_up.clone())
-        .set_post_confirmation(c.post_confirmation.clone())
-        .set_custom_message(c.custom_message.clone())
-        .set_pre_authentication(c.pre_authentication.clone())
-        .set_post_authentication(c.post_authentication.clone())
-        .set_define_auth_challenge(c.define_auth_challenge.clone())
-        .set_create_auth_challenge(c.create_auth_challenge.clone())
-        .set_verify_auth_challenge_response(c.verify_auth_challenge_response.clone())
-        .set_pre_token_generation(c.pre_token_generation.clone())
-        .set_user_migration(c.user_migration.clone())
-        .set_pre_token_generation_config(c.pre_token_generation_config.clone())
-        .set_custom_sms_sender(c.custom_sms_sender.clone())
-        .set_custom_email_sender(c.custom_email_sender.clone())
-        .set_kms_key_id(c.kms_key_id.clone())
-        .set_inbound_federation(c.inbound_federation.clone())
-}
-
 /// The pool's admin-create-user settings. DescribeUserPool still reports the deprecated
 /// `UnusedAccountValidityDays`, and UpdateUserPool refuses it beside the password policy's
 /// `TemporaryPasswordValidityDays`, which replaced it: then only the policy's is sent.
@@ -130,15 +83,6 @@ fn admin_create_user_config(pool: &UserPoolType) -> Option<AdminCreateUserConfig
             )
             .build(),
     )
-}
-
-/// The pool's `trigger`, if it has one.
-pub fn current(pool: &UserPoolType, trigger: Trigger) -> Option<&str> {
-    let c = pool.lambda_config.as_ref()?;
-    match trigger {
-        Trigger::PostConfirmation => c.post_confirmation.as_deref(),
-        Trigger::PreSignUp => c.pre_sign_up.as_deref(),
-    }
 }
 
 #[cfg(test)]
@@ -395,66 +339,6 @@ mod tests {
                 let tags = sent.user_pool_tags.as_ref().unwrap();
                 assert_eq!(tags.get("team").map(String::as_str), Some("web"));
             }
-        }
-    }
-
-    #[test]
-    fn every_trigger_of_the_pool_is_carried_over() {
-        let arn = |name: &str| format!("arn:aws:lambda:us-east-1:1:function:{name}");
-        let full = LambdaConfigType::builder()
-            .pre_sign_up(arn("pre-sign-up"))
-            .custom_message(arn("custom-message"))
-            .post_confirmation(arn("post-confirmation"))
-            .pre_authentication(arn("pre-authentication"))
-            .post_authentication(arn("post-authentication"))
-            .define_auth_challenge(arn("define"))
-            .create_auth_challenge(arn("create"))
-            .verify_auth_challenge_response(arn("verify"))
-            .pre_token_generation(arn("pre-token"))
-            .user_migration(arn("migration"))
-            .pre_token_generation_config(
-                PreTokenGenerationVersionConfigType::builder()
-                    .lambda_version(PreTokenGenerationLambdaVersionType::V20)
-                    .lambda_arn(arn("pre-token"))
-                    .build()
-                    .unwrap(),
-            )
-            .custom_sms_sender(
-                CustomSmsLambdaVersionConfigType::builder()
-                    .lambda_version(CustomSmsSenderLambdaVersionType::V10)
-                    .lambda_arn(arn("sms"))
-                    .build()
-                    .unwrap(),
-            )
-            .custom_email_sender(
-                CustomEmailLambdaVersionConfigType::builder()
-                    .lambda_version(CustomEmailSenderLambdaVersionType::V10)
-                    .lambda_arn(arn("email"))
-                    .build()
-                    .unwrap(),
-            )
-            .kms_key_id("arn:aws:kms:us-east-1:1:key/k")
-            .inbound_federation(
-                InboundFederationLambdaType::builder()
-                    .lambda_version(InboundFederationLambdaVersionType::V10)
-                    .lambda_arn(arn("federation"))
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        // A field `full` cannot set (a new one in a later SDK) shows as `None` at the top
-        // level of its pretty Debug: then this test, and `carried_triggers`, need it.
-        let debug = format!("{full:#?}");
-        let unset: Vec<&str> = debug
-            .lines()
-            .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
-            .filter(|l| l.ends_with(": None,"))
-            .collect();
-        assert!(unset.is_empty(), "not set, so not checked: {unset:?}");
-        for trigger in Trigger::ALL {
-            let pool = UserPoolType::builder().lambda_config(full.clone()).build();
-            let same = current(&pool, trigger).map(str::to_owned);
-            assert_eq!(lambda_config(Some(&full), trigger, same), full, "{trigger}");
         }
     }
 

@@ -1,5 +1,10 @@
 //! The Cognito PostConfirmation trigger: puts each newly confirmed user into `users`, exactly
 //! once however often Cognito delivers the event, and answers within Cognito's 5 s.
+//!
+//! One file, in the order a call meets it: [`Config`] (the settings, read once at cold start)
+//! and the [`State`] built from it; [`Trigger`], the trigger sources it accepts; [`Error`],
+//! each failure with its class and what Cognito is told; [`handle`], one invocation; and
+//! [`parse_event`], the event to a [`shared::users::NewUser`] without I/O.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};

@@ -11,6 +11,10 @@
 //! is never lost silently. When the database cannot be asked in time, the taken-handle check
 //! lets the sign-up through (logged): a sign-up blocked by an outage is worse than a conflict
 //! post-confirmation and drift-check catch; the checks that need no database always apply.
+//!
+//! One file: [`Config`] and the [`State`] built from it once; [`Error`], each refusal and
+//! failure with what Cognito passes on; [`parse_event`], the event to a
+//! [`shared::users::SignUp`] without I/O; and [`handle`], one invocation.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;

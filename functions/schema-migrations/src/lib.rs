@@ -6,6 +6,10 @@
 //!   what is already applied is left alone, so a repeat changes nothing. A failing migration
 //!   answers FAILED with the SQL error, and CloudFormation rolls the stack back.
 //! - Delete: nothing. The data outlives the stack.
+//!
+//! One file: [`Config`] and the [`State`] built from it once ([`InitError`] when it cannot
+//! be); [`handle`], one CloudFormation request answered; and [`apply`], what Create and Update
+//! do, with its [`Error`].
 #![forbid(unsafe_code)]
 // The runtime's service stack nests the handler's future deeply.
 #![recursion_limit = "256"]

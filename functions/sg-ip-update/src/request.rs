@@ -257,3 +257,157 @@ fn check_description(d: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared::errors::Classified;
+
+    use super::*;
+
+    #[test]
+    fn reads_the_eventbridge_envelope_and_the_bare_detail() {
+        let envelope = json!({
+            "version": "0", "id": "1", "detail-type": "Workspace IP Changed", "source": "dev.workspace",
+            "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"owner": "andrew", "ip": "34.201.17.5"}
+        });
+        let bare = json!({"owner": "andrew", "ip": "34.201.17.5", "description": "andrew laptop"});
+        let ours = Envelope::default();
+        let from_bus = parse_event(&envelope, &ours).unwrap();
+        assert_eq!(from_bus.change.ip, "34.201.17.5");
+        assert_eq!(from_bus.sender, Sender::Unverified(Via::Eventbridge));
+        let direct = parse_event(&bare, &ours).unwrap();
+        assert_eq!(direct.change.description.as_deref(), Some("andrew laptop"));
+        assert_eq!(direct.sender, Sender::Unverified(Via::Direct));
+    }
+
+    fn url_event() -> Value {
+        serde_json::from_str(include_str!(
+            "../../../events/sg-ip-update-function-url.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_function_url_request_is_sent_by_the_identity_aws_authenticated() {
+        let request = parse_event(&url_event(), &Envelope::default()).unwrap();
+        assert_eq!(request.change.owner, "andrew");
+        assert_eq!(request.change.ip, "34.201.17.5");
+        assert_eq!(
+            request.sender,
+            Sender::Proven(Caller {
+                arn: "arn:aws:iam::123456789012:user/andrew".into(),
+                account_id: Some("123456789012".into()),
+                caller_id: Some("AIDACKCEVSQ6C2EXAMPLE".into()),
+                source_ip: Some("34.201.17.5".into()),
+            })
+        );
+        let mut encoded = url_event();
+        encoded["body"] = json!("eyJvd25lciI6ImFuZHJldyIsImlwIjoiNTIuMTQuOTkuOCJ9");
+        encoded["isBase64Encoded"] = json!(true);
+        let request = parse_event(&encoded, &Envelope::default()).unwrap();
+        assert_eq!(request.change.ip, "52.14.99.8");
+    }
+
+    #[test]
+    fn a_function_url_request_without_an_identity_is_refused_before_its_body_is_read() {
+        for strip in ["authorizer", "iam", "userArn"] {
+            let mut e = url_event();
+            match strip {
+                "authorizer" => e["requestContext"]["authorizer"] = Value::Null,
+                "iam" => e["requestContext"]["authorizer"]["iam"] = Value::Null,
+                _ => e["requestContext"]["authorizer"]["iam"]["userArn"] = json!(""),
+            }
+            e["body"] = json!("not json");
+            let err = parse_event(&e, &Envelope::default()).unwrap_err();
+            assert!(matches!(err, Error::NoIdentity), "{strip}: {err}");
+            assert_eq!(err.http_status(), 403);
+        }
+        let mut get = url_event();
+        get["requestContext"]["http"]["method"] = json!("GET");
+        let err = parse_event(&get, &Envelope::default()).unwrap_err();
+        assert!(matches!(err, Error::BadEvent(_)), "{err}");
+        assert_eq!(err.http_status(), 400);
+    }
+
+    #[test]
+    fn refuses_bad_owners_descriptions_and_shapes() {
+        for bad in [
+            json!({"owner": "", "ip": "34.201.17.5"}),
+            json!({"owner": "a b", "ip": "34.201.17.5"}),
+            json!({"owner": "x".repeat(65), "ip": "34.201.17.5"}),
+            json!({"owner": "andrew'; DROP TABLE users;--", "ip": "34.201.17.5"}),
+            json!({"owner": "andrew", "ip": "34.201.17.5", "description": "<script>"}),
+            json!({"owner": "andrew", "ip": 5}),
+            json!({"owner": "andrew"}),
+            json!({"owner": "andrew", "ip": "34.201.17.5", "extra": 1}),
+            json!({"detail": "not an object"}),
+            json!([]),
+        ] {
+            assert!(parse_event(&bad, &Envelope::default()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_configured_envelope_is_an_ip_change() {
+        let envelope = |source: &str, detail_type: &str| {
+            json!({"version": "0", "id": "1", "detail-type": detail_type, "source": source,
+                   "time": "2026-11-23T10:00:00Z", "detail": {"owner": "andrew", "ip": "34.201.17.5"}})
+        };
+        let ours = Envelope::default();
+        assert!(parse_event(&envelope("dev.workspace", "Workspace IP Changed"), &ours).is_ok());
+        for (source, detail_type) in [
+            ("evil.example", "Workspace IP Changed"),
+            ("aws.ec2", "Workspace IP Changed"),
+            ("dev.workspace", "Something Else"),
+            ("dev.workspace", "workspace ip changed"),
+        ] {
+            let err = parse_event(&envelope(source, detail_type), &ours).unwrap_err();
+            assert!(
+                matches!(err, Error::WrongEnvelope { .. }),
+                "{source} / {detail_type}: {err}"
+            );
+            assert!(!err.is_retryable());
+        }
+        let custom = Envelope {
+            source: "corp.vpn".into(),
+            detail_type: "Address Changed".into(),
+        };
+        assert!(parse_event(&envelope("corp.vpn", "Address Changed"), &custom).is_ok());
+        assert!(parse_event(&envelope("dev.workspace", "Workspace IP Changed"), &custom).is_err());
+    }
+
+    #[test]
+    fn an_event_from_the_future_is_refused_past_a_small_skew() {
+        let at = |t: &str| {
+            json!({"version": "0", "id": "1", "detail-type": "Workspace IP Changed",
+                   "source": "dev.workspace", "time": t,
+                   "detail": {"owner": "andrew", "ip": "34.201.17.5"}})
+        };
+        // 2026-11-23T10:00:00Z
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_795_428_000);
+        let ours = Envelope::default();
+        assert!(parse_event_at(&at("2026-11-23T10:04:59Z"), &ours, now).is_ok());
+        assert!(parse_event_at(&at("2026-11-22T10:00:00Z"), &ours, now).is_ok());
+        let err = parse_event_at(&at("2099-01-01T00:00:00Z"), &ours, now).unwrap_err();
+        assert!(
+            matches!(err, Error::BadEvent(ref m) if m.contains("ahead")),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+    }
+
+    /// Found by the fuzz runner in CI: a Function URL request with an EventBridge `detail`
+    /// beside its body was read as the body's change, and its detail as something else.
+    #[test]
+    fn a_payload_that_is_both_a_function_url_request_and_an_event_is_refused() {
+        let mut hybrid: Value = serde_json::from_str(include_str!(
+            "../../../events/sg-ip-update-function-url.json"
+        ))
+        .unwrap();
+        hybrid["detail"] = json!({"owner": "mallory", "ip": "52.14.99.8"});
+        let err = parse_event(&hybrid, &Envelope::default()).unwrap_err();
+        assert!(matches!(err, Error::BadEvent(_)), "{err}");
+    }
+}

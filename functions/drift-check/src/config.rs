@@ -1,0 +1,275 @@
+//! The settings, read and checked once at cold start, and what is built from them once per
+//! execution environment: the pool, the EC2 and Cognito clients, the schema guard.
+
+use std::time::Duration;
+
+use ingress::{ec2::Ec2, group::SecurityGroupId};
+use shared::{
+    db::{Db, DbConfig, DbError},
+    env::{ConfigError, Env, ProcessEnv},
+    schema::SchemaGuard,
+    users::AttributeMapping,
+};
+
+use crate::{pacing, request::Mode};
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+    pub user_pool_id: String,
+    pub mode: Mode,
+    pub mapping: AttributeMapping,
+    pub aws_timeout: Duration,
+    /// Stop this long before the invocation's deadline, to record a partial run in time.
+    pub deadline_margin: Duration,
+    /// Findings of one kind stored and logged per run; the rest are only counted.
+    pub max_findings_per_kind: u64,
+    /// The CloudWatch namespace of the findings metrics; the template scopes it to the stack
+    /// (`DriftCheck/<stack>`) so two stacks in one account keep their alarms apart.
+    pub metrics_namespace: String,
+    /// The ceiling on ListUsers calls per second (Cognito's quota is 30 for the whole account).
+    pub list_users_per_second: f64,
+    /// Users per ListUsers page (Cognito's largest is 60).
+    pub page_size: i32,
+    /// The security groups whose CIDR rules are checked (`SECURITY_GROUP_IDS`; the template
+    /// gives the database's group). A group stays checked when its last row is deleted, so an
+    /// offboarded developer's rule, and any later 0.0.0.0/0, is still found. Unset (local
+    /// runs only): the groups the rows name.
+    pub managed_groups: Option<Vec<SecurityGroupId>>,
+    /// The largest share of a group's rules one run may change (`DRIFT_MAX_CHANGE_SHARE`);
+    /// a run that would change more changes nothing in that group and reports why.
+    pub max_change_share: f64,
+}
+
+/// The namespace when `METRICS_NAMESPACE` is unset (local runs).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "DriftCheck";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
+        let user_pool_id = env.required("USER_POOL_ID", "(region_id)")?;
+        let pool_ok = user_pool_id.split_once('_').is_some_and(|(region, id)| {
+            !region.is_empty()
+                && !id.is_empty()
+                && user_pool_id.len() <= 55
+                && user_pool_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        if !pool_ok {
+            return Err(ConfigError::invalid(
+                "USER_POOL_ID",
+                "expected <region>_<id>",
+            ));
+        }
+        let mode = match env.non_empty("DRIFT_MODE") {
+            None => Mode::Report,
+            Some(m) => Mode::parse(&m)
+                .ok_or_else(|| ConfigError::invalid("DRIFT_MODE", "report or remediate"))?,
+        };
+        let metrics_namespace = env
+            .non_empty("METRICS_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned());
+        // CloudWatch's rules for a namespace: printable ASCII, at most 255, not AWS's own.
+        if metrics_namespace.len() > 255
+            || !metrics_namespace
+                .chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ')
+            || metrics_namespace.starts_with("AWS/")
+        {
+            return Err(ConfigError::invalid(
+                "METRICS_NAMESPACE",
+                "printable ASCII, at most 255 characters, not starting with AWS/",
+            ));
+        }
+        Ok(Self {
+            db: DbConfig::from_lookup(env)?,
+            user_pool_id,
+            mode,
+            mapping: AttributeMapping::from_lookup(env)?,
+            aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            deadline_margin: env.millis_or("DRIFT_DEADLINE_MARGIN_MS", 2000, 100..=60_000)?,
+            max_findings_per_kind: env.parse_or(
+                "DRIFT_MAX_FINDINGS_PER_KIND",
+                1000,
+                "a whole number",
+            )?,
+            metrics_namespace,
+            list_users_per_second: list_users_rate(env)?,
+            page_size: env
+                .parse_or("DRIFT_PAGE_SIZE", 60, "a whole number from 1 to 60")
+                .and_then(|n: i32| {
+                    (1..=60).contains(&n).then_some(n).ok_or_else(|| {
+                        ConfigError::invalid(
+                            "DRIFT_PAGE_SIZE",
+                            "expected a whole number from 1 to 60",
+                        )
+                    })
+                })?,
+            managed_groups: managed_groups(env)?,
+            max_change_share: max_change_share(env)?,
+        })
+    }
+}
+
+/// `DRIFT_MAX_CHANGE_SHARE`: above 0, at most 1 (every rule); default one half.
+fn max_change_share(env: &impl Env) -> Result<f64, ConfigError> {
+    const VAR: &str = "DRIFT_MAX_CHANGE_SHARE";
+    let share: f64 = env.parse_or(VAR, 0.5, "a share of a group's rules, from 0 to 1")?;
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(ConfigError::invalid(
+            VAR,
+            "expected a share of a group's rules above 0 and at most 1",
+        ));
+    }
+    Ok(share)
+}
+
+/// `SECURITY_GROUP_IDS`: a comma-separated list of group ids, each checked.
+fn managed_groups(env: &impl Env) -> Result<Option<Vec<SecurityGroupId>>, ConfigError> {
+    const VAR: &str = "SECURITY_GROUP_IDS";
+    let Some(list) = env.non_empty(VAR) else {
+        return Ok(None);
+    };
+    let mut groups = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let group: SecurityGroupId = id
+            .parse()
+            .map_err(|e: ingress::group::BadGroupId| ConfigError::invalid(VAR, e.to_string()))?;
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    if groups.is_empty() {
+        return Err(ConfigError::invalid(
+            VAR,
+            "expected sg-... ids, comma-separated",
+        ));
+    }
+    Ok(Some(groups))
+}
+
+/// `DRIFT_LIST_USERS_PER_SECOND`: above zero, at most Cognito's quota.
+fn list_users_rate(env: &impl Env) -> Result<f64, ConfigError> {
+    const VAR: &str = "DRIFT_LIST_USERS_PER_SECOND";
+    let rate: f64 = env.parse_or(
+        VAR,
+        pacing::DEFAULT_PER_SECOND,
+        "a number of calls per second",
+    )?;
+    // At least one call a minute: slower would make the pacer sleep through a whole run.
+    if !(1.0 / 60.0..=pacing::QUOTA_PER_SECOND).contains(&rate) {
+        return Err(ConfigError::invalid(
+            VAR,
+            format!(
+                "expected calls per second from 1/60 to {} (Cognito's ListUsers quota for the whole account)",
+                pacing::QUOTA_PER_SECOND
+            ),
+        ));
+    }
+    Ok(rate)
+}
+
+/// What lives for the whole execution environment.
+pub struct State {
+    pub db: Db,
+    pub ec2: Ec2,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub config: Config,
+    pub schema: SchemaGuard,
+}
+
+impl State {
+    pub async fn init(config: Config) -> Result<Self, DbError> {
+        let sdk = shared::aws::sdk_config().await;
+        let db = Db::init(&config.db, &sdk).await?;
+        let schema = SchemaGuard::new();
+        schema.warm_up(&db).await;
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&shared::aws::with_timeout(
+            &sdk,
+            config.aws_timeout,
+        ));
+        Ok(Self {
+            db,
+            ec2: Ec2::new(&sdk, config.aws_timeout),
+            cognito,
+            config,
+            schema,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<&str, &str> = [
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("DB_SSLMODE", "disable"),
+        ]
+        .into_iter()
+        .collect();
+        env.extend(extra.iter().copied());
+        Config::from_lookup(&env)
+    }
+
+    #[test]
+    fn pacing_defaults_to_a_third_of_the_quota_and_full_pages() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.list_users_per_second, c.page_size), (10.0, 60));
+        let c = config(&[
+            ("DRIFT_LIST_USERS_PER_SECOND", "2.5"),
+            ("DRIFT_PAGE_SIZE", "7"),
+        ])
+        .unwrap();
+        assert_eq!((c.list_users_per_second, c.page_size), (2.5, 7));
+    }
+
+    #[test]
+    fn the_managed_groups_are_a_checked_list() {
+        assert_eq!(config(&[]).unwrap().managed_groups, None);
+        let c = config(&[(
+            "SECURITY_GROUP_IDS",
+            "sg-0123456789abcdef0, sg-0a1b2c3d,sg-0a1b2c3d",
+        )])
+        .unwrap();
+        let ids: Vec<String> = c
+            .managed_groups
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ids, ["sg-0123456789abcdef0", "sg-0a1b2c3d"]);
+        for bad in ["sg-XYZ", "sg-0a1b2c3d,0.0.0.0/0", " , "] {
+            let e = config(&[("SECURITY_GROUP_IDS", bad)]).unwrap_err();
+            assert_eq!(e.var(), "SECURITY_GROUP_IDS", "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn pacing_past_the_quota_or_pages_past_60_are_refused_by_name() {
+        for (var, value) in [
+            ("DRIFT_LIST_USERS_PER_SECOND", "31"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "0"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "-1"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "NaN"),
+            ("DRIFT_LIST_USERS_PER_SECOND", "fast"),
+            ("DRIFT_PAGE_SIZE", "61"),
+            ("DRIFT_PAGE_SIZE", "0"),
+            ("DRIFT_MAX_CHANGE_SHARE", "0"),
+            ("DRIFT_MAX_CHANGE_SHARE", "1.5"),
+            ("DRIFT_MAX_CHANGE_SHARE", "NaN"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var(), var, "{value}: {e}");
+        }
+    }
+}

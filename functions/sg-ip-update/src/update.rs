@@ -1,0 +1,261 @@
+//! The update itself, under the owner's lock: look up the owner's row, check the sender and
+//! the address, record the desired state, then apply it in AWS and record the result with
+//! its audit row in one transaction.
+
+use std::time::SystemTime;
+
+use ingress::{
+    ip::host_cidr,
+    rule::{ManagedRule, RuleStatus},
+    store::{self, AuditEntry, AuditOutcome},
+};
+use shared::errors::truncate;
+
+use crate::{Error, Request, Sender, State, Summary, request::storable};
+
+/// Whether `sender` may move `rule`: a proven caller only when the row's principal names it,
+/// an unproven sender only when the row allows that. `Err` carries the refusal and the audit
+/// detail (which names the row's principal; the caller's answer does not).
+fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)> {
+    match sender {
+        Sender::Proven(caller) => {
+            if rule
+                .principal
+                .as_ref()
+                .is_some_and(|p| p.matches(&caller.arn))
+            {
+                return Ok(());
+            }
+            let named = rule
+                .principal
+                .as_ref()
+                .map_or_else(|| "no principal".to_owned(), |p| format!("principal {p}"));
+            let detail = format!(
+                "{} named owner {:?}, whose rule names {named}",
+                caller.arn, rule.owner
+            );
+            let e = Error::Unauthorized {
+                caller: caller.arn.clone(),
+                owner: rule.owner.clone(),
+            };
+            Err((e, detail))
+        }
+        Sender::Unverified(_) if rule.allow_unverified => Ok(()),
+        Sender::Unverified(via) => {
+            let e = Error::Unverified {
+                owner: rule.owner.clone(),
+                via: *via,
+            };
+            let detail =
+                format!("a {via} request proves no sender and the row does not allow_unverified");
+            Err((e, detail))
+        }
+    }
+}
+
+/// Does what `request` asks, under the owner's lock; a request that waits past the lock's wait
+/// is refused as busy, and audited.
+pub(crate) async fn update(
+    state: &State,
+    request: &Request,
+    request_id: &str,
+) -> Result<Summary, Error> {
+    let change = &request.change;
+    let client = state.db.client().await?;
+    // Only until the schema is found current: then no query.
+    state.schema.check(&client).await??;
+    // One request per owner and group at a time, held from reading the row until the result
+    // is recorded.
+    let group = state.security_group_id.as_str();
+    if !store::lock_owner(&client, group, &change.owner, state.lock_wait).await? {
+        let shown = storable(&change.ip, 100);
+        let entry = AuditEntry {
+            owner: &change.owner,
+            security_group_id: group,
+            old_cidr: None,
+            new_cidr: Some(&shown),
+            outcome: AuditOutcome::Busy,
+            detail: Some("another request for this owner held the rule past the wait"),
+            request_id,
+            via: Some(request.sender.via()),
+            caller: request.sender.caller(),
+        };
+        store::audit(&client, &entry).await?;
+        return Err(Error::Busy(change.owner.clone()));
+    }
+    let result = update_locked(state, &client, request, request_id).await;
+    if let Err(e) = store::unlock_owner(&client, group, &change.owner).await {
+        tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
+        drop(deadpool::managed::Object::take(client));
+    }
+    result
+}
+
+/// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails.
+async fn in_transaction(
+    client: &deadpool_postgres::ClientWrapper,
+    work: impl AsyncFnOnce() -> Result<(), tokio_postgres::Error>,
+) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    match work().await {
+        Ok(()) => client.batch_execute("COMMIT").await,
+        Err(e) => {
+            // A broken connection rolls back by itself; the error that matters is `e`.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Whether a request sent at `sent` is older than the newest one the row has taken.
+/// EventBridge stamps events to the whole second while a direct request is stamped on
+/// arrival to the microsecond, so both are compared to the second: a request in the same
+/// second as the newest is taken (the later arrival wins), and only one from an earlier
+/// second is stale. A newer request is never dropped.
+pub fn is_stale(sent: Option<SystemTime>, newest: Option<SystemTime>) -> bool {
+    let second = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    matches!((sent, newest), (Some(s), Some(n)) if second(s) < second(n))
+}
+
+async fn update_locked(
+    state: &State,
+    client: &deadpool_postgres::ClientWrapper,
+    request: &Request,
+    request_id: &str,
+) -> Result<Summary, Error> {
+    let (change, sender) = (&request.change, &request.sender);
+    let group = state.security_group_id.as_str();
+    let mut entry = AuditEntry {
+        owner: &change.owner,
+        security_group_id: group,
+        old_cidr: None,
+        new_cidr: Some(&change.ip),
+        outcome: AuditOutcome::RefusedUnknownOwner,
+        detail: None,
+        request_id,
+        via: Some(sender.via()),
+        caller: sender.caller(),
+    };
+    let Some(mut rule) = store::find_rule(client, group, &change.owner).await? else {
+        store::audit(client, &entry).await?;
+        return Err(Error::UnknownOwner {
+            owner: change.owner.clone(),
+            security_group_id: group.to_owned(),
+        });
+    };
+    let old = rule.cidr;
+    let old_text = old.map(|c| c.to_string());
+    entry.old_cidr = old_text.as_deref();
+    if let Err((e, detail)) = authorize(&rule, sender) {
+        let shown = storable(&change.ip, 100);
+        entry.new_cidr = Some(&shown);
+        entry.outcome = AuditOutcome::RefusedUnauthorized;
+        entry.detail = Some(&detail);
+        store::audit(client, &entry).await?;
+        return Err(e);
+    }
+    if is_stale(change.sent_at, rule.last_request_at) {
+        // A late retry of an older event: the developer has moved on since.
+        let shown = truncate(&change.ip, 100);
+        entry.new_cidr = Some(&shown);
+        entry.outcome = AuditOutcome::Stale;
+        entry.detail = Some("a newer request was already taken");
+        store::audit(client, &entry).await?;
+        return Ok(Summary::of(&rule, AuditOutcome::Stale, shown.clone(), old));
+    }
+
+    let cidr = match host_cidr(&change.ip, rule.allow_private) {
+        Ok(c) => c,
+        Err(source) => {
+            let detail = source.to_string();
+            let shown = truncate(&change.ip, 100);
+            entry.new_cidr = Some(&shown);
+            entry.outcome = AuditOutcome::RefusedInvalidIp;
+            entry.detail = Some(&detail);
+            store::audit(client, &entry).await?;
+            return Err(Error::InvalidIp { ip: shown, source });
+        }
+    };
+    let cidr_text = cidr.to_string();
+    entry.new_cidr = Some(&cidr_text);
+    if let Some(d) = &change.description {
+        rule.description = d.clone();
+    }
+
+    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied {
+        // The row says applied, but a rule deleted or edited by hand since would leave the
+        // developer locked out until a remediate run: look before answering "unchanged".
+        if let Some(id) = rule.aws_rule_id.as_deref() {
+            let rules = state.ec2.ingress_rules(group).await.map_err(Error::Apply)?;
+            if rules
+                .iter()
+                .any(|r| r.id == id && r.matches(&rule, cidr.into()))
+            {
+                entry.outcome = AuditOutcome::Unchanged;
+                in_transaction(client, async || {
+                    store::note_request(client, rule.id, change.sent_at).await?;
+                    store::audit(client, &entry).await
+                })
+                .await?;
+                return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
+            }
+            tracing::warn!(owner = %rule.owner, rule_id = id,
+                "the applied rule is gone from AWS or no longer matches its row; applying it again");
+        }
+    }
+
+    store::mark_pending(client, rule.id, cidr, change.sent_at).await?;
+    if let Some(id) = rule.aws_rule_id.clone() {
+        if store::rule_is_shared(client, rule.id, group, &id).await? {
+            // Someone else behind the same address keeps that rule; this owner gets its own.
+            rule.aws_rule_id = None;
+        }
+    }
+    match state.ec2.apply(&rule, cidr).await {
+        Ok(rule_id) => {
+            // The change and its audit row commit together, or neither does (then the row
+            // stays pending, and drift-check converges it).
+            entry.outcome = AuditOutcome::Applied;
+            in_transaction(client, async || {
+                store::mark_applied(client, rule.id, cidr.into(), &rule_id, true).await?;
+                store::audit(client, &entry).await
+            })
+            .await?;
+            rule.aws_rule_id = Some(rule_id);
+            Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old))
+        }
+        Err(e) => {
+            let detail = e.to_string();
+            entry.outcome = AuditOutcome::Failed;
+            entry.detail = Some(&detail);
+            in_transaction(client, async || {
+                store::mark_failed(client, rule.id, cidr.into(), &detail).await?;
+                store::audit(client, &entry).await
+            })
+            .await?;
+            Err(Error::Apply(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_request_from_the_same_second_is_never_stale() {
+        let at = |ms: u64| Some(std::time::UNIX_EPOCH + Duration::from_millis(ms));
+        // A direct request at 58.317 s, then an EventBridge event stamped 58 s: the event is
+        // the newer one and must be taken.
+        assert!(!is_stale(at(58_000), at(58_317)));
+        assert!(is_stale(at(57_999), at(58_317)));
+        assert!(!is_stale(at(59_000), at(58_317)));
+        assert!(!is_stale(None, at(58_317)));
+        assert!(!is_stale(at(58_000), None));
+    }
+}
