@@ -60,7 +60,7 @@ async fn main() -> Result<()> {
         let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
         std::fs::write(
             &options.out_path,
-            pre_sign_up::replace_section(&previous, &section),
+            report::replace_section(&previous, &section, pre_sign_up::BEGIN, pre_sign_up::END),
         )?;
         eprintln!("bench: wrote section 9 into {}", options.out_path.display());
         return Ok(());
@@ -109,9 +109,11 @@ async fn main() -> Result<()> {
     let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
     eprintln!("bench: pre-sign-up beside post-confirmation");
     let (pre, post) = pre_sign_up::measure(&s).await?;
-    let doc = pre_sign_up::replace_section(
+    let doc = report::replace_section(
         &doc,
         &pre_sign_up::render(&pre, &post, &Provenance::from_env()),
+        pre_sign_up::BEGIN,
+        pre_sign_up::END,
     );
     std::fs::write(&options.out_path, keep_deploy_loop(&previous, doc))?;
     eprintln!("bench: wrote {}", options.out_path.display());

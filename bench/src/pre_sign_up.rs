@@ -144,25 +144,10 @@ pub fn render(pre: &Timings, post: &Timings, p: &Provenance) -> String {
     doc
 }
 
-/// `previous` with its marked section replaced by `section` (or `section` appended).
-pub fn replace_section(previous: &str, section: &str) -> String {
-    if let (Some(start), Some(end)) = (previous.find(BEGIN), previous.find(END))
-        && start < end
-    {
-        let mut doc = previous[..start].to_owned();
-        doc.push_str(section.trim_end());
-        doc.push_str(&previous[end + END.len()..]);
-        return doc;
-    }
-    let mut doc = previous.trim_end().to_owned();
-    doc.push_str("\n\n");
-    doc.push_str(section);
-    doc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::replace_section;
 
     #[test]
     fn the_section_renders_medians_and_the_p99() {
@@ -193,10 +178,10 @@ mod tests {
         let old = format!(
             "# B\n\n## 8\nx\n\n{BEGIN}\n## 9\nold\n{END}\n\n<!-- deploy-loop:begin -->\nd\n"
         );
-        let new = replace_section(&old, &section);
+        let new = replace_section(&old, &section, BEGIN, END);
         assert!(new.contains("## 9\nnew") && !new.contains("old"), "{new}");
         assert!(new.ends_with("<!-- deploy-loop:begin -->\nd\n"), "{new}");
-        let appended = replace_section("# B\n", &section);
+        let appended = replace_section("# B\n", &section, BEGIN, END);
         assert_eq!(appended, format!("# B\n\n{section}"));
     }
 }

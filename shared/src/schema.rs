@@ -8,6 +8,11 @@
 //! environment (schemas only move forward). Until then every invocation asks again, on the
 //! connection it uses anyway, so a migration applied meanwhile is picked up without a
 //! restart, and the function never runs its queries on a schema it was not built for.
+//!
+//! A function whose first statement runs in a transaction can skip that round trip too:
+//! [`SchemaGuard::guard_statement`] is a statement to send in the same round trip, just
+//! before it, that fails the transaction (so the statement changes nothing) unless the schema
+//! is current. Only a refusal then costs the query that says how far behind it is.
 
 use std::{
     fmt,
@@ -40,6 +45,9 @@ impl fmt::Display for SchemaBehind {
     }
 }
 
+/// The SQLSTATE the guard statement raises when the schema is behind ("schema behind").
+const BEHIND: &str = "SB001";
+
 /// Remembers, per execution environment, that the schema was found current.
 #[derive(Debug)]
 pub struct SchemaGuard {
@@ -69,6 +77,37 @@ impl SchemaGuard {
 
     pub fn needs(&self) -> i32 {
         self.needs
+    }
+
+    /// A statement that fails unless the schema is current, to run at the start of the
+    /// transaction of a function's first statement, written together with it; `None` once
+    /// the schema was found current. After it fails, [`SchemaGuard::refused`] says whether
+    /// the failure is the guard's; after the transaction commits, call
+    /// [`SchemaGuard::found_current`].
+    pub fn guard_statement(&self) -> Option<String> {
+        if self.current.load(Ordering::Relaxed) {
+            return None;
+        }
+        // No history table at all fails the same way (undefined_table).
+        Some(format!(
+            "DO $guard$ BEGIN \
+             IF coalesce((SELECT max(version) FROM refinery_schema_history), 0) < {needs} THEN \
+             RAISE EXCEPTION 'schema behind V{needs}' USING ERRCODE = '{BEHIND}'; \
+             END IF; END $guard$",
+            needs = self.needs
+        ))
+    }
+
+    /// Whether `e` is the guard statement's refusal: the schema is behind, or has no history.
+    /// [`SchemaGuard::check`] then says by how much.
+    pub fn refused(e: &tokio_postgres::Error) -> bool {
+        e.code()
+            .is_some_and(|c| c.code() == BEHIND || *c == SqlState::UNDEFINED_TABLE)
+    }
+
+    /// Records that the guard statement passed: no later call asks again.
+    pub fn found_current(&self) {
+        self.current.store(true, Ordering::Relaxed);
     }
 
     /// Checks on `client` unless the schema was already found current: no query then. The

@@ -93,7 +93,7 @@ pub enum Connector {
 
 impl Connector {
     pub fn new(mode: SslMode, ca_bundle: Option<&Path>) -> Result<Self, TlsError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(postgres_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
         let config = match (mode, ca_bundle) {
@@ -111,6 +111,20 @@ impl Connector {
         };
         Ok(Self::Tls(MakeRustlsConnect::new(config)))
     }
+}
+
+/// The crypto provider with P-256 first among the key exchange groups. A TLS 1.3 client
+/// sends a key share for its first group only; a server that supports none of the shares it
+/// got answers with a HelloRetryRequest, a whole round trip on every login. Postgres up to
+/// 17 offers exactly one group, its `ssl_ecdh_curve`, whose default (and RDS's) is
+/// `prime256v1`; rustls' default first group, the X25519MLKEM768 hybrid (with an X25519
+/// share beside it), is not it. The other groups stay offered, in rustls' order.
+fn postgres_provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .kx_groups
+        .sort_by_key(|g| g.name() != rustls::NamedGroup::secp256r1);
+    provider
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -199,6 +213,23 @@ impl ServerCertVerifier for EncryptOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn p256_is_offered_first_and_every_default_group_stays() {
+        let names = |p: &CryptoProvider| p.kx_groups.iter().map(|g| g.name()).collect::<Vec<_>>();
+        let ours = names(&postgres_provider());
+        let default = names(&rustls::crypto::aws_lc_rs::default_provider());
+        assert_eq!(ours[0], rustls::NamedGroup::secp256r1);
+        assert_ne!(
+            default[0],
+            rustls::NamedGroup::secp256r1,
+            "the reordering is needed"
+        );
+        let (mut a, mut b) = (ours.clone(), default.clone());
+        a.sort_by_key(|g| u16::from(*g));
+        b.sort_by_key(|g| u16::from(*g));
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn the_compiled_in_trust_holds_every_rds_ca_and_the_amazon_roots() {

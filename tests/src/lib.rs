@@ -7,6 +7,7 @@
 //! - [`aws`]: seeding and reading moto's EC2 and Cognito.
 //! - [`fixtures`]: the events, rows and function environments several tests build alike.
 //! - [`front`]: a TCP front for Postgres that records and can stall logins.
+//! - [`latency`]: a TCP front that models a network's round trips and counts the exchanges.
 //! - [`runtime_api`]: a local Lambda Runtime API that runs a function binary as Lambda does.
 //! - [`recorder`]: a local stand-in for a custom resource's pre-signed `ResponseURL`.
 //! - [`rie`]: AWS's Runtime Interface Emulator as a second driver of the same binaries.
@@ -17,6 +18,7 @@
 pub mod aws;
 pub mod fixtures;
 pub mod front;
+pub mod latency;
 pub mod leaks;
 pub mod recorder;
 pub mod rie;

@@ -148,3 +148,21 @@ pub fn render_cold_path(c: &ColdPath, binaries: &[BinarySize]) -> Result<String,
     report.finish("## Targets (section 8 only)", &mut doc)?;
     Ok(doc)
 }
+
+/// `previous` with the section between the markers `begin` and `end` replaced by `section`
+/// (which carries the markers itself), or `section` appended when `previous` has none: how a
+/// `BENCH_ONLY` run writes its section into the existing report.
+pub fn replace_section(previous: &str, section: &str, begin: &str, end: &str) -> String {
+    if let (Some(start), Some(stop)) = (previous.find(begin), previous.find(end))
+        && start < stop
+    {
+        let mut doc = previous[..start].to_owned();
+        doc.push_str(section.trim_end());
+        doc.push_str(&previous[stop + end.len()..]);
+        return doc;
+    }
+    let mut doc = previous.trim_end().to_owned();
+    doc.push_str("\n\n");
+    doc.push_str(section);
+    doc
+}

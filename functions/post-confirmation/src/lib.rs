@@ -19,8 +19,7 @@ use shared::{
     errors::{Classified, diagnostic_for_client, truncate},
     schema::{SchemaBehind, SchemaGuard},
     users::{
-        AttributeMapping, InsertOutcome, NewUser, UserError, insert_confirmed_user,
-        insert_confirmed_user_within,
+        AttributeMapping, InsertMode, InsertOutcome, NewUser, UserError, insert_confirmed_user_with,
     },
 };
 
@@ -61,11 +60,11 @@ pub struct State {
 
 impl State {
     /// Builds the pool and opens its connection during init (best effort). The secret is the
-    /// only AWS call, so the SDK is set up only when there is a secret to fetch.
+    /// only AWS call, so the SDK is set up only when there is a secret to fetch. The schema
+    /// is not asked here: the first insert carries its guard (see `confirm`).
     pub async fn init(config: Config) -> Result<Self, DbError> {
         let db = Db::init_alone(&config.db).await?;
         let schema = SchemaGuard::new();
-        schema.warm_up(&db).await;
         Ok(Self {
             db,
             mapping: config.mapping,
@@ -266,19 +265,40 @@ async fn confirm(
     // password reset heals a row an earlier failure lost, and neither overwrites. A restart
     // of the server is ridden out while the budget allows: each failure here is a person
     // who sees an error at sign-up.
-    // The schema is checked on the same connection, and only until it is found current.
+    // The schema is checked in the insert's own round trip, and only until it is found
+    // current: the guard fails the insert's transaction on a schema this build was not made
+    // for, and only then does a second query say how far behind it is.
     let timeout = state.stateless.then(|| state.db.statement_timeout());
     match state
         .db
         .run_until(deadline, async |client| {
-            if let Err(behind) = state.schema.check(client).await? {
-                return Ok(Err(behind));
+            let guard = state.schema.guard_statement();
+            let mode = InsertMode {
+                timeout,
+                guard: guard.as_deref(),
+            };
+            match insert_confirmed_user_with(client, &user, mode).await {
+                Err(e) if guard.is_some() && SchemaGuard::refused(&e) => {
+                    if let Err(behind) = state.schema.check(client).await? {
+                        return Ok(Err(behind));
+                    }
+                    // Migrated between the two: the insert changed nothing, so run it again.
+                    let mode = InsertMode {
+                        timeout,
+                        guard: None,
+                    };
+                    insert_confirmed_user_with(client, &user, mode)
+                        .await
+                        .map(Ok)
+                }
+                Ok(outcome) => {
+                    if guard.is_some() {
+                        state.schema.found_current();
+                    }
+                    Ok(Ok(outcome))
+                }
+                Err(e) => Err(e),
             }
-            match timeout {
-                Some(timeout) => insert_confirmed_user_within(client, &user, timeout).await,
-                None => insert_confirmed_user(client, &user).await,
-            }
-            .map(Ok)
         })
         .await??
     {

@@ -35,10 +35,23 @@ pub async fn query_typed_within(
         "BEGIN; SET LOCAL statement_timeout = {}",
         timeout.as_millis()
     );
+    query_typed_in_transaction(client, &begin, sql, params).await
+}
+
+/// Runs `sql` as an unnamed statement in a transaction of its own that `begin` opens (a
+/// `BEGIN`, then statements such as a `SET LOCAL` or a guard that fails the transaction), in
+/// one round trip. An error of `begin` is returned first: the statement then ran in an
+/// aborted transaction and changed nothing.
+pub async fn query_typed_in_transaction(
+    client: &Client,
+    begin: &str,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Vec<Row>, Error> {
     // tokio-postgres sends a request when its future is first polled and `join!` polls all
     // three at once: one round trip for the whole transaction.
     let (begun, rows, committed) = tokio::join!(
-        client.batch_execute(&begin),
+        client.batch_execute(begin),
         client.query_typed(sql, params),
         client.batch_execute("COMMIT"),
     );

@@ -14,5 +14,5 @@ mod store;
 pub use attributes::{AttributeMapping, NewUser, SignUp, UserError};
 pub use handle::{MAX_HANDLE_CHARS, MAX_SUB_CHARS, handle_problem};
 pub use store::{
-    InsertOutcome, handle_is_taken, insert_confirmed_user, insert_confirmed_user_within,
+    InsertMode, InsertOutcome, handle_is_taken, insert_confirmed_user, insert_confirmed_user_with,
 };

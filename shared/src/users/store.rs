@@ -16,10 +16,18 @@ pub async fn handle_is_taken(
     client: &ClientWrapper,
     handle: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE lower(handle) = lower($1))")
+    // Unnamed, with its parameter's type given: one round trip even on a new connection, and
+    // nothing left in the session for a pooler to trip on.
+    let rows = client
+        .query_typed(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE lower(handle) = lower($1))",
+            &[(&handle, Type::TEXT)],
+        )
         .await?;
-    client.query_one(&stmt, &[&handle]).await?.try_get(0)
+    match rows.first() {
+        Some(row) => row.try_get(0),
+        None => Ok(false),
+    }
 }
 
 /// What inserting a confirmed user did.
@@ -66,30 +74,59 @@ pub async fn insert_confirmed_user(
     client: &ClientWrapper,
     user: &NewUser,
 ) -> Result<InsertOutcome, tokio_postgres::Error> {
-    insert(client, user, None).await
+    insert(client, user, InsertMode::default()).await
 }
 
-/// [`insert_confirmed_user`] for a connection that keeps no session state (behind a
-/// transaction-pooling proxy): each statement runs in its own transaction with `SET LOCAL
-/// statement_timeout = timeout` ([`crate::db::stateless`]).
-pub async fn insert_confirmed_user_within(
+/// How [`insert_confirmed_user_with`] runs its statements.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InsertMode<'a> {
+    /// For a connection that keeps no session state (behind a transaction-pooling proxy):
+    /// each statement runs in its own transaction with `SET LOCAL statement_timeout`
+    /// ([`crate::db::stateless`]).
+    pub timeout: Option<Duration>,
+    /// A statement run first in the insert's transaction, written in the same round trip,
+    /// that fails the transaction, and so the insert, unless the schema is current
+    /// ([`crate::schema::SchemaGuard::guard_statement`]). Its error is returned as it is.
+    pub guard: Option<&'a str>,
+}
+
+/// [`insert_confirmed_user`] with its statements run as `mode` says: still one round trip
+/// when all goes well.
+pub async fn insert_confirmed_user_with(
     client: &ClientWrapper,
     user: &NewUser,
-    timeout: Duration,
+    mode: InsertMode<'_>,
 ) -> Result<InsertOutcome, tokio_postgres::Error> {
-    insert(client, user, Some(timeout)).await
+    insert(client, user, mode).await
+}
+
+/// The `BEGIN ...` that opens a statement's transaction in `mode`, if it needs one.
+fn begin(mode: InsertMode<'_>) -> Option<String> {
+    let mut begin = String::from("BEGIN");
+    if let Some(t) = mode.timeout {
+        begin.push_str(&format!(
+            "; SET LOCAL statement_timeout = {}",
+            t.as_millis()
+        ));
+    }
+    if let Some(guard) = mode.guard {
+        begin.push_str("; ");
+        begin.push_str(guard);
+    }
+    (mode.timeout.is_some() || mode.guard.is_some()).then_some(begin)
 }
 
 async fn insert(
     client: &ClientWrapper,
     user: &NewUser,
-    timeout: Option<Duration>,
+    mode: InsertMode<'_>,
 ) -> Result<InsertOutcome, tokio_postgres::Error> {
-    let run = async |sql: &str, params: &[(&(dyn ToSql + Sync), Type)]| match timeout {
-        Some(t) => stateless::query_typed_within(client, t, sql, params).await,
+    let run = async |mode, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]| match begin(mode) {
+        Some(begin) => stateless::query_typed_in_transaction(client, &begin, sql, params).await,
         None => client.query_typed(sql, params).await,
     };
     let result = run(
+        mode,
         INSERT_CONFIRMED_USER,
         &[
             (&user.cognito_user_id, Type::TEXT),
@@ -106,7 +143,12 @@ async fn insert(
             // ON CONFLICT arbitrates only the sub. Two deliveries of the same user racing can
             // meet first on the handle index, so look at who holds what before calling it a
             // collision.
+            // The guard passed (the insert ran): only the timeout applies from here.
             let found = run(
+                InsertMode {
+                    guard: None,
+                    ..mode
+                },
                 FIND_SUB_OR_HANDLE_OWNER,
                 &[
                     (&user.cognito_user_id, Type::TEXT),

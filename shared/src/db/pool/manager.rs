@@ -6,14 +6,12 @@ use std::{sync::Arc, time::Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
-use tokio::net::TcpStream;
 use tokio_postgres::{
     Config as PgConfig, NoTls,
-    config::{Host, SslMode as PgSslMode},
-    tls::MakeTlsConnect,
+    config::{Host, SslMode as PgSslMode, SslNegotiation},
 };
 
-use super::early_connect::EarlyConnect;
+use super::early_connect::{Early, EarlyConnect, Handshaken};
 use crate::{
     db::{
         config::{CredentialSource, DbConfig, Pooling},
@@ -203,22 +201,18 @@ impl PgManager {
                     let (client, conn) = pg.connect(tls.clone()).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
-                // The same login over a socket already open: tokio-postgres still asks for
-                // TLS (the SSL request, then the handshake against `host`) as `pg` says.
-                (Connector::Plain, Some(stream)) => {
+                // The same login over a socket already open.
+                (_, Some(Early::Tcp(stream))) => {
                     let (client, conn) = pg.connect_raw(stream, NoTls).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
-                (Connector::Tls(tls), Some(stream)) => {
-                    // The name checked against the certificate, as tokio-postgres's own
-                    // connect would give it: the one host `pg` names.
-                    let host = match pg.get_hosts() {
-                        [Host::Tcp(h)] => h.as_str(),
-                        _ => "",
-                    };
-                    let Ok(tls) =
-                        MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), host);
-                    let (client, conn) = pg.connect_raw(stream, tls).await?;
+                // Over a TLS session already made, verified against the same host: told
+                // that TLS was negotiated directly, tokio-postgres sends no SSL request and
+                // takes the stream as the one it would have made.
+                (_, Some(Early::Tls(stream))) => {
+                    let mut pg = pg.clone();
+                    pg.ssl_negotiation(SslNegotiation::Direct);
+                    let (client, conn) = pg.connect_raw(*stream, Handshaken).await?;
                     Ok(ClientWrapper::new(client, tokio::spawn(drive(conn))))
                 }
             }
@@ -279,7 +273,7 @@ impl managed::Manager for PgManager {
         // The secret's fetch is the longest wait of a cold start. When the address is known
         // without it, the TCP connection is started meanwhile. The attempt is timed from the
         // secret's arrival, as if it had started then; a failed fetch drops (stops) it.
-        let early = EarlyConnect::start(&self.config);
+        let early = EarlyConnect::start(&self.config, &self.connector);
         let secret = cache.get().await?;
         let deadline = self.deadline();
         match self
