@@ -5,7 +5,9 @@
 //!
 //! Each section is measured in turn into its own results, then [`report`] writes them out.
 //! `BENCH_ONLY=pooler` measures and writes the pooler section alone, `BENCH_ONLY=cold` the cold
-//! path (section 8) and the sizes, `BENCH_ONLY=pre-sign-up` section 9 into the existing report.
+//! path (section 8) and the sizes, `BENCH_ONLY=pre-sign-up` section 9 into the existing report,
+//! `BENCH_ONLY=round-trips` section 10 likewise.
+//! `BENCH_ONLY=drift` writes section 6's drift-check table alone, between its markers.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -19,6 +21,7 @@
 //! | [`pooler`] | section 7: behind PgBouncer, and a direct burst past `max_connections` |
 //! | [`cold_path`] | section 8: the cold path phase by phase |
 //! | [`pre_sign_up`] | section 9: the PreSignUp trigger beside post-confirmation |
+//! | [`round_trips`] | section 10: the cold and warm paths in round trips, under a modelled network |
 //! | [`procfs`], [`stats`] | what /proc says about a process; medians, percentiles and units |
 //! | [`report`] | BENCHMARKS.md from the results, one module per group of sections |
 
@@ -32,6 +35,7 @@ mod pooler;
 mod pre_sign_up;
 mod procfs;
 mod report;
+mod round_trips;
 mod setup;
 mod sg_ip_update;
 mod stats;
@@ -63,6 +67,34 @@ async fn main() -> Result<()> {
             report::replace_section(&previous, &section, pre_sign_up::BEGIN, pre_sign_up::END),
         )?;
         eprintln!("bench: wrote section 9 into {}", options.out_path.display());
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("round-trips") {
+        let measured = round_trips::measure(&s).await?;
+        let section = round_trips::render(&measured, &Provenance::from_env());
+        let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+        std::fs::write(
+            &options.out_path,
+            report::replace_section(&previous, &section, round_trips::BEGIN, round_trips::END),
+        )?;
+        eprintln!(
+            "bench: wrote section 10 into {}",
+            options.out_path.display()
+        );
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("drift") {
+        let measured = drift_check::measure(&s, &options.drift_sizes).await?;
+        let section = drift_check::render(&measured, &Provenance::from_env())?;
+        let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+        std::fs::write(
+            &options.out_path,
+            report::replace_section(&previous, &section, drift_check::BEGIN, drift_check::END),
+        )?;
+        eprintln!(
+            "bench: wrote section 6's drift-check table into {}",
+            options.out_path.display()
+        );
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("cold") {

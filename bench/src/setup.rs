@@ -22,7 +22,7 @@ impl Options {
         let out_path =
             PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into()));
         let drift_sizes: Vec<usize> = std::env::var("BENCH_DRIFT_USERS")
-            .unwrap_or_else(|_| "1000,10000".into())
+            .unwrap_or_else(|_| "1000,10000,100000".into())
             .split(',')
             .filter_map(|n| n.trim().parse().ok())
             .collect();

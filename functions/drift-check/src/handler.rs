@@ -33,6 +33,15 @@ impl From<Completion> for RunStatus {
 
 /// Runs one check. Drift is not an error: the function fails only when it could not check.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+    // The same phase lines as the sign-up triggers' (`shared::cold_start`): a cold start
+    // with `cold_start=debug` says where its time went, up to the first answer.
+    shared::cold_start::mark("event");
+    let result = run(state, event).await;
+    shared::cold_start::end("handler");
+    result
+}
+
+async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error> {
     let started = Instant::now();
     let (payload, context) = event.into_parts();
     let request = match request::parse(&payload) {

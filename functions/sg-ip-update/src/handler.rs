@@ -101,6 +101,15 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
 /// HTTP response, the refusal or failure included: an error returned to the runtime would
 /// reach the caller as a bare 502 without the reason.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
+    // The same phase lines as the sign-up triggers' (`shared::cold_start`): a cold start
+    // with `cold_start=debug` says where its time went, up to the first answer.
+    shared::cold_start::mark("event");
+    let result = run(state, event).await;
+    shared::cold_start::end("handler");
+    result
+}
+
+async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
     let (payload, context) = event.into_parts();
     let via = way_in(&payload);
     let parsed = parse_event(&payload, &state.envelope);

@@ -56,7 +56,9 @@ impl EarlyConnect {
                 Connector::Plain => Ok(Early::Tcp(stream)),
                 Connector::Tls(mut make) => {
                     let Ok(tls) = MakeTlsConnect::<TcpStream>::make_tls_connect(&mut make, &target);
-                    handshake(stream, tls).await.map(|s| Early::Tls(Box::new(s)))
+                    handshake(stream, tls)
+                        .await
+                        .map(|s| Early::Tls(Box::new(s)))
                 }
             }
         });
