@@ -3,10 +3,7 @@
 //! of those passes. The table sits between its markers in BENCHMARKS.md, so
 //! `BENCH_ONLY=drift bench/run` can measure it alone and replace it in place.
 
-use std::{
-    fmt::{self, Write as _},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::future::join_all;
@@ -14,12 +11,7 @@ use harness::{Outcome, aws};
 use serde_json::{Value, json};
 
 use crate::{
-    fixtures::confirmed_user,
-    procfs::peak_rss_kb,
-    report::Provenance,
-    setup::Setup,
-    stats::{kib_to_mib, ms},
-    subjects::Subject,
+    fixtures::confirmed_user, procfs::peak_rss_kb, setup::Setup, stats::ms, subjects::Subject,
 };
 
 pub const BEGIN: &str = "<!-- drift-passes:begin -->";
@@ -33,11 +25,11 @@ const CREATE_BATCH: usize = 200;
 const PROGRESS_EVERY: usize = 10_000;
 
 /// The pacing's floor for one page: 10 `ListUsers` calls a second.
-const PACING_MS_PER_PAGE: i64 = 100;
+pub const PACING_MS_PER_PAGE: i64 = 100;
 
 /// drift-check's peak RSS target at the largest pool measured: a pass keeps a page and counts,
 /// not the pool, so its memory should not grow with the pool.
-const PEAK_RSS_TARGET_MIB: u64 = 64;
+pub const PEAK_RSS_TARGET_MIB: u64 = 64;
 
 /// How long each invocation is given: far shorter than the template's 300 s, so a pool of
 /// thousands already needs a pass over several runs, as millions do in production.
@@ -81,6 +73,9 @@ pub enum DriftOutcome {
         missing_user: u64,
         orphan_user: Value,
         unexpected: Value,
+        /// Every other kind found over the pass's runs (`unwritable_user`, `profile_changed`,
+        /// rule kinds), by kind: none is expected of this pool.
+        other: std::collections::BTreeMap<String, u64>,
     },
     /// Any other outcome, as the driver saw it.
     Failed(String),
@@ -115,21 +110,32 @@ pub async fn measure(s: &Setup, sizes: &[usize]) -> Result<DriftCheck> {
         let seeding = Instant::now();
         while created < size {
             let batch: Vec<usize> = (created..size.min(created + CREATE_BATCH)).collect();
-            let subs = join_all(batch.iter().map(|&i| confirmed_user(cognito, &pool, i))).await;
-            let mut rows = Vec::new();
-            for (&i, sub) in batch.iter().zip(subs) {
+            let handles: Vec<String> = batch.iter().map(|i| format!("u{i:06}")).collect();
+            let emails: Vec<String> = handles.iter().map(|h| format!("{h}@example.com")).collect();
+            let subs = join_all(
+                handles
+                    .iter()
+                    .zip(&emails)
+                    .map(|(h, e)| confirmed_user(cognito, &pool, h, e)),
+            )
+            .await;
+            // Each row as post-confirmation writes it from the user's attributes, so that a
+            // user with a row differs in nothing (no profile_changed).
+            let (mut rows, mut row_handles) = (Vec::new(), Vec::new());
+            for ((&i, handle), sub) in batch.iter().zip(&handles).zip(subs) {
                 if i % 1000 == 999 {
                     lost += 1;
                 } else {
                     rows.push(sub?);
+                    row_handles.push(handle.clone());
                 }
             }
             admin
                 .execute(
                     "INSERT INTO users (cognito_user_id, email, display_name, handle, created_at) \
-                     SELECT s, s || '@example.com', s, 'h' || s, now() - interval '1 hour' \
-                     FROM unnest($1::text[]) AS s",
-                    &[&rows],
+                     SELECT s, h || '@example.com', h, h, now() - interval '1 hour' \
+                     FROM unnest($1::text[], $2::text[]) AS t(s, h)",
+                    &[&rows, &row_handles],
                 )
                 .await?;
             let before = created;
@@ -158,6 +164,7 @@ pub async fn measure(s: &Setup, sizes: &[usize]) -> Result<DriftCheck> {
         };
         let f = drift.spawn(s).await?;
         let (mut runs, mut pages, mut missing, mut total_ms) = (0u32, 0i64, 0u64, 0.0);
+        let mut other = std::collections::BTreeMap::new();
         let outcome = loop {
             let inv = f.invoke_within(&json!({}), run_window()).await;
             total_ms += ms(inv.elapsed);
@@ -166,6 +173,13 @@ pub async fn measure(s: &Setup, sizes: &[usize]) -> Result<DriftCheck> {
                 other => break DriftOutcome::Failed(format!("{other:?}")),
             };
             missing += v["counts"]["missing_user"].as_u64().unwrap_or(0);
+            for (kind, n) in v["counts"].as_object().into_iter().flatten() {
+                let n = n.as_u64().unwrap_or(0);
+                if n > 0 && !["missing_user", "orphan_user", "unexpected"].contains(&kind.as_str())
+                {
+                    *other.entry(kind.clone()).or_insert(0) += n;
+                }
+            }
             if !v["pass"].is_null() {
                 runs += 1;
                 pages += v["pass"]["pages_read"].as_i64().unwrap_or(0);
@@ -177,6 +191,7 @@ pub async fn measure(s: &Setup, sizes: &[usize]) -> Result<DriftCheck> {
                     missing_user: missing,
                     orphan_user: c["orphan_user"].clone(),
                     unexpected: c["unexpected"].clone(),
+                    other: std::mem::take(&mut other),
                 };
             }
         };
@@ -197,230 +212,4 @@ pub async fn measure(s: &Setup, sizes: &[usize]) -> Result<DriftCheck> {
         orphans,
         rows: rows_out,
     })
-}
-
-/// A target the drift table checks: what it promises, whether it held, what was measured.
-pub struct Verdict {
-    pub name: String,
-    pub met: bool,
-    pub measured: String,
-}
-
-/// The drift table and the notes that belong to it, between the markers, as section 6 of the
-/// full report has it; returns the targets it checks, for the report's targets table.
-pub fn write_block(out: &mut String, d: &DriftCheck) -> Result<Vec<Verdict>, fmt::Error> {
-    writeln!(out, "{BEGIN}")?;
-    let verdicts = write_passes(out, d)?;
-    writeln!(out, "{END}\n")?;
-    Ok(verdicts)
-}
-
-/// The block alone, for `BENCH_ONLY=drift`: it says how it was made, and its targets' verdicts
-/// follow the table, since a partial run leaves the report's targets table as it was.
-pub fn render(d: &DriftCheck, p: &Provenance) -> Result<String, fmt::Error> {
-    let mut doc = String::new();
-    writeln!(doc, "{BEGIN}")?;
-    writeln!(
-        doc,
-        "`BENCH_ONLY=drift {}`, {} on {} ({} cores), in place of the full run's table.\n",
-        p.command, p.date, p.cpu, p.cores
-    )?;
-    let verdicts = write_passes(&mut doc, d)?;
-    writeln!(doc)?;
-    for v in &verdicts {
-        let met = if v.met { "met" } else { "**not met**" };
-        writeln!(doc, "- Target \"{}\": {met} ({}).", v.name, v.measured)?;
-    }
-    writeln!(doc, "{END}")?;
-    Ok(doc)
-}
-
-/// The notes and the table, one row per pool size; the targets checked at the largest.
-fn write_passes(out: &mut String, d: &DriftCheck) -> Result<Vec<Verdict>, fmt::Error> {
-    let orphans = d.orphans;
-    if orphans == 0 {
-        writeln!(
-            out,
-            "The pool holds confirmed users, each with a row in `users` except one in a thousand \
-             (lost sign-ups, found as `missing_user`); measured alone, no other section wrote rows, \
-             so there are no orphans (`orphan_user`). Report mode.\n"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "The pool holds confirmed users, each with a row in `users` except one in a thousand (lost \
-             sign-ups, found as `missing_user`); the {orphans} rows the sections above wrote have no user in \
-             the pool (`orphan_user`: all counted, the first 1,000 stored). Report mode.\n"
-        )?;
-    }
-    let window = run_window().as_secs();
-    writeln!(
-        out,
-        "One pass per pool at the default pacing (10 `ListUsers` calls a second, 60 users a page), \
-         each invocation given {window} s (`BENCH_DRIFT_RUN_SECS`; the template gives 300 s), \
-         one process for all the pass's runs. Time per page is all runs over the pages, against \
-         the pacing's {PACING_MS_PER_PAGE} ms; moto finds each page's start by scanning the pool \
-         from its first user, so its share of a page grows with the pool.\n"
-    )?;
-    writeln!(
-        out,
-        "| Cognito users | managed rules | runs | pages | all runs ms | pacing floor ms (pages / 10 per s) | ms per page | peak RSS MiB | findings |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-    let mut verdicts = Vec::new();
-    let largest = d.rows.last().map(|row| row.users);
-    for row in &d.rows {
-        let (size, lost, total) = (row.users, row.lost, row.total_ms);
-        let (status, findings) = match &row.outcome {
-            DriftOutcome::Report {
-                status,
-                missing_user,
-                orphan_user,
-                unexpected,
-            } => {
-                let found = format!(
-                    "{missing_user} missing_user, {orphan_user} orphan_user, {unexpected} unexpected"
-                );
-                let expected = *missing_user == lost && *orphan_user == json!(orphans);
-                let found = if expected {
-                    found
-                } else {
-                    format!("{found} (expected {lost} missing_user, {orphans} orphan_user)")
-                };
-                (status.as_str(), found)
-            }
-            DriftOutcome::Failed(outcome) => (outcome.as_str(), String::new()),
-        };
-        let per_page = if row.pages > 0 {
-            format!("{:.1}", total / row.pages as f64)
-        } else {
-            "-".to_owned()
-        };
-        writeln!(
-            out,
-            "| {size} | {} | {} | {} | {total:.0} ({status}) | {} | {per_page} | {:.1} | {findings} |",
-            row.groups,
-            row.runs,
-            row.pages,
-            row.pages * PACING_MS_PER_PAGE,
-            kib_to_mib(row.peak_rss_kb),
-        )?;
-        if Some(size) == largest {
-            verdicts.push(Verdict {
-                name: format!(
-                    "drift-check peak RSS <= {PEAK_RSS_TARGET_MIB} MiB (at {size} users)"
-                ),
-                met: row.peak_rss_kb <= PEAK_RSS_TARGET_MIB * 1024,
-                measured: format!("{:.1} MiB", kib_to_mib(row.peak_rss_kb)),
-            });
-        }
-    }
-    Ok(verdicts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::replace_section;
-
-    fn row(users: usize, pages: i64, total_ms: f64, peak_rss_kb: u64) -> DriftRow {
-        let lost = (users / 1000) as u64;
-        DriftRow {
-            users,
-            lost,
-            groups: 50,
-            total_ms,
-            peak_rss_kb,
-            runs: 1,
-            pages,
-            outcome: DriftOutcome::Report {
-                status: "complete".into(),
-                missing_user: lost,
-                orphan_user: json!(0),
-                unexpected: json!(0),
-            },
-        }
-    }
-
-    fn provenance() -> Provenance {
-        Provenance {
-            command: "bench/run".into(),
-            date: "2026-12-06".into(),
-            cpu: "cpu".into(),
-            cores: 2,
-        }
-    }
-
-    #[test]
-    fn the_block_carries_its_markers_the_time_per_page_and_its_verdicts() {
-        let d = DriftCheck {
-            orphans: 0,
-            rows: vec![
-                row(1000, 17, 2085.0, 9 * 1024),
-                row(100_000, 1667, 250_050.0, 80 * 1024),
-            ],
-        };
-        let doc = render(&d, &provenance()).unwrap();
-        assert!(
-            doc.starts_with(BEGIN) && doc.trim_end().ends_with(END),
-            "{doc}"
-        );
-        assert!(doc.contains("| ms per page |"), "{doc}");
-        assert!(
-            doc.contains("| 100000 | 50 | 1 | 1667 | 250050 (complete) | 166700 | 150.0 | 80.0 |"),
-            "{doc}"
-        );
-        // Only the largest pool is held to the target, and here it fails.
-        assert!(
-            doc.contains(
-                "- Target \"drift-check peak RSS <= 64 MiB (at 100000 users)\": **not met** (80.0 MiB).\n"
-            ),
-            "{doc}"
-        );
-        assert_eq!(doc.matches("- Target").count(), 1, "{doc}");
-    }
-
-    #[test]
-    fn the_full_report_block_gives_its_targets_to_the_targets_table() {
-        let d = DriftCheck {
-            orphans: 486_845,
-            rows: vec![row(10_000, 0, 17_434.0, 9 * 1024)],
-        };
-        let mut body = String::new();
-        let verdicts = write_block(&mut body, &d).unwrap();
-        assert!(
-            body.starts_with(BEGIN) && body.trim_end().ends_with(END),
-            "{body}"
-        );
-        assert!(!body.contains("- Target"), "{body}");
-        // No pages read: no time per page rather than a division by zero.
-        assert!(body.contains("| 0 | - | 9.0 |"), "{body}");
-        assert!(
-            body.contains("(expected 10 missing_user, 486845 orphan_user)"),
-            "{body}"
-        );
-        assert_eq!(verdicts.len(), 1);
-        assert!(verdicts[0].met && verdicts[0].measured == "9.0 MiB");
-    }
-
-    #[test]
-    fn a_partial_run_replaces_the_block_in_place() {
-        let d = DriftCheck {
-            orphans: 0,
-            rows: vec![row(1000, 17, 2085.0, 9 * 1024)],
-        };
-        let previous = format!(
-            "## 6\n\n- sg-ip-update\n\n{BEGIN}\nold table\n{END}\n\n## 7. Behind a pooler\n"
-        );
-        let doc = replace_section(&previous, &render(&d, &provenance()).unwrap(), BEGIN, END);
-        assert!(
-            doc.starts_with("## 6\n\n- sg-ip-update\n\n<!-- drift-passes:begin -->\n"),
-            "{doc}"
-        );
-        assert!(!doc.contains("old table"), "{doc}");
-        assert!(
-            doc.ends_with(&format!("met (9.0 MiB).\n{END}\n\n## 7. Behind a pooler\n")),
-            "{doc}"
-        );
-    }
 }

@@ -13,24 +13,37 @@ pub fn signup(tag: &str, i: usize) -> Value {
     fixtures::signup(&sub, &handle)
 }
 
-/// A confirmed user (as after sign-up and confirmation); returns its sub.
+/// A confirmed Cognito user (as after sign-up and confirmation) with this handle as its
+/// username and `preferred_username`, and this verified email: what post-confirmation and
+/// drift-check's backfill turn into a row. Returns the sub Cognito gave it.
 pub async fn confirmed_user(
     cognito: &aws_sdk_cognitoidentityprovider::Client,
     pool: &str,
-    i: usize,
+    handle: &str,
+    email: &str,
 ) -> Result<String> {
-    let username = format!("u{i:06}");
+    use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+    let attr = |name: &str, value: &str| {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .context("attribute")
+    };
     let created = cognito
         .admin_create_user()
         .user_pool_id(pool)
-        .username(&username)
-        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .username(handle)
+        .message_action(MessageActionType::Suppress)
+        .user_attributes(attr("email", email)?)
+        .user_attributes(attr("email_verified", "true")?)
+        .user_attributes(attr("preferred_username", handle)?)
         .send()
         .await?;
     cognito
         .admin_set_user_password()
         .user_pool_id(pool)
-        .username(&username)
+        .username(handle)
         .password("Correct-Horse-9")
         .permanent(true)
         .send()

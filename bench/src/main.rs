@@ -18,6 +18,7 @@
 //! | [`binaries`] | section 3's sizes: each binary stripped and zipped |
 //! | [`connections`] | section 4: database connections and secret fetches per environment |
 //! | [`sg_ip_update`], [`drift_check`] | section 6: sg-ip-update's IP moves, drift-check's passes by pool size |
+//! | [`drift_passes`] | section 6's drift-check table, for the full report or alone (`BENCH_ONLY=drift`) |
 //! | [`pooler`] | section 7: behind PgBouncer, and a direct burst past `max_connections` |
 //! | [`cold_path`] | section 8: the cold path phase by phase |
 //! | [`pre_sign_up`] | section 9: the PreSignUp trigger beside post-confirmation |
@@ -29,6 +30,7 @@ mod binaries;
 mod cold_path;
 mod connections;
 mod drift_check;
+mod drift_passes;
 mod fixtures;
 mod floors;
 mod pooler;
@@ -85,7 +87,7 @@ async fn main() -> Result<()> {
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("drift") {
         let measured = drift_check::measure(&s, &options.drift_sizes).await?;
-        let section = drift_check::render(&measured, &Provenance::from_env())?;
+        let section = drift_passes::render(&measured, &Provenance::from_env())?;
         let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
         std::fs::write(
             &options.out_path,
@@ -146,6 +148,13 @@ async fn main() -> Result<()> {
         &pre_sign_up::render(&pre, &post, &Provenance::from_env()),
         pre_sign_up::BEGIN,
         pre_sign_up::END,
+    );
+    eprintln!("bench: round trips under a modelled network");
+    let doc = report::replace_section(
+        &doc,
+        &round_trips::render(&round_trips::measure(&s).await?, &Provenance::from_env()),
+        round_trips::BEGIN,
+        round_trips::END,
     );
     std::fs::write(&options.out_path, keep_deploy_loop(&previous, doc))?;
     eprintln!("bench: wrote {}", options.out_path.display());

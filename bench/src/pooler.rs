@@ -25,6 +25,7 @@ use shared::{
 use tokio_postgres::types::Type;
 
 use crate::{
+    fixtures::confirmed_user,
     setup::Setup,
     stats::ms,
     subjects::{self, Run, Subject},
@@ -233,7 +234,7 @@ async fn overflow(s: &Setup) -> Result<Overflow> {
         let created = join_all(
             chunk
                 .iter()
-                .map(|(_, handle, email)| confirmed_user(s, &pool, handle, email)),
+                .map(|(_, handle, email)| confirmed_user(&s.cognito, &pool, handle, email)),
         )
         .await;
         for ((_, handle, email), sub) in chunk.iter().zip(created) {
@@ -278,43 +279,6 @@ async fn overflow(s: &Setup) -> Result<Overflow> {
         drift_status,
         rows_after_drift_check: count().await?,
     })
-}
-
-/// A confirmed Cognito user with this handle and email; returns the sub Cognito gave it.
-async fn confirmed_user(s: &Setup, pool: &str, handle: &str, email: &str) -> Result<String> {
-    use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
-    let attr = |name: &str, value: &str| {
-        AttributeType::builder()
-            .name(name)
-            .value(value)
-            .build()
-            .context("attribute")
-    };
-    let created = s
-        .cognito
-        .admin_create_user()
-        .user_pool_id(pool)
-        .username(handle)
-        .message_action(MessageActionType::Suppress)
-        .user_attributes(attr("email", email)?)
-        .user_attributes(attr("email_verified", "true")?)
-        .user_attributes(attr("preferred_username", handle)?)
-        .send()
-        .await?;
-    s.cognito
-        .admin_set_user_password()
-        .user_pool_id(pool)
-        .username(handle)
-        .password("Correct-Horse-9")
-        .permanent(true)
-        .send()
-        .await?;
-    created
-        .user()
-        .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
-        .and_then(|a| a.value())
-        .map(str::to_owned)
-        .context("admin_create_user returned no sub")
 }
 
 /// Sets (or resets) `max_connections` and restarts Postgres for it to apply.

@@ -75,12 +75,7 @@ async fn with_db_host_set_the_connection_opens_while_the_secret_is_fetched() {
     let db = stack.fresh_database().await.unwrap();
     let rds_managed = json!({"username": "app", "password": db.stack.app_password});
     let arn = create_secret(stack, &rds_managed).await;
-    let moto_port: u16 = stack
-        .aws_endpoint
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("moto's port");
+    let moto_port = stack.moto_port();
     let hold = Duration::from_secs(1);
     let slow_moto = Front::start_delayed(moto_port, hold).await;
     let database = Front::start(db.stack.pg_port).await;

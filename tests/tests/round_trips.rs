@@ -85,12 +85,7 @@ async fn a_cold_sign_up_is_six_exchanges_with_postgres_tls_before_the_secret_and
     secret["port"] = json!(pg.port);
     let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
     let arn = aws::create_secret(&sm, &secret).await;
-    let moto_port: u16 = stack
-        .aws_endpoint
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("moto's port");
+    let moto_port = stack.moto_port();
     let hold = Duration::from_secs(1);
     let slow_moto = Front::start_delayed(moto_port, hold).await;
     let pg_port = pg.port.to_string();

@@ -5,7 +5,8 @@ use std::fmt::{self, Write as _};
 
 use super::Report;
 use crate::{
-    drift_check::{self, DriftCheck},
+    drift_check::DriftCheck,
+    drift_passes,
     sg_ip_update::SgIpUpdate,
     stats::{median, pct},
 };
@@ -29,7 +30,7 @@ impl Report {
     /// Section 6, second part: drift-check's passes by pool size, between the markers a
     /// `BENCH_ONLY=drift` run replaces them by.
     pub(super) fn drift_check(&mut self, d: &DriftCheck) -> fmt::Result {
-        for v in drift_check::write_block(&mut self.body, d)? {
+        for v in drift_passes::write_block(&mut self.body, d)? {
             self.target(v.name, v.met, v.measured);
         }
         Ok(())

@@ -96,8 +96,12 @@ async fn in_transaction(
     client: &deadpool_postgres::ClientWrapper,
     work: impl AsyncFnOnce() -> Result<(), tokio_postgres::Error>,
 ) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute("BEGIN").await?;
-    match work().await {
+    // `BEGIN` goes out with the work's first statement: `join!` polls both at once, and
+    // tokio-postgres sends each request when first polled, in that order. A failed `BEGIN`
+    // fails the statements behind it too, so its error is the one returned.
+    let (begun, done) = tokio::join!(client.batch_execute("BEGIN"), work());
+    begun?;
+    match done {
         Ok(()) => client.batch_execute("COMMIT").await,
         Err(e) => {
             // A broken connection rolls back by itself; the error that matters is `e`.

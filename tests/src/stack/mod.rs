@@ -160,6 +160,16 @@ impl Stack {
             .await
     }
 
+    /// The port moto listens on, for a front put between it and a function.
+    pub fn moto_port(&self) -> u16 {
+        self.aws_endpoint
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("moto's endpoint ends in its port")
+    }
+
     /// The variables every function process needs to reach this stack's moto.
     pub fn aws_env(&self) -> Vec<(String, String)> {
         [
