@@ -23,6 +23,7 @@
 //! | [`cold_path`] | section 8: the cold path phase by phase |
 //! | [`pre_sign_up`] | section 9: the PreSignUp trigger beside post-confirmation |
 //! | [`round_trips`] | section 10: the cold and warm paths in round trips, under a modelled network |
+//! | [`round_trips_report`] | section 10's table and targets |
 //! | [`procfs`], [`stats`] | what /proc says about a process; medians, percentiles and units |
 //! | [`report`] | BENCHMARKS.md from the results, one module per group of sections |
 
@@ -38,6 +39,7 @@ mod pre_sign_up;
 mod procfs;
 mod report;
 mod round_trips;
+mod round_trips_report;
 mod setup;
 mod sg_ip_update;
 mod stats;
@@ -73,7 +75,7 @@ async fn main() -> Result<()> {
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("round-trips") {
         let measured = round_trips::measure(&s).await?;
-        let section = round_trips::render(&measured, &Provenance::from_env());
+        let section = round_trips_report::render(&measured, &Provenance::from_env());
         let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
         std::fs::write(
             &options.out_path,
@@ -152,7 +154,7 @@ async fn main() -> Result<()> {
     eprintln!("bench: round trips under a modelled network");
     let doc = report::replace_section(
         &doc,
-        &round_trips::render(&round_trips::measure(&s).await?, &Provenance::from_env()),
+        &round_trips_report::render(&round_trips::measure(&s).await?, &Provenance::from_env()),
         round_trips::BEGIN,
         round_trips::END,
     );
