@@ -31,11 +31,16 @@ pub async fn query_typed_within(
     sql: &str,
     params: &[(&(dyn ToSql + Sync), Type)],
 ) -> Result<Vec<Row>, Error> {
-    let begin = format!(
+    query_typed_in_transaction(client, &begin_within(timeout), sql, params).await
+}
+
+/// The `BEGIN` of a transaction whose statements time out after `timeout`, for
+/// [`query_typed_in_transaction`]; more statements may follow it, separated by `;`.
+pub fn begin_within(timeout: Duration) -> String {
+    format!(
         "BEGIN; SET LOCAL statement_timeout = {}",
         timeout.as_millis()
-    );
-    query_typed_in_transaction(client, &begin, sql, params).await
+    )
 }
 
 /// Runs `sql` as an unnamed statement in a transaction of its own that `begin` opens (a

@@ -102,18 +102,16 @@ pub async fn insert_confirmed_user_with(
 
 /// The `BEGIN ...` that opens a statement's transaction in `mode`, if it needs one.
 fn begin(mode: InsertMode<'_>) -> Option<String> {
-    let mut begin = String::from("BEGIN");
-    if let Some(t) = mode.timeout {
-        begin.push_str(&format!(
-            "; SET LOCAL statement_timeout = {}",
-            t.as_millis()
-        ));
-    }
+    let mut begin = match (mode.timeout, mode.guard) {
+        (None, None) => return None,
+        (Some(t), _) => stateless::begin_within(t),
+        (None, Some(_)) => String::from("BEGIN"),
+    };
     if let Some(guard) = mode.guard {
         begin.push_str("; ");
         begin.push_str(guard);
     }
-    (mode.timeout.is_some() || mode.guard.is_some()).then_some(begin)
+    Some(begin)
 }
 
 async fn insert(
@@ -169,5 +167,30 @@ async fn insert(
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transaction_opens_with_the_timeout_then_the_guard_and_only_when_needed() {
+        let t = Some(Duration::from_millis(1500));
+        let guard = Some("DO $g$ BEGIN END $g$");
+        let mode = |timeout, guard| InsertMode { timeout, guard };
+        assert_eq!(begin(mode(None, None)), None);
+        assert_eq!(
+            begin(mode(t, None)).as_deref(),
+            Some("BEGIN; SET LOCAL statement_timeout = 1500")
+        );
+        assert_eq!(
+            begin(mode(None, guard)).as_deref(),
+            Some("BEGIN; DO $g$ BEGIN END $g$")
+        );
+        assert_eq!(
+            begin(mode(t, guard)).as_deref(),
+            Some("BEGIN; SET LOCAL statement_timeout = 1500; DO $g$ BEGIN END $g$")
+        );
     }
 }
