@@ -115,11 +115,13 @@ pub async fn unlock_owner(
     group: &str,
     owner: &str,
 ) -> Result<(), tokio_postgres::Error> {
+    // Prepared once per connection: a bare string would cost a round trip to prepare it on
+    // every release.
+    let stmt = client
+        .prepare_cached("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .await?;
     client
-        .execute(
-            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-            &[&lock_key(group, owner)],
-        )
+        .execute(&stmt, &[&lock_key(group, owner)])
         .await
         .map(drop)
 }

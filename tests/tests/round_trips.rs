@@ -3,7 +3,7 @@
 //! follows a request. How much of it waits in sequence on a real network is the bench's to
 //! measure (BENCHMARKS.md, "Round trips"); what is asserted here is what the client sends and
 //! when it may: the TLS handshake before the credentials exist, and the schema check in the
-//! insert's own round trip.
+//! insert's own round trip; and what a warm IP move costs sg-ip-update.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -17,6 +17,9 @@ use harness::{
     function_binary, latency::LatencyFront,
 };
 use serde_json::json;
+
+#[path = "common/sg.rs"]
+mod sg;
 
 /// A server answering each line it reads with that line.
 fn echo_server() -> u16 {
@@ -129,4 +132,45 @@ async fn a_cold_sign_up_is_six_exchanges_with_postgres_tls_before_the_secret_and
         "the TLS handshake was answered {:?} after the secret was asked for; its answer was held {hold:?}",
         times[1].duration_since(asked).unwrap_or_default()
     );
+}
+
+/// A warm IP move waits on Postgres six times: the owner's lock, the row, the pending state
+/// with the shared-rule check beside it, then (after EC2) `BEGIN` with the applied state and
+/// its audit row, the commit, and the unlock. Each pair sent as one flight would cost a round
+/// trip apiece if it went one statement at a time.
+#[tokio::test]
+async fn a_warm_ip_move_is_six_exchanges_with_postgres() {
+    let fx = sg::Fixture::shared().await;
+    fx.add_owner("andrew", None, None, false).await;
+    let pg = LatencyFront::start(fx.db.stack.pg_port, Duration::ZERO).unwrap();
+    let mut secret = fx.db.rds_secret(&fx.db.stack.app_password);
+    secret["port"] = json!(pg.port);
+    let sm = aws_sdk_secretsmanager::Client::new(&fx.moto.sdk_config().await);
+    let arn = aws::create_secret(&sm, &secret).await;
+    let pg_port = pg.port.to_string();
+    let env = secret_env(
+        &fx.db,
+        &fx.moto,
+        &arn,
+        &[
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", &pg_port),
+            ("SECURITY_GROUP_ID", &fx.group),
+        ],
+    );
+    let f = Function::spawn(&function_binary("sg-ip-update"), &env)
+        .await
+        .unwrap();
+    // The first two create the rule and then move it, preparing every statement a move uses.
+    let mut warm = Vec::new();
+    for ip in ["34.201.17.5", "52.14.99.8", "34.201.17.5", "52.14.99.8"] {
+        let before = pg.exchanges();
+        let inv = f.invoke(&sg::change("andrew", ip)).await;
+        let v = inv.response();
+        assert_eq!(v["outcome"], "applied", "{v}");
+        warm.push(pg.exchanges() - before);
+    }
+    f.stop().await;
+    assert_eq!(warm[2..], [6, 6], "exchanges per invocation: {warm:?}");
+    assert_eq!(fx.audit().await.len(), 4, "every move has its audit row");
 }

@@ -96,9 +96,9 @@ async fn in_transaction(
     client: &deadpool_postgres::ClientWrapper,
     work: impl AsyncFnOnce() -> Result<(), tokio_postgres::Error>,
 ) -> Result<(), tokio_postgres::Error> {
-    // `BEGIN` goes out with the work's first statement: `join!` polls both at once, and
-    // tokio-postgres sends each request when first polled, in that order. A failed `BEGIN`
-    // fails the statements behind it too, so its error is the one returned.
+    // `BEGIN` goes out with the work's statements (each caller joins its own): `join!` polls
+    // both at once, and tokio-postgres sends each request when first polled, in that order.
+    // A failed `BEGIN` fails the statements behind it too, so its error is the one returned.
     let (begun, done) = tokio::join!(client.batch_execute("BEGIN"), work());
     begun?;
     match done {
@@ -200,8 +200,11 @@ async fn update_locked(
             {
                 entry.outcome = AuditOutcome::Unchanged;
                 in_transaction(client, async || {
-                    store::note_request(client, rule.id, change.sent_at).await?;
-                    store::audit(client, &entry).await
+                    tokio::try_join!(
+                        store::note_request(client, rule.id, change.sent_at),
+                        store::audit(client, &entry)
+                    )
+                    .map(drop)
                 })
                 .await?;
                 return Ok(Summary::of(&rule, AuditOutcome::Unchanged, cidr_text, old));
@@ -211,12 +214,20 @@ async fn update_locked(
         }
     }
 
-    store::mark_pending(client, rule.id, cidr, change.sent_at).await?;
-    if let Some(id) = rule.aws_rule_id.clone() {
-        if store::rule_is_shared(client, rule.id, group, &id).await? {
-            // Someone else behind the same address keeps that rule; this owner gets its own.
-            rule.aws_rule_id = None;
+    // Both in one round trip: the check reads only the other rows of the group.
+    let shared = async {
+        match rule.aws_rule_id.as_deref() {
+            Some(id) => store::rule_is_shared(client, rule.id, group, id).await,
+            None => Ok(false),
         }
+    };
+    let ((), shared) = tokio::try_join!(
+        store::mark_pending(client, rule.id, cidr, change.sent_at),
+        shared
+    )?;
+    if shared {
+        // Someone else behind the same address keeps that rule; this owner gets its own.
+        rule.aws_rule_id = None;
     }
     match state.ec2.apply(&rule, cidr).await {
         Ok(rule_id) => {
@@ -224,8 +235,11 @@ async fn update_locked(
             // stays pending, and drift-check converges it).
             entry.outcome = AuditOutcome::Applied;
             in_transaction(client, async || {
-                store::mark_applied(client, rule.id, cidr.into(), &rule_id, true).await?;
-                store::audit(client, &entry).await
+                tokio::try_join!(
+                    store::mark_applied(client, rule.id, cidr.into(), &rule_id, true),
+                    store::audit(client, &entry)
+                )
+                .map(drop)
             })
             .await?;
             rule.aws_rule_id = Some(rule_id);
@@ -236,8 +250,11 @@ async fn update_locked(
             entry.outcome = AuditOutcome::Failed;
             entry.detail = Some(&detail);
             in_transaction(client, async || {
-                store::mark_failed(client, rule.id, cidr.into(), &detail).await?;
-                store::audit(client, &entry).await
+                tokio::try_join!(
+                    store::mark_failed(client, rule.id, cidr.into(), &detail),
+                    store::audit(client, &entry)
+                )
+                .map(drop)
             })
             .await?;
             Err(Error::Apply(e))
