@@ -46,15 +46,18 @@ pub async fn rules_in_group(
     let sql = format!(
         "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE security_group_id = $1 ORDER BY id"
     );
-    let rows = client.query(&sql, &[&group]).await?;
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&group]).await?;
     rows.iter().map(ManagedRule::from_row).collect()
 }
 
 /// The groups that have managed rules.
 pub async fn managed_groups(client: &ClientWrapper) -> Result<Vec<String>, tokio_postgres::Error> {
-    let sql = "SELECT DISTINCT security_group_id FROM managed_ingress_rules ORDER BY 1";
+    let stmt = client
+        .prepare_cached("SELECT DISTINCT security_group_id FROM managed_ingress_rules ORDER BY 1")
+        .await?;
     Ok(client
-        .query(sql, &[])
+        .query(&stmt, &[])
         .await?
         .iter()
         .map(|r| r.get(0))

@@ -12,22 +12,20 @@ pub const REMEDIATION_LOCK: &str = "db-sync/drift-check/remediation";
 
 /// Takes the lock if no other run holds it; never waits.
 pub async fn try_take(client: &ClientWrapper) -> Result<bool, tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtext($1))",
-            &[&REMEDIATION_LOCK],
-        )
+    let stmt = client
+        .prepare_cached("SELECT pg_try_advisory_lock(hashtext($1))")
         .await?;
+    let row = client.query_one(&stmt, &[&REMEDIATION_LOCK]).await?;
     row.try_get(0)
 }
 
 /// Gives the lock back, so that the pooled connection does not keep it for the next run.
 pub async fn release(client: &ClientWrapper) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT pg_advisory_unlock(hashtext($1))")
+        .await?;
     client
-        .query_one(
-            "SELECT pg_advisory_unlock(hashtext($1))",
-            &[&REMEDIATION_LOCK],
-        )
+        .query_one(&stmt, &[&REMEDIATION_LOCK])
         .await
         .map(drop)
 }

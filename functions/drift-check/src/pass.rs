@@ -74,9 +74,11 @@ pub async fn claim(
     run_id: &str,
     lease: Duration,
 ) -> Result<Option<Claimed>, tokio_postgres::Error> {
-    client.execute(OPEN_PASS, &[&pool]).await?;
+    let open = client.prepare_cached(OPEN_PASS).await?;
+    client.execute(&open, &[&pool]).await?;
+    let claim = client.prepare_cached(CLAIM_PASS).await?;
     let row = client
-        .query_opt(CLAIM_PASS, &[&pool, &run_id, &lease.as_secs_f64()])
+        .query_opt(&claim, &[&pool, &run_id, &lease.as_secs_f64()])
         .await?;
     let Some(r) = row else {
         return Ok(None);
@@ -89,12 +91,12 @@ pub async fn claim(
         runs: r.get(4),
     };
     // The run's row names its pass from the start, so a run that dies still shows its share.
-    client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "UPDATE drift_runs SET pass_id = $2, pages_read = 0, users_seen = 0 WHERE id = $1::text::uuid",
-            &[&run_id, &claimed.id],
         )
         .await?;
+    client.execute(&stmt, &[&run_id, &claimed.id]).await?;
     Ok(Some(claimed))
 }
 
@@ -163,13 +165,15 @@ pub async fn close(
     run_id: &str,
     status: PassStatus,
 ) -> Result<bool, tokio_postgres::Error> {
-    let closed = client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "UPDATE drift_user_passes \
              SET status = $3, finished_at = now(), next_token = NULL, claimed_by = NULL, claimed_until = NULL \
              WHERE id = $1 AND claimed_by = $2::text::uuid AND status = 'open'",
-            &[&pass, &run_id, &status.as_str()],
         )
+        .await?;
+    let closed = client
+        .execute(&stmt, &[&pass, &run_id, &status.as_str()])
         .await?;
     Ok(closed == 1)
 }
@@ -180,14 +184,13 @@ pub async fn release(
     pass: i64,
     run_id: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "UPDATE drift_user_passes SET claimed_by = NULL, claimed_until = NULL \
              WHERE id = $1 AND claimed_by = $2::text::uuid",
-            &[&pass, &run_id],
         )
-        .await
-        .map(drop)
+        .await?;
+    client.execute(&stmt, &[&pass, &run_id]).await.map(drop)
 }
 
 /// Rows of closed passes' subs dropped per statement: a pass over millions of users leaves

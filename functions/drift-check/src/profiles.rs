@@ -56,13 +56,13 @@ pub async fn check_page(
     if subs.is_empty() {
         return Ok(());
     }
-    let rows = client
-        .query(
+    let stmt = client
+        .prepare_cached(
             "SELECT cognito_user_id, display_name, email, handle FROM users \
              WHERE cognito_user_id = ANY($1) ORDER BY cognito_user_id",
-            &[&subs],
         )
         .await?;
+    let rows = client.query(&stmt, &[&subs]).await?;
     for row in rows {
         let sub: String = row.get(0);
         let stored = Stored {
@@ -150,12 +150,14 @@ fn changed(
 /// (compared without case) refuses this one update and nothing else.
 async fn follow(client: &ClientWrapper, sub: &str, new: &Stored) -> Result<Action, Error> {
     client.batch_execute("SAVEPOINT profile").await?;
-    let updated = client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "UPDATE users SET display_name = $2, email = $3, handle = $4 \
              WHERE cognito_user_id = $1",
-            &[&sub, &new.display_name, &new.email, &new.handle],
         )
+        .await?;
+    let updated = client
+        .execute(&stmt, &[&sub, &new.display_name, &new.email, &new.handle])
         .await;
     match updated {
         Ok(_) => {

@@ -31,8 +31,9 @@ pub async fn allowed_in_group(
     client: &ClientWrapper,
     group: &str,
 ) -> Result<Vec<AllowedRule>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(ALLOWED_IN_GROUP).await?;
     client
-        .query(ALLOWED_IN_GROUP, &[&group])
+        .query(&stmt, &[&group])
         .await?
         .iter()
         .map(|r| {

@@ -92,9 +92,10 @@ const SUMMARY_FINDINGS: usize = 20;
 /// Whether an operator has paused remediation (`drift_settings.remediation_paused`). Without
 /// the settings row the switch fails closed: paused.
 pub async fn remediation_paused(client: &ClientWrapper) -> Result<bool, tokio_postgres::Error> {
-    let row = client
-        .query_opt("SELECT remediation_paused FROM drift_settings", &[])
+    let stmt = client
+        .prepare_cached("SELECT remediation_paused FROM drift_settings")
         .await?;
+    let row = client.query_opt(&stmt, &[]).await?;
     Ok(row.is_none_or(|r| r.get(0)))
 }
 
@@ -108,14 +109,14 @@ pub async fn expire_audit(
     client: &ClientWrapper,
     run_id: &str,
 ) -> Result<u64, tokio_postgres::Error> {
-    let expired = client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "DELETE FROM ip_update_audit WHERE id IN (SELECT id FROM ip_update_audit \
              WHERE at < now() - make_interval(days => (SELECT audit_retention_days FROM drift_settings)) \
              ORDER BY id LIMIT $1)",
-            &[&AUDIT_EXPIRY_BATCH],
         )
         .await?;
+    let expired = client.execute(&stmt, &[&AUDIT_EXPIRY_BATCH]).await?;
     if expired > 0 {
         tracing::info!(run_id, expired, "audit rows past their retention deleted");
     }
@@ -132,11 +133,13 @@ impl Run {
         request_id: &str,
         config: &Config,
     ) -> Result<Run, tokio_postgres::Error> {
-        let row = client
-            .query_one(
+        let stmt = client
+            .prepare_cached(
                 "INSERT INTO drift_runs (trigger, mode, scope, request_id) VALUES ($1, $2, $3, $4) RETURNING id::text",
-                &[&trigger, &mode.as_str(), &scope, &request_id],
             )
+            .await?;
+        let row = client
+            .query_one(&stmt, &[&trigger, &mode.as_str(), &scope, &request_id])
             .await?;
         Ok(Run {
             id: row.get(0),
@@ -249,12 +252,14 @@ impl Run {
     ) -> Result<(), tokio_postgres::Error> {
         // A map of unit-variant keys to numbers cannot fail to serialize.
         let counts = serde_json::to_string(&self.counts).unwrap_or_else(|_| "{}".to_owned());
-        client
-            .execute(
+        let stmt = client
+            .prepare_cached(
                 "UPDATE drift_runs SET finished_at = now(), status = $2, counts = $3::text::jsonb, error = $4 \
                  WHERE id = $1::text::uuid",
-                &[&self.id, &status.as_str(), &counts, &error],
             )
+            .await?;
+        client
+            .execute(&stmt, &[&self.id, &status.as_str(), &counts, &error])
             .await
             .map(drop)
     }

@@ -94,12 +94,10 @@ pub(crate) async fn backfill(client: &ClientWrapper, user: &NewUser) -> Result<B
     // A unique violation other than the sub's aborts the transaction before the insert can
     // look at who holds the handle: look here, after the savepoint.
     if failed.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) {
-        let holder = client
-            .query_opt(
-                "SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)",
-                &[&user.handle],
-            )
+        let stmt = client
+            .prepare_cached("SELECT cognito_user_id FROM users WHERE lower(handle) = lower($1)")
             .await?;
+        let holder = client.query_opt(&stmt, &[&user.handle]).await?;
         if let Some(row) = holder {
             return Ok(Backfill::Refused(format!(
                 "the handle is taken by {}",
