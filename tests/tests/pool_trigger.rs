@@ -17,8 +17,8 @@ use serde_json::json;
 mod user_pool;
 use user_pool::{
     LEGACY, OURS, PRE_SIGN_UP, answer, describe, event, existing_pool, pool_trigger,
-    pool_trigger_with, post_confirmation, properties, settings_but_post_confirmation,
-    update_bodies,
+    pool_trigger_with, post_confirmation, properties, request, settings_but_post_confirmation,
+    update_bodies, wire_then_forge_delete,
 };
 
 #[tokio::test]
@@ -130,30 +130,30 @@ async fn create_wires_our_trigger_keeping_every_setting_and_delete_takes_it_out(
 
     // Update (a new deploy): same physical id, same state.
     stack.start_recording();
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "update",
         "Update",
         Some(&physical),
         properties(&pool, "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "update").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     assert_eq!(a["PhysicalResourceId"], physical);
     assert_eq!(update_bodies(&stack).len(), 1);
 
     // Delete: the trigger goes (the pool had none before); the rest stays.
     stack.start_recording();
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "delete",
         "Delete",
         Some(&physical),
         properties(&pool, "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "delete").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let sent = update_bodies(&stack);
     assert_eq!(sent.len(), 1);
@@ -183,15 +183,15 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
 
     // Without the parameter: FAILED, naming the trigger and the parameter; nothing written.
     stack.start_recording();
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "refused",
         "Create",
         None,
         properties(&pool, "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "refused").await;
     assert_eq!(a["Status"], "FAILED");
     let reason = a["Reason"].as_str().unwrap();
     assert!(reason.contains(LEGACY), "{reason}");
@@ -208,15 +208,18 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     // The rollback's Delete for that failed Create finds nothing to undo.
     let failed_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
     stack.start_recording();
-    f.invoke(&event(
-        &recorder,
-        "rollback",
-        "Delete",
-        Some(&failed_id),
-        properties(&pool, "false"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "rollback").await["Status"], "SUCCESS");
+    assert_eq!(
+        request(
+            &f,
+            &recorder,
+            "rollback",
+            "Delete",
+            Some(&failed_id),
+            properties(&pool, "false")
+        )
+        .await["Status"],
+        "SUCCESS"
+    );
     assert!(update_bodies(&stack).is_empty());
     assert_eq!(
         post_confirmation(&describe(&cognito, &pool).await),
@@ -224,15 +227,15 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     );
 
     // With it: ours replaces the legacy trigger, which the physical id keeps.
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "replace",
         "Create",
         None,
         properties(&pool, "true"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "replace").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let physical = a["PhysicalResourceId"].as_str().unwrap().to_owned();
     assert_eq!(physical, format!("{pool}/post-confirmation/{LEGACY}"));
@@ -243,15 +246,18 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     );
 
     // Delete: the legacy trigger is back, every other setting as it was.
-    f.invoke(&event(
-        &recorder,
-        "restore",
-        "Delete",
-        Some(&physical),
-        properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "restore").await["Status"], "SUCCESS");
+    assert_eq!(
+        request(
+            &f,
+            &recorder,
+            "restore",
+            "Delete",
+            Some(&physical),
+            properties(&pool, "true")
+        )
+        .await["Status"],
+        "SUCCESS"
+    );
     let after = describe(&cognito, &pool).await;
     assert_eq!(post_confirmation(&after), Some(LEGACY));
     assert_eq!(
@@ -260,26 +266,26 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     );
 
     // Bad properties and a pool that does not exist: FAILED with the cause.
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "bad-pool-id",
         "Create",
         None,
         properties("not a pool", "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "bad-pool-id").await;
     assert_eq!(a["Status"], "FAILED");
     assert!(a["Reason"].as_str().unwrap().contains("UserPoolId"), "{a}");
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "no-pool",
         "Create",
         None,
         properties("us-east-1_Missing1", "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "no-pool").await;
     assert_eq!(a["Status"], "FAILED");
     assert!(
         a["Reason"].as_str().unwrap().contains("does not exist"),
@@ -303,9 +309,7 @@ async fn requests_naming_another_function_or_answer_url_change_nothing() {
 
     let mut props = properties(&pool, "true");
     props["FunctionArn"] = json!(EVIL);
-    f.invoke(&event(&recorder, "evil-create", "Create", None, props))
-        .await;
-    let a = answer(&recorder, "evil-create").await;
+    let a = request(&f, &recorder, "evil-create", "Create", None, props).await;
     assert_eq!(a["Status"], "FAILED", "{a}");
     assert!(a["Reason"].as_str().unwrap().contains("FunctionArn"), "{a}");
     assert_eq!(
@@ -315,28 +319,8 @@ async fn requests_naming_another_function_or_answer_url_change_nothing() {
 
     // Wired for real (replacing the legacy trigger), then a forged Delete names EVIL as the
     // trigger to put back: the pool gets back what it remembers, the legacy one.
-    f.invoke(&event(
-        &recorder,
-        "wire",
-        "Create",
-        None,
-        properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "wire").await["Status"], "SUCCESS");
-    let forged = format!("{pool}/post-confirmation/{EVIL}");
-    f.invoke(&event(
-        &recorder,
-        "forged-delete",
-        "Delete",
-        Some(&forged),
-        properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(
-        answer(&recorder, "forged-delete").await["Status"],
-        "SUCCESS"
-    );
+    let props = properties(&pool, "true");
+    wire_then_forge_delete(&f, &recorder, &pool, "post-confirmation", EVIL, props).await;
     assert_eq!(
         post_confirmation(&describe(&cognito, &pool).await),
         Some(LEGACY),

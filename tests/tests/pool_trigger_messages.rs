@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[path = "common/user_pool.rs"]
 mod user_pool;
-use user_pool::{answer, describe, event, pool_trigger, properties, update_bodies};
+use user_pool::{describe, pool_trigger, properties, request, update_bodies};
 
 /// The verification messages of an `UpdateUserPool` body, by name: the deprecated top-level
 /// fields, and the template's as `VerificationMessageTemplate.<field>`.
@@ -165,15 +165,15 @@ async fn each_kind_of_pool_is_sent_one_consistent_set_of_verification_messages()
         );
 
         stack.start_recording();
-        f.invoke(&event(
+        let a = request(
+            &f,
             &recorder,
             name,
             "Create",
             None,
             properties(&pool, "false"),
-        ))
+        )
         .await;
-        let a = answer(&recorder, name).await;
         assert_eq!(a["Status"], "SUCCESS", "{name}: {a}");
         let sent = update_bodies(&stack);
         assert_eq!(sent.len(), 1, "{name}: {sent:?}");

@@ -11,8 +11,9 @@ use serde_json::json;
 mod user_pool;
 use user_pool::{
     LEGACY, OUR_PRE_SIGN_UP, OURS, PRE_SIGN_UP, answer, describe, event, existing_pool,
-    pool_trigger, pool_trigger_without_pre_sign_up, pre_sign_up_properties, properties,
+    pool_trigger, pool_trigger_without_pre_sign_up, pre_sign_up_properties, properties, request,
     settings_but_post_confirmation, settings_but_triggers_and_tags, triggers, update_bodies,
+    wire_then_forge_delete,
 };
 
 /// A pool with the app's PreSignUp and our PostConfirmation (wired by the PostConfirmation
@@ -30,15 +31,15 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     let f = pool_trigger(&stack).await;
 
     // Our PostConfirmation already set, the legacy one remembered.
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "post",
         "Create",
         None,
         properties(&pool, "true"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "post").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let post_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
     assert_eq!(post_id, format!("{pool}/post-confirmation/{LEGACY}"));
@@ -49,15 +50,15 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
 
     // PreSignUp: ours replaces the app's, which its own id and tag keep.
     stack.start_recording();
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "pre",
         "Create",
         None,
         pre_sign_up_properties(&pool, "true"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "pre").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let pre_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
     assert_eq!(pre_id, format!("{pool}/pre-sign-up/{PRE_SIGN_UP}"));
@@ -84,15 +85,15 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     );
 
     // Update (a new deploy): the same id, the same triggers.
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "pre-update",
         "Update",
         Some(&pre_id),
         pre_sign_up_properties(&pool, "true"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "pre-update").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     assert_eq!(a["PhysicalResourceId"], pre_id.as_str());
     assert_eq!(
@@ -103,15 +104,18 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     // Delete the PreSignUp resource: the app's PreSignUp is back; PostConfirmation and the
     // trigger it remembers stay.
     stack.start_recording();
-    f.invoke(&event(
-        &recorder,
-        "pre-delete",
-        "Delete",
-        Some(&pre_id),
-        pre_sign_up_properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "pre-delete").await["Status"], "SUCCESS");
+    assert_eq!(
+        request(
+            &f,
+            &recorder,
+            "pre-delete",
+            "Delete",
+            Some(&pre_id),
+            pre_sign_up_properties(&pool, "true")
+        )
+        .await["Status"],
+        "SUCCESS"
+    );
     let sent = update_bodies(&stack);
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["LambdaConfig"]["PreSignUp"], PRE_SIGN_UP);
@@ -131,15 +135,18 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
 
     // Delete the PostConfirmation resource: the legacy trigger is back, PreSignUp left as
     // it is, and the pool is as it was before either resource.
-    f.invoke(&event(
-        &recorder,
-        "post-delete",
-        "Delete",
-        Some(&post_id),
-        properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "post-delete").await["Status"], "SUCCESS");
+    assert_eq!(
+        request(
+            &f,
+            &recorder,
+            "post-delete",
+            "Delete",
+            Some(&post_id),
+            properties(&pool, "true")
+        )
+        .await["Status"],
+        "SUCCESS"
+    );
     let after = describe(&cognito, &pool).await;
     assert_eq!(triggers(&after), (Some(PRE_SIGN_UP), Some(LEGACY)));
     assert_eq!(
@@ -169,9 +176,7 @@ async fn pre_sign_up_requests_naming_another_function_change_nothing() {
     for (key, function) in [("evil", EVIL), ("post-confirmation-as-pre-sign-up", OURS)] {
         let mut props = pre_sign_up_properties(&pool, "true");
         props["FunctionArn"] = json!(function);
-        f.invoke(&event(&recorder, key, "Create", None, props))
-            .await;
-        let a = answer(&recorder, key).await;
+        let a = request(&f, &recorder, key, "Create", None, props).await;
         assert_eq!(a["Status"], "FAILED", "{key}: {a}");
         let reason = a["Reason"].as_str().unwrap();
         assert!(reason.contains("FunctionArn"), "{key}: {reason}");
@@ -186,9 +191,7 @@ async fn pre_sign_up_requests_naming_another_function_change_nothing() {
     ] {
         let mut props = pre_sign_up_properties(&pool, "true");
         props["Trigger"] = trigger;
-        f.invoke(&event(&recorder, key, "Create", None, props))
-            .await;
-        let a = answer(&recorder, key).await;
+        let a = request(&f, &recorder, key, "Create", None, props).await;
         assert_eq!(a["Status"], "FAILED", "{key}: {a}");
         assert!(
             a["Reason"]
@@ -241,28 +244,8 @@ async fn pre_sign_up_requests_naming_another_function_change_nothing() {
 
     // Wired for real, then a forged Delete names EVIL as the PreSignUp to put back: the pool
     // gets back what it remembers, the app's.
-    f.invoke(&event(
-        &recorder,
-        "wire",
-        "Create",
-        None,
-        pre_sign_up_properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(answer(&recorder, "wire").await["Status"], "SUCCESS");
-    let forged = format!("{pool}/pre-sign-up/{EVIL}");
-    f.invoke(&event(
-        &recorder,
-        "forged-delete",
-        "Delete",
-        Some(&forged),
-        pre_sign_up_properties(&pool, "true"),
-    ))
-    .await;
-    assert_eq!(
-        answer(&recorder, "forged-delete").await["Status"],
-        "SUCCESS"
-    );
+    let props = pre_sign_up_properties(&pool, "true");
+    wire_then_forge_delete(&f, &recorder, &pool, "pre-sign-up", EVIL, props).await;
     assert_eq!(
         triggers(&describe(&cognito, &pool).await),
         (Some(PRE_SIGN_UP), None),
@@ -291,9 +274,7 @@ async fn a_different_pre_sign_up_stops_the_create_unless_replacing_is_asked() {
         ("absent", absent),
         ("false", pre_sign_up_properties(&pool, "false")),
     ] {
-        f.invoke(&event(&recorder, key, "Create", None, props.clone()))
-            .await;
-        let a = answer(&recorder, key).await;
+        let a = request(&f, &recorder, key, "Create", None, props.clone()).await;
         assert_eq!(a["Status"], "FAILED", "{key}: {a}");
         let reason = a["Reason"].as_str().unwrap();
         for part in [
@@ -324,15 +305,15 @@ async fn a_different_pre_sign_up_stops_the_create_unless_replacing_is_asked() {
     );
 
     // The PostConfirmation resource on the same pool is not held back by it.
-    f.invoke(&event(
+    let a = request(
+        &f,
         &recorder,
         "post",
         "Create",
         None,
         properties(&pool, "false"),
-    ))
+    )
     .await;
-    let a = answer(&recorder, "post").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     assert_eq!(
         triggers(&describe(&cognito, &pool).await),

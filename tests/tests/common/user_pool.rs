@@ -248,6 +248,39 @@ pub async fn answer(recorder: &ResponseRecorder, key: &str) -> Value {
     body
 }
 
+/// Sends `f` a custom-resource request ([`event`]) and returns the answer it PUT.
+pub async fn request(
+    f: &Function,
+    recorder: &ResponseRecorder,
+    key: &str,
+    request_type: &str,
+    physical: Option<&str>,
+    properties: Value,
+) -> Value {
+    f.invoke(&event(recorder, key, request_type, physical, properties))
+        .await;
+    answer(recorder, key).await
+}
+
+/// Wires the trigger for real with `props`, then sends a forged Delete whose physical id
+/// names `evil` as the trigger `slot` (`post-confirmation`, `pre-sign-up`) had before; both
+/// must answer SUCCESS. What the pool holds afterwards is the caller's to check: what it
+/// remembers, never what the request names.
+pub async fn wire_then_forge_delete(
+    f: &Function,
+    recorder: &ResponseRecorder,
+    pool: &str,
+    slot: &str,
+    evil: &str,
+    props: Value,
+) {
+    let wired = request(f, recorder, "wire", "Create", None, props.clone()).await;
+    assert_eq!(wired["Status"], "SUCCESS", "{wired}");
+    let forged = format!("{pool}/{slot}/{evil}");
+    let a = request(f, recorder, "forged-delete", "Delete", Some(&forged), props).await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+}
+
 /// The bodies of the `UpdateUserPool` requests moto received since recording started.
 pub fn update_bodies(stack: &Stack) -> Vec<Value> {
     stack
