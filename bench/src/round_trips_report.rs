@@ -45,8 +45,9 @@ pub fn verdicts(r: &RoundTrips) -> Vec<(String, bool, String)> {
             format!(
                 "cold sign-up with a secret and `DB_HOST` (the template's wiring): <= {COLD_GOAL_SECRET} round trips in sequence on a network"
             ),
+            // The slope is a measurement of a whole count: within half a round trip of it.
             cold <= COLD_GOAL_SECRET + 0.5,
-            format!("{cold:.1}"),
+            format!("{cold:.1}, so {} whole", cold.round()),
         ));
     }
     if let Some(row) = find(Kind::Secret) {
@@ -152,9 +153,12 @@ pub fn render(r: &RoundTrips, p: &Provenance) -> String {
          post-confirmation in the same turns. sg-ip-update and drift-check have the same phase \
          lines (`cold_start=debug`) and are counted the same way, but their AWS calls go to \
          other endpoints than the secret's on AWS (one more connection each) while here they \
-         reach the same moto, so no network column is given for them; their warm counts are \
-         their own statements, one after another (a move: the row locked, EC2 described and \
-         modified, the row and its audit written)."
+         reach the same moto, so no network column is given for them. A warm move is 6 exchanges \
+         with Postgres and 2 with EC2: the owner's lock, the row, the pending state with the \
+         shared-rule check beside it, EC2 described and modified, `BEGIN` with the applied state \
+         and its audit row, the commit, the unlock \
+         (`round_trips::a_warm_ip_move_is_six_exchanges_with_postgres`). A drift-check run's \
+         statements go one after another, each prepared once per connection."
     );
     let _ = writeln!(doc, "{END}");
     doc
@@ -216,12 +220,12 @@ mod tests {
             };
             assert_eq!(on_a_network(&one), Some(cold - 1.0));
         }
-        assert!(doc.contains("**not met** (8.0)"), "{doc}");
+        assert!(doc.contains("**not met** (8.0, so 8 whole)"), "{doc}");
         // Six in sequence with DB_HOST is the goal's 7 on a network.
         let mut at_goal = r;
         for row in &mut at_goal.rows {
             row.cells = (0..ONE_WAY_MS.len()).map(|d| cell(20.0, 6.0, d)).collect();
         }
-        assert!(render(&at_goal, &p).contains("**met** (7.0)"));
+        assert!(render(&at_goal, &p).contains("**met** (7.0, so 7 whole)"));
     }
 }
