@@ -20,7 +20,7 @@ try:
     from samtranslator.parser import parser
     from samtranslator.translator.translator import Translator
 except ImportError as e:
-    sys.exit(f"physical_names.py needs the SAM CLI in this python3 (pip install aws-sam-cli): {e}")
+    sys.exit(f"physical_names.py needs the SAM CLI in this python3 (scripts/python-env installs it): {e}")
 
 # The property holding each type's physical name.
 NAME_PROPERTY = {
@@ -38,6 +38,7 @@ NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName",
     "AWS::Scheduler::Schedule": "Name",
     "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::SecretsManager::Secret": "Name",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName",
 }

@@ -207,6 +207,7 @@ fn subject(s: &Setup, kind: Kind, l: &Links, t: &Targets) -> Subject {
                 ("DB_HOST", "127.0.0.1"),
                 ("DB_PORT", &pg_port),
                 ("SECURITY_GROUP_ID", &t.group),
+                ("SG_IP_UPDATE_SOURCE", "eventbridge"),
             ]),
         },
         Kind::DriftCheck => Subject::Rust {

@@ -27,6 +27,7 @@ pub async fn measure(s: &Setup) -> Result<SgIpUpdate> {
         .await?;
     let mut sg_env = s.db.url_env();
     sg_env.push(("SECURITY_GROUP_ID".into(), group.clone()));
+    sg_env.push(("SG_IP_UPDATE_SOURCE".into(), "eventbridge".into()));
     let sg = Subject::Rust {
         name: "sg-ip-update",
         env: sg_env,

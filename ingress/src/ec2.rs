@@ -47,6 +47,25 @@ where
     }
 }
 
+/// The source of a rule that is not a CIDR: whatever it names lets in, now and after any later
+/// change to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferencedSource {
+    /// A managed prefix list (`pl-…`): every address the list holds.
+    PrefixList(String),
+    /// Another security group (`sg-…`): everything that group is attached to.
+    Group(String),
+}
+
+impl ReferencedSource {
+    /// The list's or the group's id, as AWS writes it.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::PrefixList(id) | Self::Group(id) => id,
+        }
+    }
+}
+
 /// An ingress rule as AWS reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsRule {
@@ -56,6 +75,8 @@ pub struct AwsRule {
     pub to_port: i32,
     /// The CIDR source; `None` for a rule whose source is a group or prefix list.
     pub cidr: Option<Cidr>,
+    /// The source of a rule whose source is a prefix list or another group.
+    pub referenced: Option<ReferencedSource>,
     pub description: Option<String>,
     /// The owner named by the rule's [`OWNER_TAG`], when it has one.
     pub tagged_owner: Option<String>,
@@ -65,6 +86,19 @@ impl AwsRule {
     /// Whether this stack created the rule (it carries [`OWNER_TAG`]).
     pub fn is_ours(&self) -> bool {
         self.tagged_owner.is_some()
+    }
+
+    /// Whether the rule lets in one host only, as a developer's rule does. A wider CIDR, a
+    /// prefix list or another group lets in more than any one developer.
+    pub fn lets_in_one_host(&self) -> bool {
+        self.cidr.is_some_and(|c| c.is_one_host())
+    }
+
+    /// The source as text: the CIDR, or the prefix list's or group's id.
+    pub fn source(&self) -> Option<String> {
+        self.cidr
+            .map(|c| c.to_string())
+            .or_else(|| self.referenced.as_ref().map(|r| r.id().to_owned()))
     }
 
     /// Whether this rule lets in exactly what `rule` wants with source `cidr`.
@@ -118,6 +152,14 @@ impl Ec2 {
                     from_port: r.from_port().unwrap_or(-1),
                     to_port: r.to_port().unwrap_or(-1),
                     cidr,
+                    referenced: r
+                        .prefix_list_id()
+                        .map(|id| ReferencedSource::PrefixList(id.to_owned()))
+                        .or_else(|| {
+                            r.referenced_group_info()
+                                .and_then(|g| g.group_id())
+                                .map(|id| ReferencedSource::Group(id.to_owned()))
+                        }),
                     description: r.description().map(str::to_owned),
                     tagged_owner: r
                         .tags()

@@ -98,6 +98,11 @@ impl Cidr {
     pub fn is_ipv6(&self) -> bool {
         self.addr.is_ipv6()
     }
+
+    /// Whether it names one host (a /32, or a /128): anything wider lets in more than one.
+    pub fn is_one_host(&self) -> bool {
+        self.prefix == if self.is_ipv6() { 128 } else { 32 }
+    }
 }
 
 impl From<HostCidr> for Cidr {

@@ -20,6 +20,14 @@ const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protoc
 const RENEWED: &str = "now() + coalesce(lifetime, \
     (SELECT rule_lifetime FROM drift_settings), interval '12 hours')";
 
+/// When a rule lapses: its `expires_at`; for a row without one (open before lifetimes, set
+/// by hand, or never applied), one lifetime after its last request, or after its last change
+/// when it never took one (never later than a lifetime from now: a request's time may be a
+/// little ahead). drift-check revokes a rule past it.
+pub const LAPSES_AT: &str = "coalesce(expires_at, \
+    least(coalesce(last_request_at, updated_at), now()) + \
+    coalesce(lifetime, (SELECT rule_lifetime FROM drift_settings), interval '12 hours'))";
+
 /// The owner's rule in a group, if the owner has one.
 pub async fn find_rule(
     client: &ClientWrapper,
@@ -89,6 +97,21 @@ pub async fn lock_owner(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// One try at [`lock_owner`]'s lock, without waiting: whether this session now holds it.
+pub async fn try_lock_owner(
+    client: &ClientWrapper,
+    group: &str,
+    owner: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .await?;
+    Ok(client
+        .query_one(&stmt, &[&lock_key(group, owner)])
+        .await?
+        .get(0))
 }
 
 /// Whether another row of the group points at this AWS rule: developers behind one address
@@ -175,7 +198,8 @@ pub async fn note_request(
 /// Records that AWS now has the rule as the row wants it. Only when the desired source is
 /// still `cidr`: a newer request may have moved it meanwhile. `renew`: a developer's request
 /// applied it, which renews its lifetime; a repair (drift-check) keeps the lifetime it had,
-/// or starts one for a rule never applied before.
+/// and a row without one lapses one lifetime after its last request ([`LAPSES_AT`]): a repair
+/// never lengthens access.
 pub async fn mark_applied(
     client: &ClientWrapper,
     id: i64,
@@ -186,7 +210,7 @@ pub async fn mark_applied(
     let sql = format!(
         "UPDATE managed_ingress_rules SET status = $4, aws_rule_id = $3, \
          last_error = NULL, updated_at = now(), \
-         expires_at = CASE WHEN $5 OR expires_at IS NULL THEN {RENEWED} ELSE expires_at END \
+         expires_at = CASE WHEN $5 THEN {RENEWED} ELSE {LAPSES_AT} END \
          WHERE id = $1 AND cidr = $2::text::cidr"
     );
     let stmt = client.prepare_cached(&sql).await?;
@@ -198,15 +222,14 @@ pub async fn mark_applied(
 }
 
 /// Records that the rule lapsed and AWS no longer has it: the row keeps its last address,
-/// loses its AWS rule id, and says `expired`. Only while it is still past its lifetime: a
-/// request that renewed it meanwhile wins.
+/// loses its AWS rule id, and says `expired`. Only while it is still past its lifetime
+/// ([`LAPSES_AT`]): a request that renewed it meanwhile wins.
 pub async fn mark_expired(client: &ClientWrapper, id: i64) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE managed_ingress_rules SET status = $2, aws_rule_id = NULL, \
-             last_error = NULL, updated_at = now() WHERE id = $1 AND expires_at <= now()",
-        )
-        .await?;
+    let sql = format!(
+        "UPDATE managed_ingress_rules SET status = $2, aws_rule_id = NULL, \
+         last_error = NULL, updated_at = now() WHERE id = $1 AND {LAPSES_AT} <= now()"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
     let status = RuleStatus::Expired.as_str();
     Ok(client.execute(&stmt, &[&id, &status]).await? == 1)
 }
@@ -255,11 +278,14 @@ pub enum AuditOutcome {
     Busy,
     /// Past its lifetime, drift-check revoked the rule.
     Expired,
+    /// The same signed request again (a replay within its signature's lifetime); nothing
+    /// changed.
+    RefusedReplay,
 }
 
 impl AuditOutcome {
     /// Every outcome, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Applied,
         Self::Unchanged,
         Self::Stale,
@@ -270,6 +296,7 @@ impl AuditOutcome {
         Self::RefusedUnauthorized,
         Self::Busy,
         Self::Expired,
+        Self::RefusedReplay,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -284,6 +311,7 @@ impl AuditOutcome {
             Self::RefusedUnauthorized => "refused_unauthorized",
             Self::Busy => "busy",
             Self::Expired => "expired",
+            Self::RefusedReplay => "refused_replay",
         }
     }
 }

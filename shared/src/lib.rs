@@ -12,6 +12,7 @@
 //! | [`errors`] | how handler errors reach Lambda (retryable or permanent) |
 //! | [`deadline`] | time left before the invocation's deadline |
 //! | [`logging`] | JSON log lines carrying the invocation's request id |
+//! | [`metrics`] | counts as CloudWatch metrics (Embedded Metric Format lines) for alarms |
 //! | [`migrate`] | the versioned schema in `migrations/` |
 //! | [`schema`] | the guard that stops a function on a schema older than its build |
 //! | [`users`] | Cognito attributes to a `users` row ([`users::NewUser`]), the handle rules ([`users::handle_problem`]), the idempotent insert ([`users::insert_confirmed_user`]) |
@@ -29,6 +30,7 @@ pub mod entry;
 pub mod env;
 pub mod errors;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod schema;
 pub mod secret;

@@ -351,6 +351,8 @@ async fn a_broken_migration_answers_failed_with_the_sql_error_and_applies_nothin
             allow_loopback_http: true,
         })
         .unwrap(),
+        logins: Vec::new(),
+        secrets: aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await),
     };
     let event = migrations_event(&recorder, "broken", "Create", None);
     let answered = schema_migrations::handle(&state, invocation(event, Duration::from_secs(30)))
@@ -472,6 +474,7 @@ async fn a_function_on_a_schema_one_version_behind_fails_each_invocation_clearly
     // sg-ip-update and drift-check answer the same.
     let mut env = db.url_env();
     env.push(("SECURITY_GROUP_ID".into(), "sg-0123456789abcdef0".into()));
+    env.push(("SG_IP_UPDATE_SOURCE".into(), "eventbridge".into()));
     env.push(("USER_POOL_ID".into(), "us-east-1_abc".into()));
     let sg = Function::spawn(&function_binary("sg-ip-update"), &env)
         .await

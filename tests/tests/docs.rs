@@ -601,3 +601,105 @@ fn the_readme_is_short_and_links_to_every_guide() {
         unlinked.join(", ")
     );
 }
+
+/// What is wrong with the runbook for a rollback stuck in `UPDATE_ROLLBACK_FAILED` (the
+/// section whose heading names it): it must name `continue-update-rollback --resources-to-skip`,
+/// and every resource it names to skip (after `--resources-to-skip`, and each list item's
+/// leading `Name`) must be a resource of the template.
+fn rollback_runbook_problems(text: &str, resources: &[String]) -> Vec<String> {
+    let prose = prose_lines(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = prose
+        .iter()
+        .position(|l| atx_heading(l).is_some_and(|h| h.contains("UPDATE_ROLLBACK_FAILED")))
+    else {
+        return vec!["no section for UPDATE_ROLLBACK_FAILED".into()];
+    };
+    let end = (start + 1..prose.len())
+        .find(|&i| atx_heading(prose[i]).is_some())
+        .unwrap_or(prose.len());
+    // A command continued with `\` is one line.
+    let joined = lines[start..end].join("\n").replace("\\\n", " ");
+    let section: Vec<&str> = joined.lines().collect();
+    let mut problems = Vec::new();
+    if !section
+        .iter()
+        .any(|l| l.contains("continue-update-rollback") && l.contains("--resources-to-skip"))
+    {
+        problems.push("no `continue-update-rollback ... --resources-to-skip` command".into());
+    }
+    let mut named: Vec<String> = Vec::new();
+    for line in &section {
+        if let Some((_, after)) = line.split_once("--resources-to-skip") {
+            named.extend(
+                after
+                    .split_whitespace()
+                    .take_while(|w| !w.starts_with('-') && *w != "\\")
+                    .map(str::to_owned),
+            );
+        }
+        if let Some(item) = line.trim_start().strip_prefix("- ") {
+            let head = item.split(':').next().unwrap_or("");
+            named.extend(
+                head.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()))
+                    .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric()))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    if named.is_empty() {
+        problems.push("names no resource to skip".into());
+    }
+    for name in named {
+        if !resources.contains(&name) {
+            problems.push(format!("{name} is no resource of template.yaml"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_rollback_runbook_continues_the_rollback_skipping_only_resources_the_template_has() {
+    let root = repo_root();
+    let template: serde_norway::Value =
+        serde_norway::from_str(&fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap();
+    let serde_norway::Value::Mapping(declared) = &template["Resources"] else {
+        panic!("template.yaml has no Resources")
+    };
+    let resources: Vec<String> = declared
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let guide = fs::read_to_string(root.join("docs/deploying.md")).unwrap();
+    assert_eq!(
+        rollback_runbook_problems(&guide, &resources),
+        Vec::<String>::new()
+    );
+
+    let planted = guide.replace(
+        "PoolPostConfirmationTrigger PoolPreSignUpTrigger",
+        "PoolPostConfirmationTrigger PoolSignUpTrigger",
+    );
+    assert_eq!(
+        rollback_runbook_problems(&planted, &resources),
+        ["PoolSignUpTrigger is no resource of template.yaml"]
+    );
+    let planted = guide.replace("- `SchemaMigrations`:", "- `SchemaMigration`:");
+    assert_eq!(
+        rollback_runbook_problems(&planted, &resources),
+        ["SchemaMigration is no resource of template.yaml"]
+    );
+    let planted = guide.replace("continue-update-rollback", "rollback-stack");
+    assert_eq!(
+        rollback_runbook_problems(&planted, &resources),
+        ["no `continue-update-rollback ... --resources-to-skip` command"]
+    );
+    let planted = guide.replace("UPDATE_ROLLBACK_FAILED", "a failed rollback");
+    assert_eq!(
+        rollback_runbook_problems(&planted, &resources),
+        ["no section for UPDATE_ROLLBACK_FAILED"]
+    );
+}

@@ -27,8 +27,7 @@ async fn a_sign_up_lost_while_postgres_was_down_is_backfilled() {
     let mut signup = event("post-confirmation.json");
     signup["userPoolId"] = json!(w.pool);
     signup["userName"] = json!("dora");
-    signup["request"]["userAttributes"] =
-        json!({"sub": sub, "email": "dora@example.com", "name": "dora name"});
+    signup["request"]["userAttributes"] = json!({"sub": sub, "email": "dora@example.com", "email_verified": "true", "name": "dora name"});
     let failed = trigger.invoke_within(&signup, Duration::from_secs(5)).await;
     assert_eq!(failed.error().0, "Retryable.DatabaseUnavailable");
 

@@ -248,10 +248,11 @@ async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
 }
 
 /// The trust the functions need, and the host a secret may lack: a missing, empty or non-PEM
-/// CA bundle, and an RDS-managed secret (user name and password only) without `DB_HOST`, each
-/// stop the cold start with one error naming the setting, never a silent fallback.
+/// CA bundle, and an RDS-managed secret (user name and password only) without `DB_HOST` or
+/// without `DB_NAME`, each stop the cold start with one error naming the setting, never a
+/// silent fallback.
 #[tokio::test]
-async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_the_setting() {
+async fn a_bad_ca_bundle_or_a_secret_without_a_host_or_a_database_stops_the_cold_start_naming_the_setting() {
     let db = Stack::shared().fresh_database().await.unwrap();
     forbid(&db.stack.app_password);
     let dir = std::env::temp_dir().join(unique("bundles"));
@@ -273,6 +274,7 @@ async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_
     let moto = Stack::shared();
     let rds_managed = json!({"username": "app", "password": db.stack.app_password});
     let arn = create_secret(moto, &rds_managed).await;
+    let pg_port = db.stack.pg_port.to_string();
     let cases = [
         (
             with_bundle(&dir.join("missing.pem")),
@@ -281,6 +283,12 @@ async fn a_bad_ca_bundle_or_a_secret_without_a_host_stops_the_cold_start_naming_
         (with_bundle(&empty), "DB_CA_BUNDLE: the CA bundle"),
         (with_bundle(&not_pem), "DB_CA_BUNDLE: the CA bundle"),
         (secret_env(&db, moto, &arn, &[]), "DB_HOST is not set"),
+        // With the host given but no name, Postgres would take the user's (`postgres` for
+        // the RDS master user): refused, never a silent fall-back.
+        (
+            secret_env(&db, moto, &arn, &[("DB_HOST", "127.0.0.1"), ("DB_PORT", &pg_port)]),
+            "DB_NAME is not set",
+        ),
     ];
     for (env, expected) in cases {
         let f = Function::spawn(&function_binary("post-confirmation"), &env)

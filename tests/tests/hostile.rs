@@ -146,6 +146,7 @@ async fn hostile_inputs_end_in_clear_errors_and_change_nothing() {
             stack,
             &[
                 ("SECURITY_GROUP_ID", &w.group),
+                ("SG_IP_UPDATE_SOURCE", "eventbridge"),
                 ("USER_POOL_ID", &w.pool),
                 ("DRIFT_MODE", "remediate"),
             ],

@@ -43,8 +43,12 @@ async fn create_wires_our_trigger_keeping_every_setting_and_delete_takes_it_out(
     assert_eq!(inv.response()["status"], "SUCCESS", "{:?}", inv.outcome);
     let a = answer(&recorder, "create").await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
-    let physical = format!("{pool}/post-confirmation/none");
-    assert_eq!(a["PhysicalResourceId"], physical);
+    // Signed with the stack's record key (pool_trigger_planted.rs).
+    let physical = a["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(
+        physical.starts_with(&format!("{pool}/post-confirmation/none/")),
+        "{physical}"
+    );
     assert_eq!(a["Data"]["UserPoolId"], pool.as_str());
 
     // What UpdateUserPool was sent: every setting the pool has, and our trigger.
@@ -74,7 +78,11 @@ async fn create_wires_our_trigger_keeping_every_setting_and_delete_takes_it_out(
     assert_eq!(password["TemporaryPasswordValidityDays"], 3);
     assert_eq!(
         body["UserPoolTags"],
-        json!({"team": "web", "cost-centre": "42"})
+        json!({
+            "team": "web",
+            "cost-centre": "42",
+            "db-sync:record-post-confirmation": "signed-id",
+        })
     );
     assert_eq!(
         body["VerificationMessageTemplate"]["EmailMessage"],
@@ -120,12 +128,18 @@ async fn create_wires_our_trigger_keeping_every_setting_and_delete_takes_it_out(
         }
     }
 
-    // The pool: our trigger, everything else as it was.
+    // The pool: our trigger and the tag saying it was wired under a signed id, everything
+    // else as it was.
     let after = describe(&cognito, &pool).await;
     assert_eq!(post_confirmation(&after), Some(OURS));
+    let mut tagged = before.clone();
+    tagged.user_pool_tags.get_or_insert_default().insert(
+        "db-sync:record-post-confirmation".into(),
+        "signed-id".into(),
+    );
     assert_eq!(
         settings_but_post_confirmation(&after),
-        settings_but_post_confirmation(&before)
+        settings_but_post_confirmation(&tagged)
     );
 
     // Update (a new deploy): same physical id, same state.
@@ -238,7 +252,10 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
     .await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let physical = a["PhysicalResourceId"].as_str().unwrap().to_owned();
-    assert_eq!(physical, format!("{pool}/post-confirmation/{LEGACY}"));
+    assert!(
+        physical.starts_with(&format!("{pool}/post-confirmation/{LEGACY}/")),
+        "{physical}"
+    );
     assert_eq!(a["Data"]["PreviousPostConfirmation"], LEGACY);
     assert_eq!(
         post_confirmation(&describe(&cognito, &pool).await),
@@ -296,8 +313,8 @@ async fn another_trigger_is_refused_unless_replacing_is_asked_and_delete_puts_it
 /// Whoever can invoke the function directly must not be able to point the pool (and with it
 /// every new user's attributes) at a Lambda of their choosing: a Create naming another
 /// function, even with ReplaceExistingTrigger, is refused; a Delete whose physical id names a
-/// "previous" trigger restores only what the pool itself remembers; and an answer goes only to
-/// CloudFormation's pre-signed S3 URLs over HTTPS.
+/// "previous" trigger but which this stack did not sign changes nothing; and an answer goes
+/// only to CloudFormation's pre-signed S3 URLs over HTTPS.
 #[tokio::test]
 async fn requests_naming_another_function_or_answer_url_change_nothing() {
     let stack = Stack::private("moto").unwrap();
@@ -318,13 +335,13 @@ async fn requests_naming_another_function_or_answer_url_change_nothing() {
     );
 
     // Wired for real (replacing the legacy trigger), then a forged Delete names EVIL as the
-    // trigger to put back: the pool gets back what it remembers, the legacy one.
+    // trigger to put back: it changes nothing.
     let props = properties(&pool, "true");
     wire_then_forge_delete(&f, &recorder, &pool, "post-confirmation", EVIL, props).await;
     assert_eq!(
         post_confirmation(&describe(&cognito, &pool).await),
-        Some(LEGACY),
-        "restored from the pool's own memory, never from the request"
+        Some(OURS),
+        "a Delete for an id this stack did not sign changes nothing"
     );
 
     // Configured as deployed (no loopback answers): a request whose ResponseURL is not S3 over
@@ -351,6 +368,6 @@ async fn requests_naming_another_function_or_answer_url_change_nothing() {
     );
     assert_eq!(
         post_confirmation(&describe(&cognito, &pool).await),
-        Some(LEGACY)
+        Some(OURS)
     );
 }

@@ -18,7 +18,7 @@ use user_pool::{
 
 /// A pool with the app's PreSignUp and our PostConfirmation (wired by the PostConfirmation
 /// resource in place of a legacy one): the PreSignUp resource replaces the app's PreSignUp and
-/// leaves PostConfirmation and its remembered trigger alone; its Delete puts the app's back
+/// leaves PostConfirmation and its tag alone; its Delete puts the app's back
 /// and still leaves PostConfirmation; the PostConfirmation resource's Delete then puts the
 /// legacy trigger back and leaves PreSignUp. The pool ends as it began.
 #[tokio::test]
@@ -30,7 +30,7 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     let recorder = ResponseRecorder::start().await.unwrap();
     let f = pool_trigger(&stack).await;
 
-    // Our PostConfirmation already set, the legacy one remembered.
+    // Our PostConfirmation already set, the legacy one recorded in its id.
     let a = request(
         &f,
         &recorder,
@@ -42,13 +42,16 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     .await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let post_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
-    assert_eq!(post_id, format!("{pool}/post-confirmation/{LEGACY}"));
+    assert!(
+        post_id.starts_with(&format!("{pool}/post-confirmation/{LEGACY}/")),
+        "{post_id}"
+    );
     assert_eq!(
         triggers(&describe(&cognito, &pool).await),
         (Some(PRE_SIGN_UP), Some(OURS))
     );
 
-    // PreSignUp: ours replaces the app's, which its own id and tag keep.
+    // PreSignUp: ours replaces the app's, which its own (signed) id keeps.
     stack.start_recording();
     let a = request(
         &f,
@@ -61,7 +64,10 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
     .await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
     let pre_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
-    assert_eq!(pre_id, format!("{pool}/pre-sign-up/{PRE_SIGN_UP}"));
+    assert!(
+        pre_id.starts_with(&format!("{pool}/pre-sign-up/{PRE_SIGN_UP}/")),
+        "{pre_id}"
+    );
     assert_eq!(a["Data"]["Trigger"], "PreSignUp");
     assert_eq!(a["Data"]["PreviousPreSignUp"], PRE_SIGN_UP);
     let sent = update_bodies(&stack);
@@ -73,8 +79,8 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
         json!({
             "team": "web",
             "cost-centre": "42",
-            "db-sync:previous-post-confirmation": LEGACY,
-            "db-sync:previous-pre-sign-up": PRE_SIGN_UP,
+            "db-sync:record-post-confirmation": "signed-id",
+            "db-sync:record-pre-sign-up": "signed-id",
         })
     );
     let wired = describe(&cognito, &pool).await;
@@ -101,8 +107,8 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
         (Some(OUR_PRE_SIGN_UP), Some(OURS))
     );
 
-    // Delete the PreSignUp resource: the app's PreSignUp is back; PostConfirmation and the
-    // trigger it remembers stay.
+    // Delete the PreSignUp resource: the app's PreSignUp is back; PostConfirmation and its
+    // tag stay.
     stack.start_recording();
     assert_eq!(
         request(
@@ -125,7 +131,7 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
         json!({
             "team": "web",
             "cost-centre": "42",
-            "db-sync:previous-post-confirmation": LEGACY,
+            "db-sync:record-post-confirmation": "signed-id",
         })
     );
     assert_eq!(
@@ -158,7 +164,7 @@ async fn pre_sign_up_is_wired_beside_our_post_confirmation_and_delete_restores_o
 /// A PreSignUp resource may wire only `PRE_SIGN_UP_FUNCTION_ARN`: a request naming another
 /// function (a stranger's, or the stack's post-confirmation), naming no trigger we manage, or
 /// reaching a function configured without that variable is refused and writes nothing; and a
-/// forged Delete restores only what the pool itself remembers.
+/// forged Delete changes nothing.
 #[tokio::test]
 async fn pre_sign_up_requests_naming_another_function_change_nothing() {
     let stack = Stack::private("moto").unwrap();
@@ -242,14 +248,14 @@ async fn pre_sign_up_requests_naming_another_function_change_nothing() {
         settings_but_post_confirmation(&before)
     );
 
-    // Wired for real, then a forged Delete names EVIL as the PreSignUp to put back: the pool
-    // gets back what it remembers, the app's.
+    // Wired for real, then a forged Delete names EVIL as the PreSignUp to put back: it
+    // changes nothing.
     let props = pre_sign_up_properties(&pool, "true");
     wire_then_forge_delete(&f, &recorder, &pool, "pre-sign-up", EVIL, props).await;
     assert_eq!(
         triggers(&describe(&cognito, &pool).await),
-        (Some(PRE_SIGN_UP), None),
-        "restored from the pool's own memory, never from the request"
+        (Some(OUR_PRE_SIGN_UP), None),
+        "a Delete for an id this stack did not sign changes nothing"
     );
 }
 

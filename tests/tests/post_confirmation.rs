@@ -86,6 +86,55 @@ fn assert_client_safe(message: &str, db: &TestDb) {
     assert!(message.len() < 100, "{message}");
 }
 
+/// A user confirmed without proving the address (AdminConfirmSignUp, then a password reset's
+/// heal) gets no row from the trigger, just as drift-check's backfill writes none for them:
+/// one rule for both (`shared::users::NewUser::from_confirmed_attributes`), refused with the
+/// reason drift-check records for the `unwritable_user`. A verified address is still written.
+#[tokio::test]
+async fn an_unverified_email_is_refused_as_drift_checks_backfill_refuses_it() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let f = start(&db).await;
+    for (source, verified) in [
+        ("PostConfirmation_ConfirmSignUp", None),
+        ("PostConfirmation_ConfirmForgotPassword", Some("false")),
+        ("PostConfirmation_ConfirmSignUp", Some("True")),
+    ] {
+        let mut e = signup_with_email(&unique("sub"), &unique("h"), "someone.else@example.com");
+        e["triggerSource"] = json!(source);
+        let attrs = e["request"]["userAttributes"].as_object_mut().unwrap();
+        match verified {
+            None => attrs.remove("email_verified"),
+            Some(v) => attrs.insert("email_verified".into(), json!(v)),
+        };
+        // What drift-check's backfill reads for the same user.
+        let attributes: std::collections::HashMap<String, String> =
+            serde_json::from_value(e["request"]["userAttributes"].clone()).unwrap();
+        let inv = f.invoke(&e).await;
+        assert_eq!(
+            inv.error(),
+            (
+                "Permanent.InvalidAttribute",
+                "the attribute email cannot be used: it is not verified (`email_verified` is \
+                 not \"true\")"
+            ),
+            "{source} {verified:?}"
+        );
+        let backfill = shared::users::NewUser::from_confirmed_attributes(
+            Some("u"),
+            &attributes,
+            &shared::users::AttributeMapping::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        let line: Value = serde_json::from_str(&f.error_line(&inv).await).unwrap();
+        assert_eq!(line["error"].as_str(), Some(backfill.as_str()), "{line}");
+    }
+    assert!(rows(&db).await.is_empty(), "no unverified address stored");
+    let e = signup_with_email(&unique("sub"), &unique("h"), "verified@example.com");
+    assert_eq!(f.invoke(&e).await.response(), &e);
+    assert_eq!(rows(&db).await.len(), 1);
+}
+
 async fn rows(db: &TestDb) -> Vec<(String, String, String, String)> {
     db.connect_as_app()
         .await

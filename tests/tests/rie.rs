@@ -84,6 +84,14 @@ struct Group {
     id: String,
 }
 
+/// The bus function's settings for the group `id`: bus events and bare direct invocations.
+fn bus_function(id: &str) -> [(&str, &str); 2] {
+    [
+        ("SECURITY_GROUP_ID", id),
+        ("SG_IP_UPDATE_SOURCE", "eventbridge"),
+    ]
+}
+
 /// A fresh database and security group, with andrew's row (movable by bus events).
 async fn andrews_group() -> Group {
     let stack = Stack::shared();
@@ -127,7 +135,7 @@ impl Group {
 #[tokio::test]
 async fn sg_ip_update_moves_andrews_rule_for_the_sample_bus_event() {
     let g = andrews_group().await;
-    let f = start("sg-ip-update", &g.db, &[("SECURITY_GROUP_ID", &g.id)]).await;
+    let f = start("sg-ip-update", &g.db, &bus_function(&g.id)).await;
 
     let answer = f.invoke(&event("sg-ip-update.json")).await.unwrap();
     assert_eq!(answer.status, 200);
@@ -143,7 +151,7 @@ async fn sg_ip_update_moves_andrews_rule_for_the_sample_bus_event() {
 #[tokio::test]
 async fn sg_ip_update_refuses_an_unknown_owner_and_changes_nothing() {
     let g = andrews_group().await;
-    let f = start("sg-ip-update", &g.db, &[("SECURITY_GROUP_ID", &g.id)]).await;
+    let f = start("sg-ip-update", &g.db, &bus_function(&g.id)).await;
     let before = g.andrew().await;
 
     let answer = f

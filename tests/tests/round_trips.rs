@@ -156,6 +156,7 @@ async fn a_warm_ip_move_is_six_exchanges_with_postgres() {
             ("DB_HOST", "127.0.0.1"),
             ("DB_PORT", &pg_port),
             ("SECURITY_GROUP_ID", &fx.group),
+            ("SG_IP_UPDATE_SOURCE", "eventbridge"),
         ],
     );
     let f = Function::spawn(&function_binary("sg-ip-update"), &env)

@@ -21,7 +21,7 @@ async fn the_rows_own_principal_moves_it_through_the_function_url() {
         Some(("18.204.3.77/32", &rule_id)),
     )
     .await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
 
     // The sample event as it is: andrew's own signed request.
     let (status, body) = http(&f.invoke(&event("sg-ip-update-function-url.json")).await);
@@ -56,7 +56,7 @@ async fn another_developers_principal_naming_andrew_is_refused_and_audited_with_
     fx.andrews_applied_rule(false).await;
     fx.add_principal("bea", Some(BEA), false, None).await;
     let before = fx.andrews_state().await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
 
     let (status, body) = http(
         &f.invoke(&url_change(Some(BEA), "andrew", "52.14.99.8"))
@@ -119,7 +119,7 @@ async fn an_unknown_principal_and_a_missing_identity_are_refused() {
     // A row that names nobody: no signed request moves it.
     fx.add_principal("cy", None, false, None).await;
     let before = fx.andrews_state().await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
 
     let strangers = [
         "arn:aws:iam::999999999999:user/andrew",
@@ -186,7 +186,7 @@ async fn a_role_session_matching_the_rows_pattern_moves_it() {
         None,
     )
     .await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
     let session = "arn:aws:sts::123456789012:assumed-role/dev-andrew/andrew-laptop";
     let (status, body) = http(
         &f.invoke(&url_change(Some(session), "andrew", "52.14.99.8"))
@@ -277,7 +277,7 @@ async fn bus_events_and_direct_invocations_move_only_rows_that_allow_unverified(
 async fn function_url_errors_are_answered_with_their_status() {
     let fx = Fixture::shared().await;
     fx.add_principal("andrew", Some(ANDREW), false, None).await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
 
     let (status, body) = http(
         &f.invoke(&url_change(Some(ANDREW), "andrew", "10.0.0.8"))
@@ -307,7 +307,7 @@ async fn function_url_errors_are_answered_with_their_status() {
     );
     assert_eq!(fx.row("andrew").await.0, None);
 
-    let mut env = fx.env();
+    let mut env = fx.env_as("function_url");
     env.push(("AWS_ENDPOINT_URL_EC2".into(), "http://127.0.0.1:9".into()));
     env.push(("AWS_CALL_TIMEOUT_MS".into(), "1000".into()));
     let down = Function::spawn(&function_binary("sg-ip-update"), &env)
@@ -345,7 +345,7 @@ async fn odd_function_url_requests_get_a_4xx_and_change_nothing() {
     let fx = Fixture::shared().await;
     fx.andrews_applied_rule(true).await;
     let before = fx.andrews_state().await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut e = url_change(Some(ANDREW), "andrew", "52.14.99.8");
         edit(&mut e);
@@ -429,11 +429,11 @@ async fn an_unknown_owner_and_a_refused_caller_get_the_same_answer() {
     let fx = Fixture::shared().await;
     fx.andrews_applied_rule(false).await;
     fx.add_principal("bea", Some(BEA), false, None).await;
-    let f = fx.start().await;
+    let (url, bus) = (fx.start_url().await, fx.start().await);
     let answer_for = async |owner: &str, caller: Option<&str>| {
         let inv = match caller {
-            Some(c) => f.invoke(&url_change(Some(c), owner, "52.14.99.8")).await,
-            None => f.invoke(&change(owner, "52.14.99.8")).await,
+            Some(c) => url.invoke(&url_change(Some(c), owner, "52.14.99.8")).await,
+            None => bus.invoke(&change(owner, "52.14.99.8")).await,
         };
         let text = match caller {
             Some(_) => {
@@ -489,7 +489,7 @@ async fn without_ip_the_rule_moves_to_the_address_aws_saw_and_every_request_keep
     let fx = Fixture::shared().await;
     fx.andrews_applied_rule(false).await;
     fx.add_principal("bea", Some(BEA), false, None).await;
-    let f = fx.start().await;
+    let f = fx.start_url().await;
 
     let mut bare = url_change(Some(ANDREW), "andrew", "unused");
     bare["body"] = json!(json!({"owner": "andrew"}).to_string());

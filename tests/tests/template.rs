@@ -1,8 +1,9 @@
 //! template.yaml's IAM: no wildcard action anywhere, a wildcard resource only where AWS
-//! requires one (DescribeSecurityGroupRules), each function allowed exactly the AWS calls
-//! its code makes, read from the code itself, sg-ip-update's Function URL signed (AWS_IAM)
-//! and callable only by the developers the template names, `rds-db:connect` and
-//! `iam:PassRole` only where an option asks for them, and rule tags only as rules are made.
+//! requires one (DescribeSecurityGroupRules), each function (every one the template declares,
+//! none from a hand-kept list) allowed exactly the AWS calls its code makes, read from the code
+//! itself, sg-ip-update's Function URL signed (AWS_IAM) and callable only by the developers the
+//! template names, `rds-db:connect` and `iam:PassRole` only where an option asks for them, and
+//! rule tags only as rules are made.
 //! The stack's other resources and deploy settings are in `template_stack.rs`; its events,
 //! queues, alarms and dashboard in `template_events.rs`.
 
@@ -16,7 +17,7 @@ use serde_norway::Value;
 
 mod common;
 use common::{
-    iam::{CALLS, FUNCTIONS, UNREACHED, all_statements},
+    iam::{CALLS, NO_DATABASE, all_statements, functions, roles_missing_the_key, statements_of},
     is_ref_to, resolved, strings, tagged, template, untag,
 };
 
@@ -53,11 +54,15 @@ fn mentions(dirs: &[String], words: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn an_unreached_call_is_only_one_the_functions_own_code_cannot_reach() {
+fn a_function_without_the_database_never_names_it() {
     let ws = Workspace::load().unwrap();
-    for (function, _, words) in UNREACHED {
-        let krate = FUNCTIONS.iter().find(|(f, _)| *f == function).unwrap().1;
-        let dirs = own_dirs(&ws, krate);
+    for (function, words) in NO_DATABASE {
+        let krate = functions(&ws)
+            .into_iter()
+            .find(|(f, _)| f == function)
+            .unwrap()
+            .1;
+        let dirs = own_dirs(&ws, &krate);
         assert!(dirs.len() >= 2, "{krate}: {dirs:?}");
         let found = mentions(&dirs, words);
         assert!(
@@ -66,7 +71,7 @@ fn an_unreached_call_is_only_one_the_functions_own_code_cannot_reach() {
         );
     }
     // The check can fire: schema-migrations' own code does use the database.
-    assert!(!mentions(&own_dirs(&ws, "schema-migrations"), UNREACHED[0].2).is_empty());
+    assert!(!mentions(&own_dirs(&ws, "schema-migrations"), NO_DATABASE[0].1).is_empty());
 }
 
 /// The `src` folders of every workspace crate whose code runs in `krate`'s binary, as cargo
@@ -157,38 +162,86 @@ fn a_wildcard_resource_only_for_describe() {
     }
 }
 
+/// The AWS actions `function` is granted in `statements` that stand for SDK calls.
+fn granted_calls(statements: &[(String, Value)], function: &str) -> BTreeSet<String> {
+    statements
+        .iter()
+        .filter(|(owner, _)| owner == function)
+        .flat_map(|(_, s)| strings(&s["Action"]))
+        // The failure queues are written by Lambda and EventBridge on the function's behalf.
+        .filter(|a| !a.starts_with("sqs:"))
+        // Not an SDK call: the permission behind an IAM database token (checked below).
+        .filter(|a| a != "rds-db:connect")
+        // Not an SDK call: what UpdateUserPool needs to hand Cognito a pool's SMS role
+        // (checked in the_sms_role_is_passable_only_when_named_and_only_to_cognito).
+        .filter(|a| a != "iam:PassRole")
+        .collect()
+}
+
+/// Each function of template `t` whose grants are not exactly the calls its code makes:
+/// `(granted, called)`.
+type Mismatches = BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>;
+
+fn grant_mismatches(t: &Value, ws: &Workspace) -> Mismatches {
+    let all = statements_of(t);
+    let mut mismatches = BTreeMap::new();
+    for (function, krate) in common::iam::functions_of(t, ws) {
+        let granted = granted_calls(&all, &function);
+        let used = calls_in(&source_dirs(ws, &krate));
+        assert!(!used.is_empty(), "{function}");
+        if granted != used {
+            mismatches.insert(function, (granted, used));
+        }
+    }
+    mismatches
+}
+
 #[test]
 fn each_function_may_make_exactly_the_calls_its_code_makes() {
-    let all = all_statements();
+    let t = template();
     let ws = Workspace::load().unwrap();
-    let mut granted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (function, krate) in FUNCTIONS {
-        let dirs = source_dirs(&ws, krate);
-        let actions: BTreeSet<String> = all
-            .iter()
-            .filter(|(owner, _)| owner == function)
-            .flat_map(|(_, s)| strings(&s["Action"]))
-            // The failure queues are written by Lambda and EventBridge on the function's behalf.
-            .filter(|a| !a.starts_with("sqs:"))
-            // Not an SDK call: the permission behind an IAM database token (checked below).
-            .filter(|a| a != "rds-db:connect")
-            // Not an SDK call: what UpdateUserPool needs to hand Cognito a pool's SMS role
-            // (checked in the_sms_role_is_passable_only_when_named_and_only_to_cognito).
-            .filter(|a| a != "iam:PassRole")
-            .collect();
-        let mut used = calls_in(&dirs);
-        for (_, action, _) in UNREACHED.iter().filter(|(f, _, _)| *f == function) {
-            used.remove(*action);
-        }
-        assert!(!used.is_empty());
-        assert_eq!(actions, used, "{function}: granted vs called");
-        granted.insert(function, actions);
-    }
     assert_eq!(
-        granted["PostConfirmationFunction"].len(),
+        grant_mismatches(&t, &ws),
+        Mismatches::new(),
+        "granted vs called"
+    );
+    assert!(
+        functions(&ws).iter().any(|(f, _)| f == "PreSignUpFunction"),
+        "every function of the template is checked"
+    );
+    assert_eq!(
+        granted_calls(&statements_of(&t), "PostConfirmationFunction").len(),
         1,
         "the trigger only reads its secret"
     );
+}
+
+/// The checks read the functions from the template: one planted beside the others, reading the
+/// secret but granted nothing (not its secret, not the key that decrypts it), is caught by both.
+#[test]
+fn a_function_planted_without_its_grants_is_caught() {
+    let mut t = template();
+    let ws = Workspace::load().unwrap();
+    let mut planted = t["Resources"]["PreSignUpFunction"].clone();
+    planted["Properties"]["Policies"] = Value::Sequence(Vec::new());
+    let Value::Mapping(resources) = &mut t["Resources"] else {
+        panic!("Resources")
+    };
+    resources.insert(Value::String("PlantedFunction".into()), planted);
+
+    let mismatches = grant_mismatches(&t, &ws);
+    assert_eq!(
+        mismatches.keys().collect::<Vec<_>>(),
+        ["PlantedFunction"],
+        "{mismatches:?}"
+    );
+    let (granted, called) = &mismatches["PlantedFunction"];
+    assert!(granted.is_empty());
+    assert!(
+        called.contains("secretsmanager:GetSecretValue"),
+        "{called:?}"
+    );
+    assert_eq!(roles_missing_the_key(&t, &ws), ["PlantedFunctionRole"]);
 }
 
 #[test]

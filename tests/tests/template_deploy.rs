@@ -154,46 +154,60 @@ fn reservations_are_optional_and_the_check_before_deploying_is_named() {
 }
 
 #[test]
-fn each_job_reads_the_secret_of_its_own_role_when_given() {
+fn each_job_reads_the_secret_of_its_own_role_given_or_made_by_the_stack() {
     let t = template();
-    let global = &t["Globals"]["Function"]["Environment"]["Variables"]["DB_SECRET_ARN"];
     assert!(
-        is_ref_to(global, "DbSecretArn"),
-        "the owner's, for the migrations"
+        t["Globals"]["Function"]["Environment"]["Variables"]
+            .get("DB_SECRET_ARN")
+            .is_none(),
+        "no function is handed the owner's secret by default"
     );
-    for (function, parameter, condition) in [
+    for (function, parameter, condition, made) in [
         (
             "PostConfirmationFunction",
             "PostConfirmationSecretArn",
             "HasPostConfirmationSecret",
+            "PostConfirmationLoginSecret",
         ),
         (
             "PreSignUpFunction",
             "PreSignUpSecretArn",
             "HasPreSignUpSecret",
+            "PreSignUpLoginSecret",
         ),
         (
             "SgIpUpdateFunction",
             "SgIpUpdateSecretArn",
             "HasSgIpUpdateSecret",
+            "SgIpUpdateLoginSecret",
         ),
         (
             "SgIpUpdateBusFunction",
             "SgIpUpdateSecretArn",
             "HasSgIpUpdateSecret",
+            "SgIpUpdateLoginSecret",
         ),
         (
             "DriftCheckFunction",
             "DriftCheckSecretArn",
             "HasDriftCheckSecret",
+            "DriftCheckLoginSecret",
         ),
     ] {
         assert_eq!(t["Parameters"][parameter]["Default"].as_str(), Some(""));
         let f = &t["Resources"][function]["Properties"];
-        let env = &f["Environment"]["Variables"]["DB_SECRET_ARN"];
+        let mut env = &f["Environment"]["Variables"]["DB_SECRET_ARN"];
+        // Under IAM authentication post-confirmation has no secret at all.
+        if let Some(("UsesIamAuth", none, password)) = if_parts(env) {
+            assert!(is_ref_to(none, "AWS::NoValue"), "{function}");
+            env = password;
+        }
         let (c, given, otherwise) = if_parts(env).unwrap_or_else(|| panic!("{function}"));
         assert_eq!(c, condition);
-        assert!(is_ref_to(given, parameter) && is_ref_to(otherwise, "DbSecretArn"));
+        assert!(
+            is_ref_to(given, parameter) && is_ref_to(otherwise, made),
+            "{function}: {env:?}"
+        );
         // The one secret it may read is the one it is told to.
         let policies = format!("{:?}", f["Policies"]);
         let reads: Vec<&str> = policies.matches("GetSecretValue").collect();
@@ -203,5 +217,63 @@ fn each_job_reads_the_secret_of_its_own_role_when_given() {
             policies.contains(&statement_resource),
             "{function}: {policies}"
         );
+        // The stack makes the secret exactly when none is given, and the migrations make its
+        // login from it.
+        let secret = &t["Resources"][made];
+        assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+        let creates = secret["Condition"].as_str().unwrap();
+        let migrations = &t["Resources"]["SchemaMigrationsFunction"]["Properties"];
+        let logins = format!(
+            "{:?}",
+            migrations["Environment"]["Variables"]["DB_JOB_LOGINS"]
+        );
+        assert!(
+            logins.contains(creates) && logins.contains(made),
+            "{logins}"
+        );
     }
+}
+
+/// Every function (read from the template) whose environment or policies name `DbSecretArn`.
+fn readers_of_the_owners_secret(t: &Value) -> Vec<String> {
+    functions(t)
+        .into_iter()
+        .filter(|(_, f)| {
+            let mut named = Vec::new();
+            refs(&f["Properties"]["Policies"], &mut named);
+            refs(&f["Properties"]["Environment"], &mut named);
+            named.iter().any(|n| n == "DbSecretArn")
+        })
+        .map(|(name, _)| name)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn no_function_but_the_migrations_can_read_the_owners_secret() {
+    let t = template();
+    let mut globals = Vec::new();
+    refs(&t["Globals"], &mut globals);
+    assert!(!globals.contains(&"DbSecretArn".to_owned()), "{globals:?}");
+    assert_eq!(
+        readers_of_the_owners_secret(&t),
+        ["SchemaMigrationsFunction"]
+    );
+    // The check fires on a function that is handed the owner's secret.
+    let mut planted = t.clone();
+    let leak: Value = serde_norway::from_str(
+        "Version: '2012-10-17'\nStatement:\n  - Effect: Allow\n    Action: secretsmanager:GetSecretValue\n    Resource: !Ref DbSecretArn\n",
+    )
+    .unwrap();
+    let Value::Sequence(policies) =
+        &mut planted["Resources"]["DriftCheckFunction"]["Properties"]["Policies"]
+    else {
+        panic!("DriftCheckFunction's Policies")
+    };
+    policies.push(leak);
+    assert_eq!(
+        readers_of_the_owners_secret(&planted),
+        ["DriftCheckFunction", "SchemaMigrationsFunction"]
+    );
 }

@@ -1,8 +1,8 @@
 //! template.yaml's events and what watches them: the CloudTrail rule matching only successful
 //! changes to the managed group, bus events kept off the Function URL's executions, dead-letter
 //! queues admitting only this stack's rules, an alarm on every failures queue and synchronous
-//! function, the drift alarm on drift-check's namespace, the optional trail, and the
-//! dashboard.
+//! function, the drift alarm on drift-check's namespace, pre-sign-up's alarms on its own, the
+//! optional trail, and the dashboard.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,6 +81,42 @@ fn the_cloudtrail_rule_matches_only_successful_changes_to_the_managed_group() {
     let mut other_call = authorize.clone();
     other_call["detail"]["eventName"] = "DescribeSecurityGroupRules".into();
     assert!(!matches(&pattern, &other_call));
+}
+
+/// A prefix list a managed group references may be widened to 0.0.0.0/0 without touching the
+/// group: a successful ModifyManagedPrefixList or RestoreManagedPrefixListVersion, on any list
+/// (the event names the list, not the group), starts a check; a failed one, or a list being
+/// created, does not.
+#[test]
+fn the_cloudtrail_rule_matches_changes_to_prefix_lists() {
+    let t = template();
+    let params = BTreeMap::from([("DatabaseSecurityGroupId", "sg-0123456789abcdef0")]);
+    let pattern = resolved(
+        &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"]["SecurityGroupChanged"]["Properties"]
+            ["Pattern"],
+        &params,
+    );
+    let text =
+        std::fs::read_to_string(repo_root().join("events/drift-check-cloudtrail-prefix-list.json"))
+            .unwrap();
+    let modify: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(matches(&pattern, &modify), "{pattern:#}");
+    let mut restore = modify.clone();
+    restore["detail"]["eventName"] = "RestoreManagedPrefixListVersion".into();
+    assert!(matches(&pattern, &restore));
+
+    let mut failed = modify.clone();
+    failed["detail"]["errorCode"] = "Client.UnauthorizedOperation".into();
+    assert!(
+        !matches(&pattern, &failed),
+        "a call that failed changed nothing"
+    );
+    let mut create = modify.clone();
+    create["detail"]["eventName"] = "CreateManagedPrefixList".into();
+    assert!(
+        !matches(&pattern, &create),
+        "no group references a new list yet"
+    );
 }
 
 /// A flood on the bus cannot take the Function URL's executions: bus events go to a function of
@@ -213,6 +249,46 @@ fn every_failures_queue_and_synchronous_function_has_an_alarm() {
         assert!(
             has("AWS/Lambda", "Throttles", &format!("Ref {function}")),
             "{function}: no throttles alarm in {watched:?}"
+        );
+    }
+}
+
+/// pre-sign-up's two metrics (a sign-up let on unchecked, every sign-up refused on a setting)
+/// each have an alarm on the namespace the template gives the function, with the names the
+/// function writes.
+#[test]
+fn pre_sign_ups_fail_open_and_misconfigured_metrics_are_alarmed_where_it_writes_them() {
+    let t = template();
+    let sub = |v: &Value| match tagged(v) {
+        Some((tag, value)) if tag == "Sub" => value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let env = &t["Resources"]["PreSignUpFunction"]["Properties"]["Environment"]["Variables"];
+    let written = sub(&env["METRICS_NAMESPACE"]).expect("METRICS_NAMESPACE is a !Sub");
+    assert!(written.contains("${AWS::StackName}"), "{written}");
+    for (alarm, metric) in [
+        ("PreSignUpFailedOpenAlarm", pre_sign_up::FAILED_OPEN_METRIC),
+        (
+            "PreSignUpMisconfiguredAlarm",
+            pre_sign_up::MISCONFIGURED_METRIC,
+        ),
+    ] {
+        let a = &t["Resources"][alarm]["Properties"];
+        assert_eq!(
+            sub(&a["Namespace"]).as_deref(),
+            Some(written.as_str()),
+            "{alarm}"
+        );
+        assert_eq!(a["MetricName"].as_str(), Some(metric), "{alarm}");
+        assert_eq!(
+            a["Threshold"].as_u64(),
+            Some(0),
+            "{alarm}: the first one counts"
+        );
+        assert_eq!(a["Statistic"].as_str(), Some("Sum"), "{alarm}");
+        assert!(
+            format!("{:?}", a["AlarmActions"]).contains("AlarmTopicArn"),
+            "{alarm}"
         );
     }
 }

@@ -15,7 +15,7 @@ use serde_norway::Value;
 mod common;
 use common::{
     get_att_arn,
-    iam::{CALLS, FUNCTIONS, UNREACHED, all_statements},
+    iam::{CALLS, all_statements, functions, key_roles, roles_missing_the_key},
     is_ref_to, resources_of_type, strings, tagged, template, untag,
 };
 
@@ -23,15 +23,15 @@ use common::{
 fn every_function_is_built_by_cargo_lambda_from_its_crate() {
     let t = template();
     let ws = Workspace::load().unwrap();
-    for (function, krate) in FUNCTIONS {
-        let f = &t["Resources"][function];
+    for (function, krate) in functions(&ws) {
+        let f = &t["Resources"][&function];
         assert_eq!(
             f["Metadata"]["BuildMethod"].as_str(),
             Some("rust-cargolambda"),
             "{function}"
         );
         let code_uri = f["Properties"]["CodeUri"].as_str().unwrap();
-        assert_eq!(Some(PathBuf::from(code_uri)), ws.dir(krate), "{function}");
+        assert_eq!(Some(PathBuf::from(code_uri)), ws.dir(&krate), "{function}");
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         assert!(repo_root().join(code_uri).join("Cargo.toml").exists());
         assert!(code_uri.ends_with(binary), "{function}: binary {binary}");
@@ -83,22 +83,38 @@ fn samconfig_never_caches_builds_nor_turns_on_betas() {
     }
 }
 
+/// The python3 of the project's virtual environment (`DB_SYNC_VENV`, else `.venv`, as
+/// scripts/python-env makes it) when there is one, else `python3` from PATH.
+fn project_python() -> PathBuf {
+    let venv = std::env::var_os("DB_SYNC_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let python = venv.join("bin/python3");
+    if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// The physical names a stack of `template` named `stack` would create, from
 /// `tests/physical_names.py` (the SAM CLI's language-extension expansion, then the SAM
 /// translator): `(resource, type, name)`, the name `None` where CloudFormation makes one up.
 fn physical_names(template: &Path, stack: &str) -> Vec<(String, String, Option<String>)> {
     let script = repo_root().join("tests/physical_names.py");
-    let out = std::process::Command::new("python3")
+    let python = project_python();
+    let out = std::process::Command::new(&python)
         .arg(&script)
         .arg(template)
         .arg(stack)
         .env("SAM_CLI_TELEMETRY", "0")
         .output()
-        .unwrap_or_else(|e| panic!("python3 {}: {e} (python3 is needed)", script.display()));
+        .unwrap_or_else(|e| panic!("{} {}: {e}", python.display(), script.display()));
     assert!(
         out.status.success(),
-        "{} failed; it needs python3 with the SAM CLI (pip install aws-sam-cli):\n{}",
+        "{} failed; it needs the SAM CLI in {} (scripts/python-env installs it):\n{}",
         script.display(),
+        python.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let names: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -298,15 +314,17 @@ fn the_optional_endpoints_cover_every_api_the_code_calls() {
 fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
     let t = template();
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    // DB_HOST: DbHost, else the secret's own host; for post-confirmation the proxy first.
-    let host = format!("{:?}", env["DB_HOST"]);
-    for part in ["HasDbHost", "DbHost"] {
-        assert!(host.contains(part), "DB_HOST: {host}");
-    }
+    // DB_HOST: DbHost, required (a secret RDS manages names no host); for post-confirmation
+    // the proxy first. template_operations checks every function in every layout.
+    assert!(
+        is_ref_to(&env["DB_HOST"], "DbHost"),
+        "DB_HOST: {:?}",
+        env["DB_HOST"]
+    );
     let trigger_env =
         &t["Resources"]["PostConfirmationFunction"]["Properties"]["Environment"]["Variables"];
     let trigger_host = format!("{:?}", trigger_env["DB_HOST"]);
-    for part in ["HasProxy", "DbProxyEndpoint", "HasDbHost", "DbHost"] {
+    for part in ["HasProxy", "DbProxyEndpoint", "DbHost"] {
         assert!(trigger_host.contains(part), "DB_HOST: {trigger_host}");
     }
     // Session state only straight to the instance: behind the proxy the variable is dropped
@@ -317,36 +335,39 @@ fn secrets_without_a_host_and_secrets_under_a_customer_key_can_be_deployed() {
         ["HasProxy", "AWS::NoValue", "session"],
         "DB_POOLING: {pooling:?}"
     );
-    for (var, parameter) in [("DB_PORT", "DbPort"), ("DB_NAME", "DbName")] {
+    // The port may come from the secret (5432 when neither says); the name never from the
+    // user's: DbName is required, like DbHost.
+    for (var, parameter, default) in [("DB_PORT", "DbPort", Some("")), ("DB_NAME", "DbName", None)]
+    {
         let wiring = format!("{:?}", env[var]);
         assert!(wiring.contains(parameter), "{var}: {wiring}");
         assert_eq!(
             t["Parameters"][parameter]["Default"].as_str(),
-            Some(""),
-            "{parameter} is optional"
+            default,
+            "{parameter}'s default"
         );
     }
 
     let policy = &t["Resources"]["SecretKeyDecrypt"];
     assert_eq!(policy["Condition"].as_str(), Some("HasSecretKey"));
-    let roles: BTreeSet<String> = match &policy["Properties"]["Roles"] {
-        Value::Sequence(r) => r
-            .iter()
-            .map(|v| tagged(v).unwrap().1.as_str().unwrap().to_owned())
-            .collect(),
-        other => panic!("Roles: {other:?}"),
-    };
-    // Every function that reads the secret (pool-trigger does not: see UNREACHED).
-    let functions: BTreeSet<String> = FUNCTIONS
-        .iter()
-        .filter(|(f, _)| {
-            !UNREACHED
-                .iter()
-                .any(|(u, a, _)| u == f && a.starts_with("secretsmanager:"))
-        })
+    // Every function of the template that reads the secret (pool-trigger does not: see
+    // NO_DATABASE; the one it reads is its own, under Secrets Manager's key), and no other role.
+    let ws = Workspace::load().unwrap();
+    assert_eq!(
+        roles_missing_the_key(&t, &ws),
+        Vec::<String>::new(),
+        "every function that reads the secret"
+    );
+    let function_roles: BTreeSet<String> = functions(&ws)
+        .into_iter()
         .map(|(f, _)| format!("{f}Role"))
         .collect();
-    assert_eq!(roles, functions, "every function that reads the secret");
+    for role in key_roles(&t) {
+        assert!(
+            function_roles.contains(&role),
+            "{role} is no function's role"
+        );
+    }
     let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
     assert_eq!(strings(&statement["Action"]), ["kms:Decrypt"]);
     assert!(is_ref_to(&statement["Resource"], "SecretKmsKeyArn"));
@@ -410,10 +431,36 @@ fn depends_on(resource: &Value) -> Vec<String> {
 #[test]
 fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_code_change() {
     let t = template();
-    // The functions that use the database: all but the two custom resources.
-    for (function, _) in &FUNCTIONS[..4] {
+    // The functions that use the database: all but the custom resources' own.
+    let ws = Workspace::load().unwrap();
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    let custom_resources: BTreeSet<String> = resources
+        .values()
+        .filter(|r| {
+            r["Type"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("Custom::"))
+        })
+        .filter_map(|r| get_att_arn(&r["Properties"]["ServiceToken"]))
+        .collect();
+    assert_eq!(
+        custom_resources,
+        BTreeSet::from([
+            "PoolTriggerFunction".into(),
+            "SchemaMigrationsFunction".into()
+        ])
+    );
+    let database_functions: Vec<String> = functions(&ws)
+        .into_iter()
+        .map(|(f, _)| f)
+        .filter(|f| !custom_resources.contains(f))
+        .collect();
+    assert!(database_functions.len() >= 5, "{database_functions:?}");
+    for function in &database_functions {
         assert!(
-            depends_on(&t["Resources"][*function]).contains(&"SchemaMigrations".to_owned()),
+            depends_on(&t["Resources"][function]).contains(&"SchemaMigrations".to_owned()),
             "{function} must depend on SchemaMigrations"
         );
     }
@@ -455,9 +502,11 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
     let t = template();
     let r = &t["Resources"]["PoolPostConfirmationTrigger"];
     assert_eq!(r["Condition"].as_str(), Some("UseExistingPool"));
+    // The function serves the created pool too (its CreatedPoolTriggers, see
+    // template_pool_triggers.rs): it exists in both layouts.
     assert_eq!(
         t["Resources"]["PoolTriggerFunction"]["Condition"].as_str(),
-        Some("UseExistingPool")
+        None
     );
     let p = &r["Properties"];
     assert_eq!(
@@ -480,19 +529,46 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
     assert_eq!(replace["Default"].as_str(), Some("false"));
     // Describe and Update, on that one pool (and the optional PassRole grant, checked in
     // template::the_sms_role_is_passable_only_when_named_and_only_to_cognito).
-    let statements: Vec<Value> = all_statements()
+    let (key, statements): (Vec<Value>, Vec<Value>) = all_statements()
         .into_iter()
         .filter(|(owner, _)| owner == "PoolTriggerFunction")
         .filter(|(_, s)| strings(&s["Action"]) != ["iam:PassRole"])
         .map(|(_, s)| s)
-        .collect();
+        .partition(|s| strings(&s["Action"]) == ["secretsmanager:GetSecretValue"]);
     assert_eq!(statements.len(), 1, "{statements:?}");
+    // And its record key, which signs the physical ids (pool_trigger_planted.rs): the one
+    // secret it may read, generated by the stack with the function, passed to it by ARN.
+    assert_eq!(key.len(), 1, "{key:?}");
+    assert!(is_ref_to(&key[0]["Resource"], "PoolTriggerRecordKey"));
+    let secret = &t["Resources"]["PoolTriggerRecordKey"];
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    assert_eq!(secret["Condition"].as_str(), None);
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert!(
+        generated["PasswordLength"].as_u64() >= Some(32),
+        "{generated:?}"
+    );
+    assert!(
+        generated.get("SecretStringTemplate").is_none(),
+        "the whole string is the key"
+    );
+    assert!(is_ref_to(
+        &t["Resources"]["PoolTriggerFunction"]["Properties"]["Environment"]["Variables"]["RECORD_KEY_SECRET_ARN"],
+        "PoolTriggerRecordKey"
+    ));
     assert_eq!(
         strings(&statements[0]["Action"]),
         ["cognito-idp:DescribeUserPool", "cognito-idp:UpdateUserPool"]
     );
+    // The one pool of the layout: the created pool, or the existing one named.
+    let Some((tag, branches)) = tagged(&statements[0]["Resource"]) else {
+        panic!("{:?}", statements[0]["Resource"])
+    };
+    assert_eq!(tag, "If");
+    assert_eq!(untag(&branches[0]).as_str(), Some("CreatePool"));
+    assert_eq!(get_att_arn(&branches[1]).as_deref(), Some("UserPool"));
     assert_eq!(
-        strings(&statements[0]["Resource"]),
+        strings(&branches[2]),
         [
             "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/${UserPoolId}"
         ]

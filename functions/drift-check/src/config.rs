@@ -11,14 +11,20 @@ use shared::{
     users::AttributeMapping,
 };
 
-use crate::{pacing, request::Mode};
+use crate::{
+    pacing,
+    request::{Lapse, Mode},
+};
 
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db: DbConfig,
     pub user_pool_id: String,
+    /// The most a run may do (`DRIFT_MODE`): an invocation may ask for less, never more.
     pub mode: Mode,
+    /// What a run does with a rule past its lifetime, whatever the mode (`DRIFT_LAPSE`).
+    pub lapse: Lapse,
     pub mapping: AttributeMapping,
     pub aws_timeout: Duration,
     /// Stop this long before the invocation's deadline, to record a partial run in time.
@@ -37,9 +43,14 @@ pub struct Config {
     /// offboarded developer's rule, and any later 0.0.0.0/0, is still found. Unset (local
     /// runs only): the groups the rows name.
     pub managed_groups: Option<Vec<SecurityGroupId>>,
-    /// The largest share of a group's rules one run may change (`DRIFT_MAX_CHANGE_SHARE`);
-    /// a run that would change more changes nothing in that group and reports why.
+    /// The largest share of a group's developer rules one run may change
+    /// (`DRIFT_MAX_CHANGE_SHARE`); a run that would change more changes none of them and
+    /// reports why.
     pub max_change_share: f64,
+    /// The functions' own security group (`FUNCTION_SECURITY_GROUP_ID`; the template gives
+    /// it): a rule on a managed group whose source is this group is how the stack reaches the
+    /// database, kept as `allowed`.
+    pub function_group: Option<SecurityGroupId>,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
@@ -71,6 +82,11 @@ impl Config {
             Some(m) => Mode::parse(&m)
                 .ok_or_else(|| ConfigError::invalid("DRIFT_MODE", "report or remediate"))?,
         };
+        let lapse = match env.non_empty("DRIFT_LAPSE") {
+            None => Lapse::Revoke,
+            Some(l) => Lapse::parse(&l)
+                .ok_or_else(|| ConfigError::invalid("DRIFT_LAPSE", "revoke or report"))?,
+        };
         let metrics_namespace = env
             .non_empty("METRICS_NAMESPACE")
             .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned());
@@ -90,6 +106,7 @@ impl Config {
             db: DbConfig::from_lookup(env)?,
             user_pool_id,
             mode,
+            lapse,
             mapping: AttributeMapping::from_lookup(env)?,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
             deadline_margin: env.millis_or("DRIFT_DEADLINE_MARGIN_MS", 2000, 100..=60_000)?,
@@ -112,6 +129,14 @@ impl Config {
                 })?,
             managed_groups: managed_groups(env)?,
             max_change_share: max_change_share(env)?,
+            function_group: env
+                .non_empty("FUNCTION_SECURITY_GROUP_ID")
+                .map(|id| {
+                    id.parse().map_err(|e: ingress::group::BadGroupId| {
+                        ConfigError::invalid("FUNCTION_SECURITY_GROUP_ID", e.to_string())
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -221,6 +246,17 @@ mod tests {
         Config::from_lookup(&env)
     }
 
+    /// Deployed with no settings, a run only reports drift but revokes a lapsed rule.
+    #[test]
+    fn by_default_drift_is_reported_and_lapsed_access_revoked() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.mode, c.lapse), (Mode::Report, Lapse::Revoke));
+        let c = config(&[("DRIFT_LAPSE", "report")]).unwrap();
+        assert_eq!(c.lapse, Lapse::Report);
+        let e = config(&[("DRIFT_LAPSE", "never")]).unwrap_err();
+        assert_eq!(e.var(), "DRIFT_LAPSE");
+    }
+
     #[test]
     fn pacing_defaults_to_a_third_of_the_quota_and_full_pages() {
         let c = config(&[]).unwrap();
@@ -267,6 +303,7 @@ mod tests {
             ("DRIFT_MAX_CHANGE_SHARE", "0"),
             ("DRIFT_MAX_CHANGE_SHARE", "1.5"),
             ("DRIFT_MAX_CHANGE_SHARE", "NaN"),
+            ("FUNCTION_SECURITY_GROUP_ID", "pl-0a1b2c3d"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var(), var, "{value}: {e}");

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{
     Error, State, exclusive,
     report::{self, Run, RunStatus, Summary},
-    request::{self, Mode, Scope},
+    request::{self, Lapse, Mode, Scope},
     rules_check, users_check,
 };
 
@@ -53,7 +53,17 @@ async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error>
     };
     let remaining = shared::deadline::time_left(&context);
     let deadline = started + remaining.saturating_sub(state.config.deadline_margin);
-    let requested = request.mode.unwrap_or(state.config.mode);
+    let asked = request.mode.unwrap_or(state.config.mode);
+    // Whoever may invoke the function may not raise what the stack was deployed to do.
+    let requested = asked.at_most(state.config.mode);
+    if requested != asked {
+        tracing::warn!(deployed = %state.config.mode, "the invocation asked to remediate; DRIFT_MODE allows a report only");
+    }
+    let lapse = if requested == Mode::Remediate {
+        Lapse::Revoke
+    } else {
+        state.config.lapse
+    };
 
     // One connection for the whole run: the users check keeps its list in a session table.
     let client = state.db.client().await?;
@@ -63,29 +73,27 @@ async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Summary, Error>
         return Err(behind.into());
     }
     let paused = report::remediation_paused(&client).await?;
-    let exclusive = requested == Mode::Remediate && !paused && exclusive::try_take(&client).await?;
-    let mode = if requested == Mode::Remediate && !exclusive {
-        if !paused {
-            tracing::warn!("another run is remediating; this one reports only");
-        }
-        Mode::Report
-    } else {
-        requested
-    };
-    let scope = match &request.scope {
-        Scope::All => "all".to_owned(),
-        Scope::Group(g) => g.to_string(),
-    };
+    // A run that may change AWS (remediating, or revoking lapsed rules) holds the lock.
+    let changes = requested == Mode::Remediate || lapse == Lapse::Revoke;
+    let exclusive = changes && !paused && exclusive::try_take(&client).await?;
+    if changes && !exclusive && !paused {
+        tracing::warn!("another run is changing the groups; this one reports only");
+    }
+    let mode = if exclusive { requested } else { Mode::Report };
+    let scope = request.scope.to_string();
     let mut run = Run::start(
         &client,
         &request.trigger,
-        requested,
+        asked,
         mode,
         &scope,
         &context.request_id,
         &state.config,
     )
     .await?;
+    if exclusive {
+        run.lapse = lapse;
+    }
 
     let outcome = check(state, &client, &request.scope, &mut run, deadline).await;
     let (status, error) = match &outcome {
@@ -130,7 +138,7 @@ async fn check(
         None => ingress::store::managed_groups(client).await?,
     };
     let groups = match scope {
-        Scope::All => managed,
+        Scope::All | Scope::PrefixList(_) => managed,
         Scope::Group(g) => {
             if !managed.iter().any(|m| m == g.as_str()) {
                 tracing::info!(group = %g, "security group is not managed; nothing to check");

@@ -35,6 +35,46 @@ impl Mode {
 
 display_as_str!(Mode);
 
+impl Mode {
+    /// This mode, capped by `deployed`: an invocation may ask for less than the deployed
+    /// mode (a report of a remediating stack), never more.
+    pub fn at_most(self, deployed: Mode) -> Mode {
+        match (self, deployed) {
+            (Mode::Remediate, Mode::Remediate) => Mode::Remediate,
+            _ => Mode::Report,
+        }
+    }
+}
+
+/// What a run does with a developer's rule past its lifetime (`DRIFT_LAPSE`), in either mode.
+/// A remediating run always revokes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lapse {
+    /// Revoke it and mark the row `expired`, with an audit record: access ends when it lapses,
+    /// also in report mode. The default.
+    Revoke,
+    /// Report it only (unless the run remediates).
+    Report,
+}
+
+impl Lapse {
+    pub const ALL: [Lapse; 2] = [Lapse::Revoke, Lapse::Report];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoke => "revoke",
+            Self::Report => "report",
+        }
+    }
+}
+
+display_as_str!(Lapse);
+
 /// What to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -42,6 +82,22 @@ pub enum Scope {
     All,
     /// One security group, because CloudTrail reported a change to it.
     Group(SecurityGroupId),
+    /// Every managed security group, rules only, because CloudTrail reported a change to a
+    /// prefix list (named, when the event names one well-formed), which any of them may
+    /// reference.
+    PrefixList(Option<String>),
+}
+
+impl std::fmt::Display for Scope {
+    /// As `drift_runs.scope` records it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Group(g) => write!(f, "{g}"),
+            Self::PrefixList(Some(id)) => write!(f, "prefix-list:{id}"),
+            Self::PrefixList(None) => f.write_str("prefix-list"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +124,11 @@ const SG_CALLS: [&str; 3] = [
     "ModifySecurityGroupRules",
     "RevokeSecurityGroupIngress",
 ];
+
+/// Prefix-list calls: a list a managed group references may have been widened. Creating a
+/// list is not among them: no group references a list before an
+/// `AuthorizeSecurityGroupIngress`, which is.
+const PREFIX_LIST_CALLS: [&str; 2] = ["ModifyManagedPrefixList", "RestoreManagedPrefixListVersion"];
 
 /// Reads a request; `null`, `{}` and an empty body mean the defaults.
 pub fn parse(payload: &Value) -> Result<Request, RequestError> {
@@ -122,6 +183,13 @@ fn cloudtrail(detail: &Value) -> Result<Request, RequestError> {
         .get("eventName")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if PREFIX_LIST_CALLS.contains(&name) {
+        return Ok(Request {
+            mode: None,
+            scope: Scope::PrefixList(find_prefix_list(&detail["requestParameters"])),
+            trigger: format!("cloudtrail:{name}"),
+        });
+    }
     if !SG_CALLS.contains(&name) {
         return Err(RequestError::Unsupported(format!(
             "CloudTrail eventName {:?}",
@@ -149,6 +217,28 @@ fn find_group(v: &Value) -> Option<SecurityGroupId> {
             })
             .or_else(|| o.values().find_map(find_group)),
         Value::Array(a) => a.iter().find_map(find_group),
+        _ => None,
+    }
+}
+
+/// The prefix list's id, spelled `prefixListId` or `PrefixListId` anywhere in the parameters;
+/// only a well-formed one (`pl-` and hex digits), so the runs table records nothing else.
+fn find_prefix_list(v: &Value) -> Option<String> {
+    let well_formed = |s: &str| {
+        s.strip_prefix("pl-").is_some_and(|hex| {
+            (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    };
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .find_map(|(k, v)| {
+                k.eq_ignore_ascii_case("prefixListId")
+                    .then(|| v.as_str().filter(|s| well_formed(s)).map(str::to_owned))
+                    .flatten()
+            })
+            .or_else(|| o.values().find_map(find_prefix_list)),
+        Value::Array(a) => a.iter().find_map(find_prefix_list),
         _ => None,
     }
 }
@@ -232,5 +322,39 @@ mod tests {
             Err(RequestError::NoGroup)
         );
         assert!(parse(&ev("RunInstances", json!({"groupId": "sg-0a1b2c3d"}))).is_err());
+    }
+
+    /// A prefix list changed: every managed group is checked, rules only. The sample event
+    /// names its list; one that names none, or a malformed one, still starts the check.
+    #[test]
+    fn a_prefix_list_change_checks_every_managed_group() {
+        let sample: Value = serde_json::from_str(include_str!(
+            "../../../events/drift-check-cloudtrail-prefix-list.json"
+        ))
+        .unwrap();
+        let r = parse(&sample).unwrap();
+        assert_eq!(
+            (r.mode, r.scope.to_string(), r.trigger.as_str()),
+            (
+                None,
+                "prefix-list:pl-0123456789abcdef0".to_owned(),
+                "cloudtrail:ModifyManagedPrefixList"
+            )
+        );
+        let mut odd = sample.clone();
+        odd["detail"]["eventName"] = json!("RestoreManagedPrefixListVersion");
+        odd["detail"]["requestParameters"] = json!({"prefixListId": "pl-'; DROP TABLE users"});
+        assert_eq!(parse(&odd).unwrap().scope, Scope::PrefixList(None));
+        odd["detail"]["eventName"] = json!("CreateManagedPrefixList");
+        assert!(parse(&odd).is_err());
+    }
+
+    #[test]
+    fn an_invocation_may_ask_for_less_than_the_deployed_mode_never_more() {
+        use Mode::*;
+        assert_eq!(Remediate.at_most(Report), Report);
+        assert_eq!(Report.at_most(Remediate), Report);
+        assert_eq!(Remediate.at_most(Remediate), Remediate);
+        assert_eq!(Report.at_most(Report), Report);
     }
 }

@@ -2,18 +2,26 @@
 //! remediation, done with the same EC2 calls as sg-ip-update under its per-owner lock.
 //!
 //! [`compare`] decides what differs, without I/O; `remediate` holds the steps that fix it,
-//! each on the row as it was compared; this file reads the group, records each finding, and
-//! decides whether a change may be made now.
+//! each on the row as it was compared; [`release`] an operator's release of a held-back group;
+//! this file reads the group, records each finding, and decides whether a change may be made
+//! now.
 
+pub mod allowlist;
 pub mod compare;
+pub mod release;
 mod remediate;
 
-pub use compare::{AllowedRule, RuleDrift, compare_group};
+pub use compare::{AllowedRule, OpenEnded, RuleDrift, compare_group};
 
 use std::time::{Instant, SystemTime};
 
 use deadpool_postgres::ClientWrapper;
-use ingress::{ec2::AwsRule, ip::Cidr, rule::ManagedRule, store};
+use ingress::{
+    ec2::{AwsRule, ReferencedSource},
+    ip::Cidr,
+    rule::ManagedRule,
+    store,
+};
 use serde_json::{Value, json};
 
 use crate::{
@@ -23,8 +31,27 @@ use crate::{
 };
 
 const ALLOWED_IN_GROUP: &str = "\
-    SELECT cidr::text, aws_rule_id, reason, added_by, ip_protocol, from_port, to_port \
+    SELECT cidr::text, aws_rule_id, reason, added_by, ip_protocol, from_port, to_port, source_ref \
     FROM drift_allowed_rules WHERE security_group_id = $1 ORDER BY id";
+
+/// When each row of a group without an `expires_at` of its own lapses.
+pub async fn open_ended(
+    client: &ClientWrapper,
+    group: &str,
+) -> Result<OpenEnded, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT id, {} FROM managed_ingress_rules \
+         WHERE security_group_id = $1 AND expires_at IS NULL",
+        store::LAPSES_AT
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query(&stmt, &[&group])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
 
 /// The allowlist entries of one group.
 pub async fn allowed_in_group(
@@ -47,9 +74,25 @@ pub async fn allowed_in_group(
                 ip_protocol: r.try_get(4)?,
                 from_port: r.try_get(5)?,
                 to_port: r.try_get(6)?,
+                source_ref: r.try_get(7)?,
             })
         })
         .collect()
+}
+
+/// An entry keeping `aws` when its source is the functions' own group `own`: that rule is how
+/// the stack reaches the database (docs/deploying.md), on whatever ports the operator opened.
+fn the_functions_own(aws: &AwsRule, own: &str) -> Option<AllowedRule> {
+    matches!(&aws.referenced, Some(ReferencedSource::Group(g)) if g == own).then(|| AllowedRule {
+        cidr: None,
+        source_ref: Some(own.to_owned()),
+        aws_rule_id: Some(aws.id.clone()),
+        ip_protocol: Some(aws.ip_protocol.clone()),
+        from_port: Some(aws.from_port),
+        to_port: Some(aws.to_port),
+        reason: "the functions' own security group: how the stack reaches the database".into(),
+        added_by: "FUNCTION_SECURITY_GROUP_ID".into(),
+    })
 }
 
 fn desired_json(rule: &ManagedRule) -> Value {
@@ -59,7 +102,7 @@ fn desired_json(rule: &ManagedRule) -> Value {
 
 fn actual_json(a: &AwsRule) -> Value {
     json!({"rule_id": a.id, "protocol": a.ip_protocol, "from_port": a.from_port, "to_port": a.to_port,
-           "cidr": a.cidr, "description": a.description})
+           "cidr": a.cidr, "source": a.source(), "description": a.description})
 }
 
 /// Checks one group and, when remediating, fixes what differs.
@@ -74,25 +117,30 @@ pub async fn check_group(
     // source before it reaches AWS, so a rule seen here is never mistaken for unexpected.
     let actual = state.ec2.ingress_rules(group).await?;
     let desired = store::rules_in_group(client, group).await?;
-    let allowed = allowed_in_group(client, group).await?;
-    let drift = compare_group(&desired, &actual, &allowed, SystemTime::now());
-    let held = run.remediating() && too_many_changes(&drift, &desired, &actual, state);
-    if held {
-        tracing::error!(run_id = %run.id, group, planned = changes(&drift), share = state.config.max_change_share,
-            "remediation held back: the run would change more of the group's rules than DRIFT_MAX_CHANGE_SHARE allows; nothing in the group is changed");
-        run.held_back.push(group.to_owned());
+    let mut allowed = allowed_in_group(client, group).await?;
+    if let Some(own) = &state.config.function_group {
+        allowed.extend(
+            actual
+                .iter()
+                .filter_map(|a| the_functions_own(a, own.as_str())),
+        );
     }
+    let open_ended = open_ended(client, group).await?;
+    let drift = compare_group(&desired, &actual, &allowed, SystemTime::now(), &open_ended);
+    let held = run.remediating()
+        && held_back(state, client, group, run, &drift, &desired, &actual).await?;
+    let may = run.remediating();
     for drift in drift {
         let finding = match drift {
             RuleDrift::Adopt(rule, aws) => {
-                if gate(run, client, held, deadline).await?.is_none() {
+                if gate(run, client, may, held, deadline).await?.is_none() {
                     let action = adopt(client, &rule, &aws.id).await?;
                     tracing::info!(group, owner = %rule.owner, rule_id = %aws.id, %action, "row takes the matching AWS rule");
                 }
                 continue;
             }
             RuleDrift::Missing(rule) => {
-                let action = match gate(run, client, held, deadline).await? {
+                let action = match gate(run, client, may, held, deadline).await? {
                     Some(action) => action,
                     None => fix_rule(state, client, &rule, Action::Created).await?,
                 };
@@ -105,7 +153,7 @@ pub async fn check_group(
                 }
             }
             RuleDrift::Changed(rule, aws) => {
-                let action = match gate(run, client, held, deadline).await? {
+                let action = match gate(run, client, may, held, deadline).await? {
                     Some(action) => action,
                     None => fix_rule(state, client, &rule, Action::Modified).await?,
                 };
@@ -133,8 +181,10 @@ pub async fn check_group(
                 action: Action::Skipped(Skip::UnpinnedAllowlistEntry),
             },
             RuleDrift::Expired(rule, aws) => {
-                // A lapse is the row's own deadline, not a mass change: never held back.
-                let action = match gate(run, client, false, deadline).await? {
+                // A lapse is the row's own deadline, not a mass change: never held back; and
+                // revoked in report mode too, unless DRIFT_LAPSE=report.
+                let lapse = run.revokes_lapsed();
+                let action = match gate(run, client, lapse, false, deadline).await? {
                     Some(action) => action,
                     None => expire(state, client, &rule, aws.is_some(), &run.id).await?,
                 };
@@ -147,7 +197,9 @@ pub async fn check_group(
                 }
             }
             RuleDrift::Unexpected(aws) => {
-                let action = match gate(run, client, held, deadline).await? {
+                // Revoking a rule open to more than one host locks out no developer.
+                let held = held && aws.lets_in_one_host();
+                let action = match gate(run, client, may, held, deadline).await? {
                     Some(action) => action,
                     None => revoke_unexpected(state, client, group, &aws).await?,
                 };
@@ -165,26 +217,28 @@ pub async fn check_group(
     Ok(())
 }
 
-/// The changes in AWS remediation would make for `drift`.
-fn changes(drift: &[RuleDrift]) -> usize {
+/// The changes remediation would make to developers' own rules: a row's rule created or
+/// moved, or a one-host rule no row wants revoked. Revoking a rule open to more than one host
+/// (0.0.0.0/0, an unlisted range, a prefix list, another group) locks out no developer, so it
+/// is neither counted nor ever held back.
+fn developer_changes(drift: &[RuleDrift]) -> usize {
     drift
         .iter()
-        .filter(|d| {
-            matches!(
-                d,
-                RuleDrift::Missing(_) | RuleDrift::Changed(..) | RuleDrift::Unexpected(_)
-            )
+        .filter(|d| match d {
+            RuleDrift::Missing(_) | RuleDrift::Changed(..) => true,
+            RuleDrift::Unexpected(aws) => aws.lets_in_one_host(),
+            _ => false,
         })
         .count()
 }
 
-/// Changes a run may always make in a group, whatever its size: in a small group ordinary drift
-/// (a 0.0.0.0/0 opened beside one developer's rule, a rule moved and one deleted) is most of it.
+/// Changes to developers' rules a run may always make in a group, whatever its size: in a
+/// small group ordinary drift (a rule moved, one deleted, one left behind) is most of it.
 pub const ALWAYS_ALLOWED_CHANGES: usize = 3;
 
-/// Whether remediating `drift` would change more of the group's rules than the configured
-/// share (and more than [`ALWAYS_ALLOWED_CHANGES`]): a restored old snapshot or a mistaken
-/// mass DELETE must not let one run move or revoke every rule.
+/// Whether remediating `drift` would change more of the group's developer rules than the
+/// configured share (and more than [`ALWAYS_ALLOWED_CHANGES`]): a restored old snapshot or a
+/// mistaken mass DELETE must not let one run move or revoke every developer's rule.
 fn too_many_changes(
     drift: &[RuleDrift],
     desired: &[ManagedRule],
@@ -193,22 +247,53 @@ fn too_many_changes(
 ) -> bool {
     let rules = actual
         .iter()
-        .filter(|a| a.cidr.is_some())
+        .filter(|a| a.lets_in_one_host())
         .count()
         .max(desired.iter().filter(|d| d.cidr.is_some()).count());
     let allowed = ((rules as f64) * state.config.max_change_share).ceil() as usize;
-    changes(drift) > allowed.max(ALWAYS_ALLOWED_CHANGES)
+    developer_changes(drift) > allowed.max(ALWAYS_ALLOWED_CHANGES)
+}
+
+/// Whether the group's developer rules are held back in this remediating run. An operator's
+/// release is spent by the first remediating run that checks the group, whether it needed it
+/// or not; a group it releases is changed in full and named in the run's summary.
+async fn held_back(
+    state: &State,
+    client: &ClientWrapper,
+    group: &str,
+    run: &mut Run,
+    drift: &[RuleDrift],
+    desired: &[ManagedRule],
+    actual: &[AwsRule],
+) -> Result<bool, Error> {
+    let too_many = too_many_changes(drift, desired, actual, state);
+    let planned = developer_changes(drift);
+    let let_through = if too_many { planned } else { 0 };
+    if let Some(r) = release::spend(client, group, &run.id, let_through).await? {
+        tracing::warn!(run_id = %run.id, group, release = r.id, added_by = %r.added_by, reason = %r.reason,
+            changes = let_through, "an operator's release of the group is spent by this run");
+        run.released.push(group.to_owned());
+        return Ok(false);
+    }
+    if too_many {
+        tracing::error!(run_id = %run.id, group, planned, share = state.config.max_change_share,
+            "remediation held back: the run would change more of the group's developer rules than DRIFT_MAX_CHANGE_SHARE allows; none of them is changed (rules open to more than one host are still revoked)");
+        run.held_back.push(group.to_owned());
+    }
+    Ok(too_many)
 }
 
 /// Whether to make a change now: `None` when it may be made, else what to record instead
-/// (report mode, the group held back, the deadline, the kill switch read just now).
+/// (the run may not make this kind of change, the group held back, the deadline, the kill
+/// switch read just now).
 async fn gate(
     run: &mut Run,
     client: &ClientWrapper,
+    may: bool,
     held: bool,
     deadline: Instant,
 ) -> Result<Option<Action>, Error> {
-    if !run.remediating() {
+    if !may {
         return Ok(Some(Action::None));
     }
     if held {
@@ -217,7 +302,12 @@ async fn gate(
     if Instant::now() >= deadline {
         return Ok(Some(Action::OutOfTime));
     }
-    if !run.may_change(client).await? {
+    let switch_off = if run.remediating() {
+        run.may_change(client).await?
+    } else {
+        run.may_revoke_lapsed(client).await?
+    };
+    if !switch_off {
         return Ok(Some(Action::Skipped(Skip::Paused)));
     }
     Ok(None)

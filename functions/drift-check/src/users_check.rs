@@ -11,7 +11,7 @@
 
 mod backfill;
 
-pub use backfill::email_is_verified;
+pub use shared::users::email_is_verified;
 
 use std::{
     collections::HashMap,

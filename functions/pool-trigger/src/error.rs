@@ -28,6 +28,16 @@ pub enum Error {
         trigger: Trigger,
         current: String,
     },
+    #[error(
+        "cannot read the record key (secret {secret}), which signs this resource's physical \
+         id: {reason}"
+    )]
+    RecordKey { secret: String, reason: String },
+    #[error(
+        "this function serves only the {layout} pool's resources (POOL_LAYOUT)",
+        layout = match .0 { crate::PoolLayout::Created => "created", crate::PoolLayout::Existing => "existing" }
+    )]
+    WrongLayout(crate::PoolLayout),
     #[error("user pool {0} does not exist")]
     PoolNotFound(String),
     #[error("DescribeUserPool {pool}: {message}")]

@@ -1,7 +1,9 @@
 //! The pool's triggers (its `LambdaConfig`): which function each is set to, the one the
-//! resource manages replaced and every other carried over as it is, and the pool tag that
-//! remembers the trigger ours replaced. The unit tests fail when an SDK update brings a
-//! trigger this code does not carry.
+//! resource manages replaced and every other carried over as it is; and the pool's tags for
+//! that trigger ([`Record`]). The unit tests fail when an SDK update brings a trigger this
+//! code does not carry.
+
+use std::collections::HashMap;
 
 use aws_sdk_cognitoidentityprovider::types::{
     LambdaConfigType, UserPoolType, builders::LambdaConfigTypeBuilder,
@@ -9,13 +11,51 @@ use aws_sdk_cognitoidentityprovider::types::{
 
 use crate::trigger::Trigger;
 
-/// The earlier `trigger` the pool remembers (its [`Trigger::previous_tag`]).
-pub fn remembered_trigger(pool: &UserPoolType, trigger: Trigger) -> Option<String> {
+/// What a write of the pool does with the trigger's [`Trigger::record_tag`]. Every write
+/// removes the previous version's [`Trigger::legacy_previous_tag`], which nothing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// Ours is wired under a signed id: the tag is set.
+    Signed,
+    /// Left as the pool has it (an Update under the previous version's unsigned id).
+    Kept,
+    /// Ours is taken out: the tag goes.
+    Cleared,
+}
+
+/// The pool's tags after a write of `trigger` that does `record`.
+pub(crate) fn tags(
+    pool: &UserPoolType,
+    trigger: Trigger,
+    record: Record,
+) -> HashMap<String, String> {
+    let mut tags = pool.user_pool_tags.clone().unwrap_or_default();
+    tags.remove(trigger.legacy_previous_tag());
+    match record {
+        Record::Signed => {
+            tags.insert(trigger.record_tag().to_owned(), "signed-id".to_owned());
+        }
+        Record::Kept => {}
+        Record::Cleared => {
+            tags.remove(trigger.record_tag());
+        }
+    }
+    tags
+}
+
+/// Whether the pool's `trigger` was wired under a signed id (its [`Trigger::record_tag`]).
+pub fn wired_under_signed_id(pool: &UserPoolType, trigger: Trigger) -> bool {
+    pool.user_pool_tags
+        .as_ref()
+        .is_some_and(|tags| tags.contains_key(trigger.record_tag()))
+}
+
+/// What the previous version's tag for `trigger` says (for the log only: never acted on).
+pub fn legacy_previous(pool: &UserPoolType, trigger: Trigger) -> Option<&str> {
     pool.user_pool_tags
         .as_ref()?
-        .get(trigger.previous_tag())
-        .filter(|arn| !arn.is_empty())
-        .cloned()
+        .get(trigger.legacy_previous_tag())
+        .map(String::as_str)
 }
 
 /// The pool's `trigger`, if it has one.

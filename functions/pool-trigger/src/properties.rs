@@ -49,15 +49,7 @@ impl Properties {
                 })
         };
         let user_pool_id = required("UserPoolId")?;
-        let pool_ok = user_pool_id.len() <= 55
-            && user_pool_id.split_once('_').is_some_and(|(region, id)| {
-                !region.is_empty()
-                    && !id.is_empty()
-                    && user_pool_id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            });
-        if !pool_ok {
+        if !valid_pool_id(&user_pool_id) {
             return Err(Error::BadProperty {
                 name: "UserPoolId",
                 reason: "expected <region>_<id>".into(),
@@ -90,6 +82,18 @@ impl Properties {
             replace_existing,
         })
     }
+}
+
+/// Whether `id` has a user pool id's shape, `<region>_<id>`.
+pub(crate) fn valid_pool_id(id: &str) -> bool {
+    id.len() <= 55
+        && id.split_once('_').is_some_and(|(region, rest)| {
+            !region.is_empty()
+                && !rest.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 #[cfg(test)]

@@ -12,25 +12,25 @@ use aws_sdk_cognitoidentityprovider::{
     types::{AdminCreateUserConfigType, UserPoolType},
 };
 
-use crate::{pool_triggers::lambda_config, trigger::Trigger, verification::verification_messages};
+use crate::{
+    pool_triggers::{Record, lambda_config, tags},
+    trigger::Trigger,
+    verification::verification_messages,
+};
 
-pub use crate::pool_triggers::{current, remembered_trigger};
+pub use crate::pool_triggers::current;
 
 /// `request` with every updatable setting of `pool`, `trigger` set to `function` (`None`
-/// removes it), and the earlier `trigger` to put back later remembered in the pool's tags
-/// (`None` forgets it). The other triggers and their tags go as the pool has them.
+/// removes it), and that trigger's tags as `record` says ([`Record`]). The other triggers and
+/// their tags go as the pool has them.
 pub fn carry_over(
     request: UpdateUserPoolFluentBuilder,
     pool: &UserPoolType,
     trigger: Trigger,
     function: Option<String>,
-    remember: Option<String>,
+    record: Record,
 ) -> UpdateUserPoolFluentBuilder {
-    let mut tags = pool.user_pool_tags.clone().unwrap_or_default();
-    tags.remove(trigger.previous_tag());
-    if let Some(arn) = remember {
-        tags.insert(trigger.previous_tag().to_owned(), arn);
-    }
+    let tags = tags(pool, trigger, record);
     let messages = verification_messages(pool);
     request
         .set_user_pool_id(pool.id.clone())
@@ -202,7 +202,7 @@ mod tests {
                 pool,
                 Trigger::PostConfirmation,
                 Some("ours".into()),
-                None,
+                Record::Signed,
             );
             // The input's own fields sit at one level of indentation in its pretty Debug; a
             // field this code does not fill (a new one in a later SDK) shows as `None` there.
@@ -230,19 +230,27 @@ mod tests {
 
     #[test]
     fn only_post_confirmation_changes_among_the_triggers() {
-        let pool = full_pool();
+        let mut pool = full_pool();
+        pool.user_pool_tags.get_or_insert_default().insert(
+            "db-sync:previous-post-confirmation".into(),
+            "arn:aws:lambda:us-east-1:1:function:planted".into(),
+        );
         let request = carry_over(
             client().update_user_pool(),
             &pool,
             Trigger::PostConfirmation,
             Some("ours".into()),
-            Some("arn:aws:lambda:us-east-1:1:function:before".into()),
+            Record::Signed,
         );
         let tags = request.as_input().get_user_pool_tags().clone().unwrap();
         assert_eq!(
-            tags.get("db-sync:previous-post-confirmation")
+            tags.get("db-sync:record-post-confirmation")
                 .map(String::as_str),
-            Some("arn:aws:lambda:us-east-1:1:function:before")
+            Some("signed-id")
+        );
+        assert!(
+            !tags.contains_key("db-sync:previous-post-confirmation"),
+            "the previous version's tag goes: {tags:?}"
         );
         assert_eq!(
             tags.get("team").map(String::as_str),
@@ -264,11 +272,12 @@ mod tests {
             &pool,
             Trigger::PostConfirmation,
             None,
-            None,
+            Record::Cleared,
         );
         let tags = removed.as_input().get_user_pool_tags().clone().unwrap();
         assert!(
-            !tags.contains_key("db-sync:previous-post-confirmation"),
+            !tags.contains_key("db-sync:previous-post-confirmation")
+                && !tags.contains_key("db-sync:record-post-confirmation"),
             "{tags:?}"
         );
         let lc = removed.as_input().get_lambda_config().clone().unwrap();
@@ -279,7 +288,8 @@ mod tests {
         );
     }
 
-    /// A pool with both triggers this function manages wired, each remembering an earlier one.
+    /// A pool with both triggers this function manages wired under signed ids, each with the
+    /// previous version's tag too.
     fn pool_with_both_triggers() -> UserPoolType {
         let mut pool = full_pool();
         pool.lambda_config = Some(
@@ -290,34 +300,39 @@ mod tests {
                 .build(),
         );
         let tags = pool.user_pool_tags.get_or_insert_default();
-        tags.insert(
-            "db-sync:previous-post-confirmation".into(),
-            "arn:aws:lambda:us-east-1:1:function:old-post".into(),
-        );
-        tags.insert(
-            "db-sync:previous-pre-sign-up".into(),
-            "arn:aws:lambda:us-east-1:1:function:old-pre".into(),
-        );
+        for trigger in Trigger::ALL {
+            tags.insert(
+                trigger.legacy_previous_tag().into(),
+                "arn:aws:lambda:us-east-1:1:function:old".into(),
+            );
+            tags.insert(trigger.record_tag().into(), "signed-id".into());
+        }
         pool
     }
 
     #[test]
-    fn each_trigger_changes_only_itself_and_its_own_tag() {
+    fn each_trigger_changes_only_itself_and_its_own_tags() {
         let pool = pool_with_both_triggers();
+        let tag = |pool: &UserPoolType, key: &str| {
+            pool.user_pool_tags
+                .as_ref()
+                .and_then(|t| t.get(key).cloned())
+        };
         for (trigger, other) in [
             (Trigger::PreSignUp, Trigger::PostConfirmation),
             (Trigger::PostConfirmation, Trigger::PreSignUp),
         ] {
-            for (function, remember) in [
-                (Some("new".to_owned()), Some("earlier".to_owned())),
-                (None, None),
+            for (function, record, signed) in [
+                (Some("new".to_owned()), Record::Signed, true),
+                (Some("new".to_owned()), Record::Kept, true),
+                (None, Record::Cleared, false),
             ] {
                 let request = carry_over(
                     client().update_user_pool(),
                     &pool,
                     trigger,
                     function.clone(),
-                    remember.clone(),
+                    record,
                 );
                 let input = request.as_input();
                 let sent = UserPoolType::builder()
@@ -325,19 +340,21 @@ mod tests {
                     .set_user_pool_tags(input.get_user_pool_tags().clone())
                     .build();
                 assert_eq!(current(&sent, trigger), function.as_deref(), "{trigger}");
-                assert_eq!(remembered_trigger(&sent, trigger), remember, "{trigger}");
-                assert_eq!(current(&sent, other), current(&pool, other), "{trigger}");
                 assert_eq!(
-                    remembered_trigger(&sent, other),
-                    remembered_trigger(&pool, other),
-                    "{trigger}"
+                    crate::pool_triggers::wired_under_signed_id(&sent, trigger),
+                    signed,
+                    "{trigger} {record:?}"
                 );
+                assert_eq!(tag(&sent, trigger.legacy_previous_tag()), None);
+                assert_eq!(current(&sent, other), current(&pool, other), "{trigger}");
+                for key in [other.legacy_previous_tag(), other.record_tag()] {
+                    assert_eq!(tag(&sent, key), tag(&pool, key), "{trigger}: {key}");
+                }
                 assert_eq!(
                     sent.lambda_config.as_ref().unwrap().custom_message(),
                     Some("arn:aws:lambda:us-east-1:1:function:msg")
                 );
-                let tags = sent.user_pool_tags.as_ref().unwrap();
-                assert_eq!(tags.get("team").map(String::as_str), Some("web"));
+                assert_eq!(tag(&sent, "team").as_deref(), Some("web"));
             }
         }
     }

@@ -1,8 +1,8 @@
 //! Which of the pool's triggers a resource manages, and every name that follows from it.
 //!
 //! One function serves one resource per trigger. Each name a trigger gives (the `Trigger`
-//! property's value, the mark in the physical id, the pool tag that remembers the earlier
-//! trigger, the variable naming the one function it may be set to) is decided here, so the
+//! property's value, the mark in the physical id, the pool tags, the variable naming the one
+//! function it may be set to) is decided here, so the
 //! two kinds can never share a tag or an id and a stack made before PreSignUp existed keeps
 //! reading as PostConfirmation.
 
@@ -35,12 +35,23 @@ impl Trigger {
         }
     }
 
-    /// The pool tag that remembers the trigger the pool had before this stack wired its own,
-    /// to put back on Delete. PostConfirmation's is the one pools were tagged with before.
-    pub fn previous_tag(self) -> &'static str {
+    /// The pool tag in which the previous version kept the trigger the pool had before ours.
+    /// Anyone allowed to tag the pool can write it, so it is never read: every write of this
+    /// trigger removes it.
+    pub fn legacy_previous_tag(self) -> &'static str {
         match self {
             Self::PostConfirmation => "db-sync:previous-post-confirmation",
             Self::PreSignUp => "db-sync:previous-pre-sign-up",
+        }
+    }
+
+    /// The pool tag saying this trigger was wired under a signed physical id
+    /// ([`crate::physical_id`]), so that an unsigned id (the previous version's shape) names
+    /// no resource of this pool's. Set by Create and Update, removed when Delete takes ours out.
+    pub fn record_tag(self) -> &'static str {
+        match self {
+            Self::PostConfirmation => "db-sync:record-post-confirmation",
+            Self::PreSignUp => "db-sync:record-pre-sign-up",
         }
     }
 
@@ -110,7 +121,8 @@ mod tests {
     fn the_kinds_share_no_name() {
         for name in [
             Trigger::id_mark,
-            Trigger::previous_tag,
+            Trigger::legacy_previous_tag,
+            Trigger::record_tag,
             Trigger::function_var,
         ] {
             let names: HashSet<&str> = Trigger::ALL.into_iter().map(name).collect();

@@ -89,7 +89,7 @@ mod tests {
         types::{DefaultEmailOptionType, UserPoolType, VerificationMessageTemplateType},
     };
 
-    use crate::{settings::carry_over, trigger::Trigger};
+    use crate::{pool_triggers::Record, settings::carry_over, trigger::Trigger};
 
     const CODE: &str = "Your verification code is {####}. ";
     const SUBJECT: &str = "Your verification code";
@@ -115,7 +115,7 @@ mod tests {
             pool,
             Trigger::PostConfirmation,
             Some("ours".into()),
-            None,
+            Record::Signed,
         );
         let input = request.as_input();
         let mut out = Vec::new();

@@ -1,19 +1,22 @@
 //! Create, Update and Delete: wiring the stack's function into the pool as the resource's
 //! trigger, and taking it out again. Each trigger may be set only to the one function its
 //! environment variable names ([`crate::Functions`]), and has its own physical id and pool
-//! tag; the other trigger is carried over as the pool has it at that moment, like every other
+//! tags; the other trigger is carried over as the pool has it at that moment, like every other
 //! setting.
 //!
 //! - Create: `DescribeUserPool`, then `UpdateUserPool` with every setting carried over
 //!   ([`crate::settings`]) and the resource's trigger set to our function. A pool that already
 //!   has another function as that trigger is refused unless `ReplaceExistingTrigger` is
-//!   `"true"`; the trigger it had is kept in the physical id ([`crate::physical_id`]) and in
-//!   the pool's tag.
+//!   `"true"`; the trigger it had, if a Lambda function of the stack's account and region
+//!   ([`crate::home`]), is recorded in the signed physical id ([`crate::physical_id`]).
 //! - Update: the same on the same pool and trigger, under the same physical id. Another pool
-//!   or another trigger is a new resource: a new id, and CloudFormation then deletes the old
-//!   one (which restores what it had wired).
-//! - Delete: puts the earlier trigger of that kind back (or none), if the pool still points
-//!   at our function there; every other setting is carried over as it is then.
+//!   or another trigger (or an id this function did not sign) is a new resource: a new id, and
+//!   CloudFormation then deletes the old one (which restores what it had wired).
+//! - Delete: only for an id this function signed: puts the earlier trigger it records back (or
+//!   none), if the pool still points at our function there. An id in the previous version's
+//!   unsigned shape takes ours out and puts nothing back, unless the pool was wired under a
+//!   signed id. Any other id changes nothing, and the answer is SUCCESS all the same, so a
+//!   stack's delete never stops on it.
 
 use aws_sdk_cognitoidentityprovider::{Client, error::ProvideErrorMetadata, types::UserPoolType};
 use custom_resource::{Answered, Outcome, ProtocolError, Request, RequestType};
@@ -21,8 +24,13 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::{
-    Error, Functions, Properties, State, physical_id::Wired, pool_triggers, settings,
-    trigger::Trigger, update_failure,
+    Error, Functions, PoolLayout, Properties, State, created_pool,
+    physical_id::{PhysicalId, Wired},
+    pool_triggers::{self, Record},
+    record_key::KeySource,
+    settings,
+    trigger::Trigger,
+    update_failure,
 };
 
 /// Handles one custom-resource request; the answer always reaches CloudFormation unless the
@@ -31,7 +39,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered
     state
         .responder
         .handle(event, async |request| {
-            apply(&state.cognito, &state.functions, request).await
+            apply(&state.cognito, &state.functions, &state.record_key, request).await
         })
         .await
 }
@@ -40,33 +48,86 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered
 pub async fn apply(
     cognito: &Client,
     functions: &Functions,
+    key: &KeySource,
     request: &Request,
 ) -> Result<Outcome, Error> {
-    let physical = request.physical_resource_id.as_deref();
+    // Each layout serves its own resources only: a stack that created its pool has no
+    // trigger resources (and no id of the previous version's), one on an existing pool no
+    // created-pool resource. A request of the other kind is refused, or on Delete ignored.
+    match (created_pool::is_for(request), functions.layout) {
+        (true, PoolLayout::Created) => {
+            return created_pool::apply(cognito, functions, key, request).await;
+        }
+        (false, PoolLayout::Existing) => {}
+        (_, layout) => {
+            let physical = request.physical_resource_id.as_deref().unwrap_or_default();
+            if request.request_type == RequestType::Delete {
+                tracing::warn!(
+                    physical,
+                    ?layout,
+                    "a Delete for a resource this stack's layout does not have; nothing changed"
+                );
+                return Ok(Outcome::new(physical));
+            }
+            return Err(Error::WrongLayout(layout));
+        }
+    }
+    let physical = request.physical_resource_id.as_deref().unwrap_or_default();
     match request.request_type {
         RequestType::Create => {
-            attach(cognito, &Properties::from_request(request, functions)?, &[]).await
+            let props = Properties::from_request(request, functions)?;
+            attach(cognito, functions, key, &props).await
         }
         RequestType::Update => {
             let props = Properties::from_request(request, functions)?;
-            match physical.and_then(Wired::parse) {
-                Some(wired)
-                    if wired.pool_id == props.user_pool_id && wired.trigger == props.trigger =>
-                {
-                    // Our function as it was before the update is ours too, not a stranger's.
-                    let ours: Vec<&str> = request.old_property("FunctionArn").into_iter().collect();
-                    rewire(cognito, &props, wired, &ours).await
+            // Our function as it was before the update is ours too, not a stranger's.
+            let ours: Vec<&str> = request.old_property("FunctionArn").into_iter().collect();
+            let same = |w: &Wired| w.pool_id == props.user_pool_id && w.trigger == props.trigger;
+            match PhysicalId::parse(physical) {
+                Some(id @ PhysicalId::Signed { .. }) => match id.verified(key.get().await?) {
+                    Some(wired) if same(wired) => {
+                        rewire(cognito, &props, &ours, Record::Signed).await?;
+                        Ok(outcome(physical, wired))
+                    }
+                    _ => attach(cognito, functions, key, &props).await,
+                },
+                // A stack made by the previous version keeps its id (a new one would make
+                // CloudFormation delete the old, taking ours out); it records nothing to put
+                // back.
+                Some(PhysicalId::Unsigned(wired)) if same(&wired) => {
+                    rewire(cognito, &props, &ours, Record::Kept).await?;
+                    let nothing = Wired {
+                        previous: None,
+                        ..wired
+                    };
+                    Ok(outcome(physical, &nothing))
                 }
-                _ => attach(cognito, &props, &[]).await,
+                _ => attach(cognito, functions, key, &props).await,
             }
         }
         RequestType::Delete => {
-            let physical = physical.unwrap_or_default();
             // The id, not the properties, says which trigger was wired: it is what the
             // Create did, and a Delete after a failed Create must find nothing to undo even
             // when its properties are the ones that failed.
-            match Wired::parse(physical) {
-                Some(wired) => detach(cognito, &wired, functions.allowed(wired.trigger)?).await?,
+            match PhysicalId::parse(physical) {
+                Some(id @ PhysicalId::Signed { .. }) => match id.verified(key.get().await?) {
+                    Some(wired) => {
+                        let restore = wired
+                            .previous
+                            .clone()
+                            .filter(|arn| functions.home.restorable(arn));
+                        let ours = functions.allowed(wired.trigger)?;
+                        detach(cognito, wired, ours, restore).await?;
+                    }
+                    None => tracing::warn!(
+                        physical,
+                        "a Delete for an id this stack did not sign; nothing changed"
+                    ),
+                },
+                Some(PhysicalId::Unsigned(wired)) => {
+                    let ours = functions.allowed(wired.trigger)?;
+                    detach_unsigned(cognito, &wired, ours).await?;
+                }
                 None => {
                     tracing::info!(physical, "nothing was wired under this id; nothing to undo")
                 }
@@ -76,38 +137,47 @@ pub async fn apply(
     }
 }
 
-/// Sets our trigger on a pool not wired before; the trigger it had goes into the id.
-async fn attach(cognito: &Client, props: &Properties, ours: &[&str]) -> Result<Outcome, Error> {
+/// Sets our trigger on a pool not wired before; the trigger it had, if restorable, is
+/// recorded in the signed id.
+async fn attach(
+    cognito: &Client,
+    functions: &Functions,
+    key: &KeySource,
+    props: &Properties,
+) -> Result<Outcome, Error> {
+    // Read before anything is written: without it no id can be made.
+    let key = key.get().await?;
     let pool = describe(cognito, &props.user_pool_id).await?;
-    let previous = check_current(&pool, props, ours)?;
-    // The trigger to put back on Delete is kept in the pool itself: a Delete request (or
-    // anyone invoking this function) could name any ARN in the physical id.
-    let remembered = previous
-        .clone()
-        .or_else(|| pool_triggers::remembered_trigger(&pool, props.trigger));
+    let replaced = check_current(&pool, props, &[])?;
+    let previous = replaced.filter(|arn| {
+        let restorable = functions.home.restorable(arn);
+        if !restorable {
+            tracing::warn!(pool = %props.user_pool_id, trigger = %props.trigger, replaced = %arn,
+                "the trigger replaced is not a Lambda function of this account and region; it is not recorded, and will not be put back");
+        }
+        restorable
+    });
     let function = Some(props.function_arn.clone());
-    update(cognito, &pool, props.trigger, function, remembered).await?;
+    update(cognito, &pool, props.trigger, function, Record::Signed).await?;
     let wired = Wired {
         pool_id: props.user_pool_id.clone(),
         trigger: props.trigger,
         previous,
     };
-    Ok(outcome(&wired))
+    Ok(outcome(&wired.signed_id(key), &wired))
 }
 
-/// Sets our (possibly new) function on a pool wired before, keeping the id and what it holds.
+/// Sets our (possibly new) function on a pool wired before, under the same id.
 async fn rewire(
     cognito: &Client,
     props: &Properties,
-    wired: Wired,
     ours: &[&str],
-) -> Result<Outcome, Error> {
+    record: Record,
+) -> Result<(), Error> {
     let pool = describe(cognito, &props.user_pool_id).await?;
     check_current(&pool, props, ours)?;
-    let remembered = pool_triggers::remembered_trigger(&pool, props.trigger);
     let function = Some(props.function_arn.clone());
-    update(cognito, &pool, props.trigger, function, remembered).await?;
-    Ok(outcome(&wired))
+    update(cognito, &pool, props.trigger, function, record).await
 }
 
 /// The pool's trigger (of the resource's kind) before ours, when it may be replaced; an error
@@ -129,44 +199,86 @@ fn check_current(
     }
 }
 
-/// Puts the earlier trigger of `wired`'s kind back if the pool still points at our function
-/// there. If someone has set another function since, theirs stays. A pool that is gone has
-/// nothing to restore.
-async fn detach(cognito: &Client, wired: &Wired, ours: &str) -> Result<(), Error> {
-    let pool = match describe(cognito, &wired.pool_id).await {
-        Err(Error::PoolNotFound(_)) => {
-            tracing::warn!(pool = %wired.pool_id, "the user pool is gone; nothing to restore");
-            return Ok(());
-        }
-        other => other?,
+/// Puts `restore` back as `wired`'s trigger if the pool still points at our function there.
+/// If someone has set another function since, theirs stays. A pool that is gone has nothing
+/// to restore.
+async fn detach(
+    cognito: &Client,
+    wired: &Wired,
+    ours: &str,
+    restore: Option<String>,
+) -> Result<(), Error> {
+    let Some(pool) = describe_if_there(cognito, &wired.pool_id).await? else {
+        return Ok(());
+    };
+    restore_if_ours(cognito, &pool, wired.trigger, ours, restore).await
+}
+
+/// A Delete for the previous version's unsigned id: it names its earlier trigger where anyone
+/// could have written it, so ours is taken out and nothing is put back; and only if the pool
+/// was not wired under a signed id, for which this id would be a forgery.
+async fn detach_unsigned(cognito: &Client, wired: &Wired, ours: &str) -> Result<(), Error> {
+    let Some(pool) = describe_if_there(cognito, &wired.pool_id).await? else {
+        return Ok(());
     };
     let trigger = wired.trigger;
-    let current = pool_triggers::current(&pool, trigger);
+    if pool_triggers::wired_under_signed_id(&pool, trigger) {
+        tracing::warn!(pool = %wired.pool_id, %trigger,
+            "a Delete for an unsigned id, but the pool was wired under a signed one; nothing changed");
+        return Ok(());
+    }
+    tracing::warn!(pool = %wired.pool_id, %trigger,
+        claimed = wired.previous.as_deref().unwrap_or("none"),
+        tagged = pool_triggers::legacy_previous(&pool, trigger).unwrap_or("none"),
+        "an id made by the previous version: its earlier trigger is not trusted and not put back; set it again by hand if it was yours");
+    restore_if_ours(cognito, &pool, trigger, ours, None).await
+}
+
+/// Sets `trigger` to `restore` (or none) if the pool still points at our function there.
+pub(crate) async fn restore_if_ours(
+    cognito: &Client,
+    pool: &UserPoolType,
+    trigger: Trigger,
+    ours: &str,
+    restore: Option<String>,
+) -> Result<(), Error> {
+    let pool_id = pool.id.as_deref().unwrap_or_default();
+    let current = pool_triggers::current(pool, trigger);
     if current == Some(ours) {
-        // What the pool itself remembers, never what the request's physical id names.
-        let previous = pool_triggers::remembered_trigger(&pool, trigger);
-        if wired.previous.is_some() && wired.previous != previous {
-            tracing::warn!(pool = %wired.pool_id, %trigger, claimed = wired.previous.as_deref().unwrap_or("none"),
-                "the physical id names a previous trigger the pool does not remember; not restored");
-        }
-        update(cognito, &pool, trigger, previous.clone(), None).await?;
-        tracing::info!(pool = %wired.pool_id, %trigger, restored = previous.as_deref().unwrap_or("none"), "trigger restored");
+        let restored = restore.clone().unwrap_or_else(|| "none".to_owned());
+        update(cognito, pool, trigger, restore, Record::Cleared).await?;
+        tracing::info!(pool = pool_id, %trigger, restored, "trigger restored");
     } else {
-        tracing::warn!(pool = %wired.pool_id, %trigger, current = current.unwrap_or("none"), "the pool no longer points at our function; left as it is");
+        tracing::warn!(pool = pool_id, %trigger, current = current.unwrap_or("none"),
+            "the pool no longer points at our function; left as it is");
     }
     Ok(())
 }
 
-/// The answer's `Data` (for `Fn::GetAtt`): `Previous<Trigger>`, e.g.
-/// `PreviousPostConfirmation`, is the trigger the pool had before.
-fn outcome(wired: &Wired) -> Outcome {
-    Outcome::new(wired.to_string())
+/// The answer: `physical` as the id, and as `Data` (for `Fn::GetAtt`) the pool, the trigger
+/// and `Previous<Trigger>`, e.g. `PreviousPostConfirmation`: the trigger Delete puts back.
+fn outcome(physical: &str, wired: &Wired) -> Outcome {
+    Outcome::new(physical)
         .with("UserPoolId", wired.pool_id.clone())
         .with("Trigger", wired.trigger.as_str())
         .with(
             &format!("Previous{}", wired.trigger),
             wired.previous.clone().unwrap_or_default(),
         )
+}
+
+/// The pool, or `None` when it is gone (a Delete then has nothing to restore).
+pub(crate) async fn describe_if_there(
+    cognito: &Client,
+    pool_id: &str,
+) -> Result<Option<UserPoolType>, Error> {
+    match describe(cognito, pool_id).await {
+        Err(Error::PoolNotFound(_)) => {
+            tracing::warn!(pool = %pool_id, "the user pool is gone; nothing to restore");
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
 }
 
 async fn describe(cognito: &Client, pool_id: &str) -> Result<UserPoolType, Error> {
@@ -197,17 +309,11 @@ async fn update(
     pool: &UserPoolType,
     trigger: Trigger,
     function: Option<String>,
-    remember: Option<String>,
+    record: Record,
 ) -> Result<(), Error> {
-    settings::carry_over(
-        cognito.update_user_pool(),
-        pool,
-        trigger,
-        function,
-        remember,
-    )
-    .send()
-    .await
-    .map_err(|e| update_failure(pool, e.code(), shared::aws::error_line(&e)))?;
+    settings::carry_over(cognito.update_user_pool(), pool, trigger, function, record)
+        .send()
+        .await
+        .map_err(|e| update_failure(pool, e.code(), shared::aws::error_line(&e)))?;
     Ok(())
 }

@@ -232,7 +232,10 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
 }
 
 /// Reads a PostConfirmation event into the trigger and the row to insert. Pure: every
-/// rejection of the input is decided here, before any I/O.
+/// rejection of the input is decided here, before any I/O. The row is the one drift-check's
+/// backfill would write ([`NewUser::from_confirmed_attributes`]): a user confirmed without a
+/// verified email (AdminConfirmSignUp, then a password reset's heal) gets no row, and
+/// drift-check reports them as `unwritable_user` with the same reason.
 pub fn parse_event(
     payload: &Value,
     mapping: &AttributeMapping,
@@ -246,7 +249,7 @@ pub fn parse_event(
         Trigger::parse(source).ok_or_else(|| Error::UnknownTrigger(truncate(source, 64)))?;
     let event = <CognitoEventUserPoolsPostConfirmation>::deserialize(payload)
         .map_err(|e| Error::BadEvent(truncate(&e.to_string(), 200)))?;
-    let user = NewUser::from_attributes(
+    let user = NewUser::from_confirmed_attributes(
         event.cognito_event_user_pools_header.user_name.as_deref(),
         &event.request.user_attributes,
         mapping,

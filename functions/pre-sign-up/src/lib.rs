@@ -8,9 +8,25 @@
 //! Two sign-ups may still pick the same free handle at once: both pass here, the first to
 //! confirm gets the row, and the second's confirmation fails in post-confirmation ("that
 //! username is already taken"); drift-check then reports that user as `unwritable_user`, so it
-//! is never lost silently. When the database cannot be asked in time, the taken-handle check
-//! lets the sign-up through (logged): a sign-up blocked by an outage is worse than a conflict
-//! post-confirmation and drift-check catch; the checks that need no database always apply.
+//! is never lost silently. When the database cannot be reached in time (an outage:
+//! [`shared::db::DbError::is_unreachable`]), the taken-handle check lets the sign-up through: a
+//! sign-up blocked by an outage is worse than a conflict post-confirmation and drift-check
+//! catch; the checks that need no database always apply, and each sign-up let on is a metric
+//! ([`FAILED_OPEN_METRIC`]) the template alarms on. A database or secret the function cannot
+//! use (a wrong password, a missing grant, a secret or KMS key it may not read) is a setting to
+//! fix, not an outage: every sign-up is refused until it is fixed, logged at ERROR and counted
+//! ([`MISCONFIGURED_METRIC`]), never let on unchecked.
+//!
+//! What it refuses depends on the trigger source ([`Source`]). A self-service sign-up
+//! (`PreSignUp_SignUp`) is checked as above (a source the event type cannot read is refused
+//! as unreadable): the person is
+//! there to choose other attributes. An admin's `PreSignUp_AdminCreateUser` and a federated
+//! user's first sign-in (`PreSignUp_ExternalProvider`) are never refused for the user's
+//! attributes or handle, and the database is not asked: every attribute can still change
+//! before a row is written (an admin sets them later; a provider's are mapped again at every
+//! sign-in), and a refusal there would lock the user out of the app, not only out of the
+//! table. What keeps such a user's row from being written yet is logged at WARN; the row then
+//! comes from post-confirmation or drift-check's backfill, which apply the same rules.
 //!
 //! One file: [`Config`] and the [`State`] built from it once; [`Error`], each refusal and
 //! failure with what Cognito passes on; [`parse_event`], the event to a
@@ -27,8 +43,16 @@ use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
+    metrics,
     users::{AttributeMapping, SignUp, UserError, handle_is_taken},
 };
+
+/// The metric counting sign-ups let on without the taken-handle check (an outage).
+pub const FAILED_OPEN_METRIC: &str = "HandleCheckFailedOpen";
+/// The metric counting sign-ups refused because the check cannot run on its settings.
+pub const MISCONFIGURED_METRIC: &str = "HandleCheckMisconfigured";
+/// The metrics' namespace when `METRICS_NAMESPACE` is unset (local runs).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "PreSignUp";
 
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
@@ -37,6 +61,8 @@ pub struct Config {
     pub mapping: AttributeMapping,
     /// How long the taken-handle check may take. Cognito waits 5 s for the trigger.
     pub budget: Duration,
+    /// Where the metrics go (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -49,6 +75,7 @@ impl Config {
             db: DbConfig::for_trigger(env)?,
             mapping: AttributeMapping::from_lookup(env)?,
             budget: env.millis_or("RESPONSE_BUDGET_MS", 4000, 500..=900_000)?,
+            metrics_namespace: metrics::namespace_from(env, DEFAULT_METRICS_NAMESPACE)?,
         })
     }
 }
@@ -58,6 +85,7 @@ pub struct State {
     pub db: Db,
     pub mapping: AttributeMapping,
     pub budget: Duration,
+    pub metrics_namespace: String,
 }
 
 impl State {
@@ -67,6 +95,7 @@ impl State {
             db: Db::init_alone(&config.db).await?,
             mapping: config.mapping,
             budget: config.budget,
+            metrics_namespace: config.metrics_namespace,
         })
     }
 }
@@ -79,6 +108,10 @@ pub enum Error {
     User(#[from] UserError),
     #[error("the handle is already taken")]
     HandleTaken,
+    /// The check cannot run on the function's settings: no retry helps until someone fixes
+    /// them, so every sign-up is refused rather than let on unchecked.
+    #[error("could not check the handle, and no wait will help (a setting or grant to fix): {0}")]
+    Misconfigured(DbError),
 }
 
 impl Classified for Error {
@@ -93,6 +126,7 @@ impl Classified for Error {
             Self::User(UserError::MissingAttribute(_)) => "MissingAttribute",
             Self::User(UserError::InvalidAttribute { .. }) => "InvalidAttribute",
             Self::HandleTaken => "HandleTaken",
+            Self::Misconfigured(_) => "HandleCheckMisconfigured",
         }
     }
 }
@@ -110,6 +144,10 @@ impl Error {
                 format!("the attribute {attribute} cannot be used: {reason}")
             }
             Self::HandleTaken => "that username is already taken".to_owned(),
+            // Nothing of the database or the secret: the log line has the cause.
+            Self::Misconfigured(_) => {
+                "sign-ups cannot be checked just now; please try again later".to_owned()
+            }
         }
     }
 }
@@ -117,6 +155,34 @@ impl Error {
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Self {
         diagnostic_for_client(&e, e.client_message())
+    }
+}
+
+/// Where a PreSignUp event comes from (`triggerSource`), and so what may be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `PreSignUp_SignUp`, or a source this code does not know: checked in full.
+    SignUp,
+    /// `PreSignUp_AdminCreateUser`: an admin may still set every attribute.
+    AdminCreateUser,
+    /// `PreSignUp_ExternalProvider`: a federated user's first sign-in; the provider's
+    /// attributes are mapped again at every sign-in.
+    ExternalProvider,
+}
+
+impl Source {
+    /// The event's source; an unknown or missing one is checked as a sign-up.
+    pub fn of(payload: &Value) -> Self {
+        match payload.get("triggerSource").and_then(Value::as_str) {
+            Some("PreSignUp_AdminCreateUser") => Self::AdminCreateUser,
+            Some("PreSignUp_ExternalProvider") => Self::ExternalProvider,
+            _ => Self::SignUp,
+        }
+    }
+
+    /// Whether a sign-up from here is refused when it cannot become a row as it stands.
+    pub fn refuses_unwritable(self) -> bool {
+        self == Self::SignUp
     }
 }
 
@@ -144,6 +210,16 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     let result = check(state, &payload, &context).await;
     match &result {
         Ok(()) => tracing::info!(trigger_source = %source, outcome = "accepted", "pre-sign-up"),
+        Err(e @ Error::Misconfigured(_)) => {
+            metrics::emit_count(&state.metrics_namespace, MISCONFIGURED_METRIC, 1);
+            tracing::error!(
+                trigger_source = %source,
+                outcome = "error",
+                error_type = e.kind(),
+                error = %e,
+                "pre-sign-up"
+            )
+        }
         Err(e) => tracing::warn!(
             trigger_source = %source,
             outcome = "refused",
@@ -161,7 +237,25 @@ async fn check(
     payload: &Value,
     context: &lambda_runtime::Context,
 ) -> Result<(), Error> {
-    let sign_up = parse_event(payload, &state.mapping)?;
+    let source = Source::of(payload);
+    let sign_up = match parse_event(payload, &state.mapping) {
+        Ok(sign_up) => sign_up,
+        Err(Error::User(e)) if !source.refuses_unwritable() => {
+            tracing::warn!(?source, error = %e,
+                "accepted, but no row can be written yet: it is written once the attributes allow it");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if !source.refuses_unwritable() {
+        // A taken handle is not asked about: no refusal could follow. post-confirmation and
+        // drift-check's backfill meet it when they write the row, and report it.
+        tracing::info!(
+            ?source,
+            "accepted without the taken-handle check; no row can be written yet if the handle is another user's"
+        );
+        return Ok(());
+    }
     let left = shared::deadline::time_left(context).saturating_sub(Duration::from_millis(200));
     let budget = state.budget.min(left);
     let handle = sign_up.handle.as_str();
@@ -175,11 +269,14 @@ async fn check(
     match asked {
         Ok(Ok(true)) => Err(Error::HandleTaken),
         Ok(Ok(false)) => Ok(()),
-        Ok(Err(e)) => {
+        Ok(Err(e)) if e.is_unreachable() => {
+            metrics::emit_count(&state.metrics_namespace, FAILED_OPEN_METRIC, 1);
             tracing::warn!(error = %e, "could not check the handle; the sign-up goes on");
             Ok(())
         }
+        Ok(Err(e)) => Err(Error::Misconfigured(e)),
         Err(_) => {
+            metrics::emit_count(&state.metrics_namespace, FAILED_OPEN_METRIC, 1);
             tracing::warn!(
                 budget_ms = budget.as_millis() as u64,
                 "the handle check took too long; the sign-up goes on"
@@ -239,5 +336,55 @@ mod tests {
         }
         let e = parse_event(&json!({"request": 1}), &mapping).unwrap_err();
         assert_eq!(e.client_message(), "the sign-up could not be read");
+    }
+
+    #[test]
+    fn each_trigger_source_is_read_and_only_self_service_sign_up_is_refused() {
+        for (source, expected, refuses) in [
+            (json!("PreSignUp_SignUp"), Source::SignUp, true),
+            (
+                json!("PreSignUp_AdminCreateUser"),
+                Source::AdminCreateUser,
+                false,
+            ),
+            (
+                json!("PreSignUp_ExternalProvider"),
+                Source::ExternalProvider,
+                false,
+            ),
+            (json!("PreSignUp_Unheard"), Source::SignUp, true),
+            (json!("presignup_adminCreateUser"), Source::SignUp, true),
+            (json!(null), Source::SignUp, true),
+        ] {
+            let mut e = event(json!({}));
+            e["triggerSource"] = source.clone();
+            assert_eq!(Source::of(&e), expected, "{source}");
+            assert_eq!(expected.refuses_unwritable(), refuses, "{source}");
+        }
+    }
+
+    #[test]
+    fn a_check_that_cannot_run_on_its_settings_is_refused_naming_nothing_of_the_database() {
+        let e = Error::Misconfigured(DbError::ConnectTimeout {
+            target: "db.internal:5432/app".into(),
+            after: Duration::from_millis(1500),
+        });
+        let d = Diagnostic::from(e);
+        assert_eq!(d.error_type, "Permanent.HandleCheckMisconfigured");
+        assert!(
+            !d.error_message.contains("db.internal"),
+            "{}",
+            d.error_message
+        );
+        let env: std::collections::HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            Config::from_lookup(&env).unwrap_err().var(),
+            "METRICS_NAMESPACE"
+        );
     }
 }

@@ -5,7 +5,12 @@
 //! - Create and Update: apply every migration not yet applied, each in its own transaction;
 //!   what is already applied is left alone, so a repeat changes nothing. A failing migration
 //!   answers FAILED with the SQL error, and CloudFormation rolls the stack back.
-//! - Delete: nothing. The data outlives the stack.
+//! - Delete: nothing. The data outlives the stack (and so do the jobs' logins, whose
+//!   passwords die with the stack's secrets).
+//!
+//! After the migrations, Create and Update make each job's own login user from the secret
+//! the stack made for it ([`logins`]): out of the box, no function but this one logs in as
+//! the schema owner.
 //!
 //! One file: [`Config`] and the [`State`] built from it once ([`InitError`] when it cannot
 //! be); [`handle`], one CloudFormation request answered; and [`apply`], what Create and Update
@@ -13,6 +18,8 @@
 #![forbid(unsafe_code)]
 // The runtime's service stack nests the handler's future deeply.
 #![recursion_limit = "256"]
+
+pub mod logins;
 
 use custom_resource::{
     Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder, UrlPolicy,
@@ -35,6 +42,8 @@ pub struct Config {
     pub db: DbConfig,
     /// Where answers may go (`CFN_RESPONSE_URL_ALLOW_LOOPBACK` lets the tests' recorder in).
     pub response_urls: UrlPolicy,
+    /// The jobs' logins to make (`DB_JOB_LOGINS`), each with the secret that holds it.
+    pub logins: Vec<logins::JobLogin>,
 }
 
 impl Config {
@@ -46,6 +55,7 @@ impl Config {
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             response_urls: UrlPolicy::from_lookup(env)?,
+            logins: logins::from_lookup(env)?,
         })
     }
 }
@@ -64,6 +74,9 @@ pub struct State {
     /// The migrations to apply: this build's, embedded from `migrations/`.
     pub migrations: Vec<Migration>,
     pub responder: Responder,
+    pub logins: Vec<logins::JobLogin>,
+    /// Reads and completes the jobs' login secrets.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl State {
@@ -74,6 +87,8 @@ impl State {
             db: Db::from_config(&config.db, &sdk)?,
             migrations: shared::migrate::embedded(),
             responder: Responder::new(config.response_urls)?,
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            logins: config.logins,
         })
     }
 }
@@ -84,6 +99,8 @@ pub enum Error {
     Db(#[from] DbError),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Login(#[from] logins::LoginError),
 }
 
 /// Handles one custom-resource request; the answer always reaches CloudFormation unless the
@@ -110,6 +127,15 @@ pub async fn apply(state: &State, request: &Request) -> Result<Outcome, Error> {
         .map(|m| m.version())
         .max()
         .unwrap_or(0);
+    let mut made = Vec::new();
+    if !state.logins.is_empty() {
+        let address = state
+            .db
+            .address()
+            .await
+            .map_err(logins::LoginError::Address)?;
+        made = logins::ensure(&state.secrets, client, &address, &state.logins).await?;
+    }
     if applied.is_empty() {
         tracing::info!(version, "schema already current; nothing applied");
     } else {
@@ -117,5 +143,6 @@ pub async fn apply(state: &State, request: &Request) -> Result<Outcome, Error> {
     }
     Ok(Outcome::new(PHYSICAL_ID)
         .with("Version", version)
-        .with("Applied", applied.join(",")))
+        .with("Applied", applied.join(","))
+        .with("Logins", made.join(",")))
 }

@@ -10,7 +10,7 @@ use shared::{
     schema::SchemaGuard,
 };
 
-use crate::Envelope;
+use crate::{Envelope, Source};
 
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
@@ -21,6 +21,9 @@ pub struct Config {
     pub aws_timeout: Duration,
     /// The EventBridge events this function takes; any other envelope is refused.
     pub envelope: Envelope,
+    /// The kind of request this function takes (`SG_IP_UPDATE_SOURCE`, required: the
+    /// template sets it per function).
+    pub source: Source,
     /// How long a request waits for another one for the same owner to finish.
     pub lock_wait: Duration,
 }
@@ -37,10 +40,15 @@ impl Config {
             .map_err(|e: ingress::group::BadGroupId| {
                 ConfigError::invalid("SECURITY_GROUP_ID", e.to_string())
             })?;
+        let source = env
+            .required("SG_IP_UPDATE_SOURCE", "(function_url or eventbridge)")?
+            .parse()
+            .map_err(|e: String| ConfigError::invalid("SG_IP_UPDATE_SOURCE", e))?;
         let defaults = Envelope::default();
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             security_group_id,
+            source,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
             lock_wait: env.millis_or("OWNER_LOCK_WAIT_MS", 20_000, 100..=60_000)?,
             envelope: Envelope {
@@ -59,6 +67,7 @@ pub struct State {
     pub ec2: Ec2,
     pub security_group_id: SecurityGroupId,
     pub envelope: Envelope,
+    pub source: Source,
     pub schema: SchemaGuard,
     pub lock_wait: Duration,
 }
@@ -74,6 +83,7 @@ impl State {
             ec2: Ec2::new(&sdk, config.aws_timeout),
             security_group_id: config.security_group_id,
             envelope: config.envelope,
+            source: config.source,
             schema,
             lock_wait: config.lock_wait,
         })
@@ -82,20 +92,47 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    fn env(sg: &'static str, source: Option<&'static str>) -> HashMap<&'static str, &'static str> {
+        [
+            ("SECURITY_GROUP_ID", sg),
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("DB_SSLMODE", "disable"),
+        ]
+        .into_iter()
+        .chain(source.map(|s| ("SG_IP_UPDATE_SOURCE", s)))
+        .collect()
+    }
 
     #[test]
     fn security_group_ids_are_checked_at_cold_start() {
-        let env = |sg: &'static str| -> std::collections::HashMap<&str, &str> {
-            [
-                ("SECURITY_GROUP_ID", sg),
-                ("DATABASE_URL", "postgres://u@h/d"),
-                ("DB_SSLMODE", "disable"),
-            ]
-            .into_iter()
-            .collect()
-        };
-        assert!(Config::from_lookup(&env("sg-0123456789abcdef0")).is_ok());
-        assert!(Config::from_lookup(&env("sg-XYZ")).is_err());
+        let ok = Some("eventbridge");
+        assert!(Config::from_lookup(&env("sg-0123456789abcdef0", ok)).is_ok());
+        assert!(Config::from_lookup(&env("sg-XYZ", ok)).is_err());
+    }
+
+    #[test]
+    fn the_source_is_required_and_named_when_missing_or_unknown() {
+        let sg = "sg-0123456789abcdef0";
+        for (source, expected) in [
+            (Some("function_url"), Ok(Source::FunctionUrl)),
+            (Some("eventbridge"), Ok(Source::Eventbridge)),
+            (None, Err("SG_IP_UPDATE_SOURCE must be set")),
+            (Some(" "), Err("SG_IP_UPDATE_SOURCE must be set")),
+            (Some("both"), Err("SG_IP_UPDATE_SOURCE is invalid")),
+            (Some("FunctionUrl"), Err("SG_IP_UPDATE_SOURCE is invalid")),
+        ] {
+            let got = Config::from_lookup(&env(sg, source)).map(|c| c.source);
+            match (got, expected) {
+                (Ok(s), Ok(e)) => assert_eq!(s, e),
+                (Err(e), Err(prefix)) => {
+                    assert!(e.to_string().starts_with(prefix), "{source:?}: {e}")
+                }
+                (got, expected) => panic!("{source:?}: {got:?}, expected {expected:?}"),
+            }
+        }
     }
 }

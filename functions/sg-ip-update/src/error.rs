@@ -13,6 +13,8 @@ use shared::{
     schema::SchemaBehind,
 };
 
+use crate::Source;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -29,6 +31,22 @@ pub enum Error {
         expected_source: String,
         expected_detail_type: String,
     },
+    #[error(
+        "this function takes only {takes} requests (SG_IP_UPDATE_SOURCE); a {via} payload \
+         is refused{}; nothing was changed",
+        claimed.as_ref().map_or_else(String::new, |c| format!(" (it claims the caller {c}, which AWS did not check)"))
+    )]
+    WrongSource {
+        takes: Source,
+        via: Via,
+        /// The identity a Function URL-shaped payload claims, as written by its invoker.
+        claimed: Option<String>,
+    },
+    #[error(
+        "this signed request for owner {0:?} was already taken; the same request again is \
+         refused (sign a new one); nothing was changed"
+    )]
+    Replayed(String),
     #[error(
         "the Function URL request carries no caller identity (requestContext.authorizer.iam); \
          is the URL's AuthType AWS_IAM? nothing was changed"
@@ -78,6 +96,8 @@ impl Classified for Error {
             Self::Busy(_) | Self::SchemaBehind(_) => true,
             Self::BadEvent(_)
             | Self::WrongEnvelope { .. }
+            | Self::WrongSource { .. }
+            | Self::Replayed(_)
             | Self::NoIdentity
             | Self::Unauthorized { .. }
             | Self::Unverified { .. }
@@ -92,6 +112,8 @@ impl Classified for Error {
         match self {
             Self::BadEvent(_) => "BadEvent",
             Self::WrongEnvelope { .. } => "WrongEnvelope",
+            Self::WrongSource { .. } => "WrongSource",
+            Self::Replayed(_) => "Replayed",
             Self::NoIdentity => "NoIdentity",
             // One name for the three, so an answer does not tell whether an owner exists.
             Self::Unauthorized { .. } | Self::Unverified { .. } | Self::UnknownOwner { .. } => {
@@ -114,6 +136,8 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::NoIdentity
+            | Self::WrongSource { .. }
+            | Self::Replayed(_)
             | Self::Unauthorized { .. }
             | Self::Unverified { .. }
             | Self::UnknownOwner { .. } => 403,
@@ -130,9 +154,11 @@ impl Error {
     /// How a refusal before the owner's row was read is audited.
     pub(crate) fn audit_outcome(&self) -> AuditOutcome {
         match self {
-            Self::NoIdentity | Self::Unauthorized { .. } | Self::Unverified { .. } => {
-                AuditOutcome::RefusedUnauthorized
-            }
+            Self::NoIdentity
+            | Self::WrongSource { .. }
+            | Self::Unauthorized { .. }
+            | Self::Unverified { .. } => AuditOutcome::RefusedUnauthorized,
+            Self::Replayed(_) => AuditOutcome::RefusedReplay,
             _ => AuditOutcome::RefusedInvalidRequest,
         }
     }
@@ -151,6 +177,25 @@ impl Error {
                  from the principal its row names may); nothing was changed"
             ),
             other => other.to_string(),
+        }
+    }
+
+    /// What a Function URL caller is told: [`Error::public_message`], except that a failure of
+    /// the database or of EC2 is named without its text, which carries the database's host,
+    /// port and name or EC2's own words (the log line and the row keep them).
+    pub fn url_message(&self) -> String {
+        match self {
+            Self::Db(_) | Self::SchemaBehind(_) => {
+                "the rules' database could not be used just now; nothing was changed; try again"
+                    .to_owned()
+            }
+            Self::Apply(e) if e.retryable => "AWS did not apply the rule just now; the rule is \
+                marked failed and drift-check will converge it; try again"
+                .to_owned(),
+            Self::Apply(_) => "AWS refused to apply the rule; the rule is marked failed, for \
+                drift-check and the operators to see"
+                .to_owned(),
+            other => other.public_message(),
         }
     }
 

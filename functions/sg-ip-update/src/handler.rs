@@ -17,7 +17,7 @@ use serde_json::Value;
 use shared::{db::DbError, errors::Classified};
 
 use crate::{
-    Error, State, caller_of, parse_event,
+    Error, Source, State, caller_of, check_source, parse_event,
     request::{body_text, storable},
     update::update,
     way_in,
@@ -82,7 +82,7 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
         Ok(summary) => (200, serde_json::to_value(summary)),
         Err(e) => {
             let d = e.diagnostic();
-            let body = serde_json::json!({"error": d.error_type, "message": d.error_message});
+            let body = serde_json::json!({"error": d.error_type, "message": e.url_message()});
             (e.http_status(), Ok(body))
         }
     };
@@ -95,11 +95,13 @@ fn http_answer(result: &Result<Summary, Error>) -> LambdaFunctionUrlResponse {
     response
 }
 
-/// Handles one IP change. An EventBridge event or a direct invocation gets the summary, or
-/// the error (so Lambda retries what may pass); an EventBridge event that is refused for good
-/// gets a [`Refusal`], not an error, so it is not retried. A Function URL request always gets an
-/// HTTP response, the refusal or failure included: an error returned to the runtime would
-/// reach the caller as a bare 502 without the reason.
+/// Handles one IP change. The function takes only its own kind of request
+/// (`SG_IP_UPDATE_SOURCE`); another kind is refused before anything of it is believed. On the
+/// bus function, an EventBridge event or a direct invocation gets the summary, or the error
+/// (so Lambda retries what may pass); an EventBridge event refused for good, and a payload of
+/// the other kind, get a [`Refusal`], not an error, so they are not retried. The Function URL's
+/// function always answers with an HTTP response, the refusal or failure included: an error
+/// returned to the runtime would reach the caller as a bare 502 without the reason.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
     // The same phase lines as the sign-up triggers' (`shared::cold_start`): a cold start
     // with `cold_start=debug` says where its time went, up to the first answer.
@@ -112,7 +114,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
 async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
     let (payload, context) = event.into_parts();
     let via = way_in(&payload);
-    let parsed = parse_event(&payload, &state.envelope);
+    let parsed =
+        check_source(&payload, state.source).and_then(|()| parse_event(&payload, &state.envelope));
     let caller = parsed
         .as_ref()
         .ok()
@@ -146,9 +149,12 @@ async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> 
             "sg-ip-update"
         ),
     }
-    match (via, result) {
-        (Via::FunctionUrl, result) => Ok(Answer::Http(http_answer(&result))),
-        (Via::Eventbridge, Err(e)) if !e.is_retryable() => {
+    match (state.source, via, result) {
+        (Source::FunctionUrl, _, result) => Ok(Answer::Http(http_answer(&result))),
+        (Source::Eventbridge, _, Err(e @ Error::WrongSource { .. }))
+        | (Source::Eventbridge, Via::Eventbridge, Err(e))
+            if !e.is_retryable() =>
+        {
             let d = e.diagnostic();
             Ok(Answer::Refused(Refusal {
                 outcome: "refused",
@@ -156,7 +162,7 @@ async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> 
                 message: d.error_message,
             }))
         }
-        (_, result) => result.map(Answer::Summary),
+        (Source::Eventbridge, _, result) => result.map(Answer::Summary),
     }
 }
 
@@ -186,7 +192,12 @@ async fn audit_refused_request(
         Via::FunctionUrl => LambdaFunctionUrlRequest::deserialize(payload).ok(),
         _ => None,
     };
-    let caller = url_request.as_ref().and_then(caller_of);
+    // An identity in a payload of the other kind was written by its invoker, not checked by
+    // AWS: it is kept in the detail, never as the caller.
+    let caller = match e {
+        Error::WrongSource { .. } => None,
+        _ => url_request.as_ref().and_then(caller_of),
+    };
     let fields = match (via, &url_request) {
         (Via::FunctionUrl, Some(r)) => body_text(r)
             .ok()

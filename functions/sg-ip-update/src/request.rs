@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::errors::truncate;
 
-use crate::Error;
+use crate::{Error, replay::SignedRequest};
 
 /// The `source` and `detail-type` an EventBridge IP change must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,9 @@ impl Sender {
 pub struct Request {
     pub change: IpChange,
     pub sender: Sender,
+    /// What names a Function URL request, which is taken only once; `None` for the bus and
+    /// direct invocations.
+    pub signed: Option<SignedRequest>,
 }
 
 /// The request: whose rule, and the address it should now allow.
@@ -167,7 +170,7 @@ pub fn parse_event_at(
             "it has both a requestContext (Function URL) and a detail (EventBridge)".into(),
         ));
     }
-    let (change, sender): (IpChange, Sender) = match way_in(payload) {
+    let (change, sender, signed): (IpChange, Sender, _) = match way_in(payload) {
         Via::FunctionUrl => {
             let request = LambdaFunctionUrlRequest::deserialize(payload).map_err(bad)?;
             let caller = caller_of(&request).ok_or(Error::NoIdentity)?;
@@ -194,7 +197,8 @@ pub fn parse_event_at(
                 description: body.description,
                 sent_at: None,
             };
-            (change, Sender::Proven(caller))
+            let signed = SignedRequest::of(&request, now);
+            (change, Sender::Proven(caller), Some(signed))
         }
         Via::Eventbridge => {
             let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(bad)?;
@@ -221,11 +225,12 @@ pub fn parse_event_at(
                 sent_at,
                 ..IpChange::deserialize(&event.detail).map_err(bad)?
             };
-            (change, Sender::Unverified(Via::Eventbridge))
+            (change, Sender::Unverified(Via::Eventbridge), None)
         }
         Via::Direct => (
             IpChange::deserialize(payload).map_err(bad)?,
             Sender::Unverified(Via::Direct),
+            None,
         ),
     };
     let owner_ok = (1..=64).contains(&change.owner.len())
@@ -239,7 +244,11 @@ pub fn parse_event_at(
     if let Some(d) = &change.description {
         check_description(d)?;
     }
-    Ok(Request { change, sender })
+    Ok(Request {
+        change,
+        sender,
+        signed,
+    })
 }
 
 /// AWS's rule for security group rule descriptions.

@@ -1,6 +1,7 @@
-//! The update itself, under the owner's lock: look up the owner's row, check the sender and
-//! the address, record the desired state, then apply it in AWS and record the result with
-//! its audit row in one transaction.
+//! The update itself: look up the owner's row and check the sender, then, under the owner's
+//! lock, check them again on the row as it is now, take a signed request once, check the
+//! address, record the desired state, apply it in AWS and record the result with its audit
+//! row in one transaction. A sender the row does not accept never takes the lock.
 
 use std::time::SystemTime;
 
@@ -11,7 +12,7 @@ use ingress::{
 };
 use shared::errors::truncate;
 
-use crate::{Error, Request, Sender, State, Summary, request::storable};
+use crate::{Error, Request, Sender, State, Summary, replay, request::storable};
 
 /// Whether `sender` may move `rule`: a proven caller only when the row's principal names it,
 /// an unproven sender only when the row allows that. `Err` carries the refusal and the audit
@@ -53,8 +54,10 @@ fn authorize(rule: &ManagedRule, sender: &Sender) -> Result<(), (Error, String)>
     }
 }
 
-/// Does what `request` asks, under the owner's lock; a request that waits past the lock's wait
-/// is refused as busy, and audited.
+/// Does what `request` asks. The row and the sender's right to it are read first, without
+/// the lock: a refused sender is answered at once and never holds or waits for it. Then the
+/// lock, the row as it is now and (for a signed request) the record that takes it once go in
+/// one flight; a request that waits past the lock's wait is refused as busy, and audited.
 pub(crate) async fn update(
     state: &State,
     request: &Request,
@@ -64,31 +67,145 @@ pub(crate) async fn update(
     let client = state.db.client().await?;
     // Only until the schema is found current: then no query.
     state.schema.check(&client).await??;
+    let group = state.security_group_id.as_str();
+    let rule = store::find_rule(&client, group, &change.owner).await?;
+    admit(&client, request, request_id, group, rule).await?;
+
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
+    let take_once = async {
+        match &request.signed {
+            Some(signed) => replay::take_once(&client, group, &change.owner, signed)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (locked, rule, taken) = tokio::join!(
+        store::try_lock_owner(&client, group, &change.owner),
+        store::find_rule(&client, group, &change.owner),
+        take_once
+    );
+    let (rule, held) = match (locked?, &taken) {
+        (true, _) => (rule, true),
+        // A replay is refused without waiting for the lock: it changes nothing.
+        (false, Ok(Some(false))) => (rule, false),
+        (false, _) => {
+            if !store::lock_owner(&client, group, &change.owner, state.lock_wait).await? {
+                return Err(busy(&client, request, request_id, group).await);
+            }
+            (store::find_rule(&client, group, &change.owner).await, true)
+        }
+    };
+    let result = locked_part(state, &client, request, request_id, rule, taken).await;
+    if held {
+        if let Err(e) = store::unlock_owner(&client, group, &change.owner).await {
+            tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
+            drop(deadpool::managed::Object::take(client));
+        }
+    }
+    result
+}
+
+/// The rest of [`update`], once the lock is held (a replay, refused here, needs none): the
+/// row and the signed request's record as the one flight read them.
+async fn locked_part(
+    state: &State,
+    client: &deadpool_postgres::ClientWrapper,
+    request: &Request,
+    request_id: &str,
+    rule: Result<Option<ManagedRule>, tokio_postgres::Error>,
+    taken: Result<Option<bool>, tokio_postgres::Error>,
+) -> Result<Summary, Error> {
+    let (rule, taken) = (rule?, taken?);
     let group = state.security_group_id.as_str();
-    if !store::lock_owner(&client, group, &change.owner, state.lock_wait).await? {
+    // The row may have changed since it was first read: its principal, or the row itself.
+    let rule = admit(client, request, request_id, group, rule).await?;
+    if taken == Some(false) {
+        let change = &request.change;
         let shown = storable(&change.ip, 100);
+        let old = rule.cidr.map(|c| c.to_string());
         let entry = AuditEntry {
             owner: &change.owner,
             security_group_id: group,
-            old_cidr: None,
+            old_cidr: old.as_deref(),
             new_cidr: Some(&shown),
-            outcome: AuditOutcome::Busy,
-            detail: Some("another request for this owner held the rule past the wait"),
+            outcome: AuditOutcome::RefusedReplay,
+            detail: Some("the same signed request was already taken"),
             request_id,
             via: Some(request.sender.via()),
             caller: request.sender.caller(),
         };
-        store::audit(&client, &entry).await?;
-        return Err(Error::Busy(change.owner.clone()));
+        store::audit(client, &entry).await?;
+        return Err(Error::Replayed(change.owner.clone()));
     }
-    let result = update_locked(state, &client, request, request_id).await;
-    if let Err(e) = store::unlock_owner(&client, group, &change.owner).await {
-        tracing::warn!(error = %e, "could not release the advisory lock; dropping the connection");
-        drop(deadpool::managed::Object::take(client));
+    update_locked(state, client, request, request_id, rule).await
+}
+
+/// The owner's row, when the request's sender may move it; otherwise the refusal, audited:
+/// an owner without a row, a sender the row does not accept.
+async fn admit(
+    client: &deadpool_postgres::ClientWrapper,
+    request: &Request,
+    request_id: &str,
+    group: &str,
+    rule: Option<ManagedRule>,
+) -> Result<ManagedRule, Error> {
+    let (change, sender) = (&request.change, &request.sender);
+    let shown = storable(&change.ip, 100);
+    let old = rule.as_ref().and_then(|r| r.cidr).map(|c| c.to_string());
+    let mut entry = AuditEntry {
+        owner: &change.owner,
+        security_group_id: group,
+        old_cidr: old.as_deref(),
+        new_cidr: Some(&change.ip),
+        outcome: AuditOutcome::RefusedUnknownOwner,
+        detail: None,
+        request_id,
+        via: Some(sender.via()),
+        caller: sender.caller(),
+    };
+    let Some(rule) = rule else {
+        store::audit(client, &entry).await?;
+        return Err(Error::UnknownOwner {
+            owner: change.owner.clone(),
+            security_group_id: group.to_owned(),
+        });
+    };
+    if let Err((e, detail)) = authorize(&rule, sender) {
+        entry.new_cidr = Some(&shown);
+        entry.outcome = AuditOutcome::RefusedUnauthorized;
+        entry.detail = Some(&detail);
+        store::audit(client, &entry).await?;
+        return Err(e);
     }
-    result
+    Ok(rule)
+}
+
+/// Audits a request that waited past the lock's wait, and the error it is answered with.
+async fn busy(
+    client: &deadpool_postgres::ClientWrapper,
+    request: &Request,
+    request_id: &str,
+    group: &str,
+) -> Error {
+    let change = &request.change;
+    let shown = storable(&change.ip, 100);
+    let entry = AuditEntry {
+        owner: &change.owner,
+        security_group_id: group,
+        old_cidr: None,
+        new_cidr: Some(&shown),
+        outcome: AuditOutcome::Busy,
+        detail: Some("another request for this owner held the rule past the wait"),
+        request_id,
+        via: Some(request.sender.via()),
+        caller: request.sender.caller(),
+    };
+    match store::audit(client, &entry).await {
+        Ok(()) => Error::Busy(change.owner.clone()),
+        Err(e) => e.into(),
+    }
 }
 
 /// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails.
@@ -129,38 +246,23 @@ async fn update_locked(
     client: &deadpool_postgres::ClientWrapper,
     request: &Request,
     request_id: &str,
+    mut rule: ManagedRule,
 ) -> Result<Summary, Error> {
     let (change, sender) = (&request.change, &request.sender);
     let group = state.security_group_id.as_str();
+    let old = rule.cidr;
+    let old_text = old.map(|c| c.to_string());
     let mut entry = AuditEntry {
         owner: &change.owner,
         security_group_id: group,
-        old_cidr: None,
+        old_cidr: old_text.as_deref(),
         new_cidr: Some(&change.ip),
-        outcome: AuditOutcome::RefusedUnknownOwner,
+        outcome: AuditOutcome::Applied,
         detail: None,
         request_id,
         via: Some(sender.via()),
         caller: sender.caller(),
     };
-    let Some(mut rule) = store::find_rule(client, group, &change.owner).await? else {
-        store::audit(client, &entry).await?;
-        return Err(Error::UnknownOwner {
-            owner: change.owner.clone(),
-            security_group_id: group.to_owned(),
-        });
-    };
-    let old = rule.cidr;
-    let old_text = old.map(|c| c.to_string());
-    entry.old_cidr = old_text.as_deref();
-    if let Err((e, detail)) = authorize(&rule, sender) {
-        let shown = storable(&change.ip, 100);
-        entry.new_cidr = Some(&shown);
-        entry.outcome = AuditOutcome::RefusedUnauthorized;
-        entry.detail = Some(&detail);
-        store::audit(client, &entry).await?;
-        return Err(e);
-    }
     if is_stale(change.sent_at, rule.last_request_at) {
         // A late retry of an older event: the developer has moved on since.
         let shown = truncate(&change.ip, 100);

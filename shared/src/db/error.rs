@@ -21,6 +21,12 @@ pub enum DbError {
          user name and password): set DB_HOST to the database or RDS Proxy endpoint"
     )]
     NoHost,
+    #[error(
+        "DB_NAME is not set and the credentials name no database (RDS-managed secrets hold only \
+         the user name and password): set DB_NAME; Postgres would otherwise pick the database \
+         named after the user, the maintenance database `postgres` for the master user"
+    )]
+    NoDbName,
     #[error("could not connect to Postgres at {target}: {}", describe(source))]
     Connect {
         target: String,
@@ -42,7 +48,7 @@ impl DbError {
         match self {
             Self::Secret(e) => e.is_retryable(),
             Self::Iam(e) => e.is_retryable(),
-            Self::Tls(_) | Self::Pool(_) | Self::NoHost => false,
+            Self::Tls(_) | Self::Pool(_) | Self::NoHost | Self::NoDbName => false,
             // An unreachable or restarting server, or a password mid-rotation: all pass.
             Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,
             Self::Query(e) => is_transient(e),
@@ -75,6 +81,65 @@ impl DbError {
             _ => false,
         }
     }
+}
+
+impl DbError {
+    /// Whether the database could not be reached in time: a connection refused, cut or timed
+    /// out, no route to it, a server starting up, shutting down or full, a pool that handed out
+    /// no connection in time, a statement cancelled by its timeout, or Secrets Manager (or the
+    /// credentials behind an IAM token) out of reach. What an outage looks like, and passes by
+    /// itself.
+    ///
+    /// Everything else is a setting or a grant to fix, and no wait fixes it: a login refused
+    /// (SQLSTATE 28P01, 28000), a missing privilege (42501) or table, a database that is not
+    /// there, a TLS certificate that does not verify, a host name that does not resolve, a
+    /// secret denied, missing or encrypted with a key the role may not use.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::ConnectTimeout { .. } | Self::PoolTimeout(_) => true,
+            Self::Connect { source, .. } => {
+                if is_auth_failure(source) {
+                    return false;
+                }
+                match source.code() {
+                    Some(c) => {
+                        *c == SqlState::CANNOT_CONNECT_NOW
+                            || *c == SqlState::ADMIN_SHUTDOWN
+                            || *c == SqlState::CRASH_SHUTDOWN
+                            || *c == SqlState::TOO_MANY_CONNECTIONS
+                    }
+                    None => {
+                        source.is_closed() || io_error_kind(source).is_some_and(is_network_down)
+                    }
+                }
+            }
+            Self::Query(e) => is_transient(e),
+            Self::Secret(e) => e.is_retryable(),
+            Self::Iam(e) => e.is_retryable(),
+            Self::Tls(_) | Self::NoHost | Self::NoDbName | Self::Pool(_) => false,
+        }
+    }
+}
+
+/// An I/O error that says the network path to the server is down or the server is not
+/// listening, not that what came back was wrong (a TLS failure is `InvalidData`; a name that
+/// does not resolve is none of these).
+fn is_network_down(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::BrokenPipe
+            | K::TimedOut
+            | K::UnexpectedEof
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown
+            | K::AddrNotAvailable
+    )
 }
 
 /// The kind of the I/O error underneath a tokio-postgres error, if there is one.
@@ -142,4 +207,39 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
             || *c == SqlState::T_R_DEADLOCK_DETECTED
             || *c == SqlState::TOO_MANY_CONNECTIONS
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn only_an_outage_counts_as_unreachable() {
+        let target = "db:5432/app".to_owned();
+        let after = Duration::from_millis(1500);
+        assert!(DbError::ConnectTimeout { target, after }.is_unreachable());
+        assert!(DbError::PoolTimeout(after).is_unreachable());
+        // Settings no wait fixes (a login, a grant or a secret refused is read from the real
+        // errors in tests/tests/pre_sign_up.rs).
+        assert!(!DbError::NoHost.is_unreachable());
+        assert!(!DbError::Pool("bad".into()).is_unreachable());
+        assert!(!DbError::Secret(SecretError::NotAString).is_unreachable());
+        assert!(!DbError::Secret(SecretError::Malformed("x".into())).is_unreachable());
+        assert!(!DbError::Iam(IamError::NoCredentialsProvider).is_unreachable());
+        for kind in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::TimedOut,
+        ] {
+            assert!(is_network_down(kind), "{kind:?}");
+        }
+        // What a TLS failure and a permission problem come as.
+        for kind in [
+            std::io::ErrorKind::InvalidData,
+            std::io::ErrorKind::PermissionDenied,
+        ] {
+            assert!(!is_network_down(kind), "{kind:?}");
+        }
+    }
 }

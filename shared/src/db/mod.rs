@@ -11,4 +11,4 @@ pub mod stateless;
 
 pub use config::{CredentialSource, DbConfig, Pooling};
 pub use error::DbError;
-pub use pool::{Db, PgManager, PooledClient};
+pub use pool::{Address, Db, PgManager, PooledClient};

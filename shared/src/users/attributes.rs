@@ -1,6 +1,7 @@
 //! From Cognito attributes to a row's values: which attribute feeds which column, and the
 //! checks every path to a row makes (the PreSignUp trigger, the PostConfirmation insert and
-//! drift-check's backfill).
+//! drift-check's backfill), the verified email ([`email_is_verified`]) among them for the two
+//! that write a confirmed user's row ([`NewUser::from_confirmed_attributes`]).
 
 use std::collections::HashMap;
 
@@ -127,7 +128,34 @@ impl SignUp {
     }
 }
 
+/// Whether Cognito says the user proved the address: `email_verified` is `"true"`. Cognito
+/// verifies only its standard `email`; a pool mapped to another attribute has no such flag,
+/// and its addresses are taken as they are.
+pub fn email_is_verified(mapping: &AttributeMapping, attrs: &HashMap<String, String>) -> bool {
+    mapping.email != "email" || attrs.get("email_verified").map(String::as_str) == Some("true")
+}
+
 impl NewUser {
+    /// The row for a confirmed user, as both writers of one make it (the PostConfirmation
+    /// trigger and drift-check's backfill): [`NewUser::from_attributes`], and an email the
+    /// user has verified ([`email_is_verified`]). A user confirmed without proving the
+    /// address (AdminConfirmSignUp, a federated sign-in whose provider says it is not
+    /// verified) could have typed anyone's: no row is written with it, by either path.
+    pub fn from_confirmed_attributes(
+        user_name: Option<&str>,
+        attributes: &HashMap<String, String>,
+        mapping: &AttributeMapping,
+    ) -> Result<Self, UserError> {
+        let user = Self::from_attributes(user_name, attributes, mapping)?;
+        if !email_is_verified(mapping, attributes) {
+            return Err(UserError::InvalidAttribute {
+                attribute: mapping.email.clone(),
+                reason: "it is not verified (`email_verified` is not \"true\")",
+            });
+        }
+        Ok(user)
+    }
+
     /// Maps Cognito attributes to a row: the sub, then [`SignUp::from_attributes`].
     pub fn from_attributes(
         user_name: Option<&str>,
@@ -272,6 +300,33 @@ mod tests {
             NewUser::from_attributes(Some("u"), &attrs(&[("sub", &long_sub), ("email", "e")]), &m)
                 .unwrap_err();
         assert!(e.to_string().contains("longer than 128"), "{e}");
+    }
+
+    #[test]
+    fn a_confirmed_users_row_needs_a_verified_email_unless_the_pool_maps_another() {
+        let m = AttributeMapping::default();
+        let with = |verified: Option<&str>| {
+            let mut a = attrs(&[("sub", "s"), ("email", "e@x")]);
+            if let Some(v) = verified {
+                a.insert("email_verified".into(), v.into());
+            }
+            NewUser::from_confirmed_attributes(Some("u"), &a, &m)
+        };
+        assert_eq!(with(Some("true")).unwrap().email, "e@x");
+        for verified in [None, Some("false"), Some("True"), Some("")] {
+            let e = with(verified).unwrap_err();
+            assert!(
+                matches!(&e, UserError::InvalidAttribute { attribute, reason }
+                    if attribute == "email" && reason.contains("not verified")),
+                "{verified:?}: {e}"
+            );
+        }
+        let other = AttributeMapping {
+            email: "custom:email".into(),
+            ..AttributeMapping::default()
+        };
+        let a = attrs(&[("sub", "s"), ("custom:email", "e@x")]);
+        assert!(NewUser::from_confirmed_attributes(Some("u"), &a, &other).is_ok());
     }
 
     #[test]

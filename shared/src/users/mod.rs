@@ -4,14 +4,14 @@
 //!
 //! Three parts: what makes a handle one the table can hold (`handle`: [`handle_problem`]),
 //! Cognito attributes to a row's values (`attributes`: [`AttributeMapping`], [`SignUp`],
-//! [`NewUser`]), and the SQL that inserts a row idempotently (`store`:
+//! [`NewUser`], and the verified email a confirmed user's row needs, [`email_is_verified`]), and the SQL that inserts a row idempotently (`store`:
 //! [`insert_confirmed_user`]).
 
 mod attributes;
 mod handle;
 mod store;
 
-pub use attributes::{AttributeMapping, NewUser, SignUp, UserError};
+pub use attributes::{AttributeMapping, NewUser, SignUp, UserError, email_is_verified};
 pub use handle::{MAX_HANDLE_CHARS, MAX_SUB_CHARS, handle_problem};
 pub use store::{
     InsertMode, InsertOutcome, handle_is_taken, insert_confirmed_user, insert_confirmed_user_with,

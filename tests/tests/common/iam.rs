@@ -1,15 +1,17 @@
 //! The template's functions and the AWS calls their code makes, as the IAM tests read them:
-//! which crate each function is built from, the SDK calls and the action each needs, and every
-//! IAM statement of the template.
+//! which crate each function is built from (read from the template, never a hand-kept list),
+//! the SDK calls and the action each needs, and every IAM statement of the template.
 
+use harness::workspace::Workspace;
 use serde_norway::Value;
 
-use super::{template, untag};
+use super::{resources_of_type, template, untag};
 
 /// The SDK calls the code makes, and the IAM action each needs (tags sent with a create need
 /// `ec2:CreateTags` as well).
-pub const CALLS: [(&str, &str); 9] = [
+pub const CALLS: [(&str, &str); 10] = [
     (".get_secret_value()", "secretsmanager:GetSecretValue"),
+    (".put_secret_value()", "secretsmanager:PutSecretValue"),
     (
         ".describe_security_group_rules()",
         "ec2:DescribeSecurityGroupRules",
@@ -32,23 +34,43 @@ pub const CALLS: [(&str, &str); 9] = [
     (".update_user_pool()", "cognito-idp:UpdateUserPool"),
 ];
 
-/// Each function's resource, and the crate it is built from.
-pub const FUNCTIONS: [(&str, &str); 6] = [
-    ("PostConfirmationFunction", "post-confirmation"),
-    ("SgIpUpdateFunction", "sg-ip-update"),
-    ("SgIpUpdateBusFunction", "sg-ip-update"),
-    ("DriftCheckFunction", "drift-check"),
-    ("PoolTriggerFunction", "pool-trigger"),
-    ("SchemaMigrationsFunction", "schema-migrations"),
-];
+/// Every function of template `t` (each `AWS::Serverless::Function`, so a function added to
+/// the template is checked without anyone remembering to list it), with the workspace crate
+/// its `CodeUri` builds.
+pub fn functions_of(t: &Value, ws: &Workspace) -> Vec<(String, String)> {
+    let found: Vec<(String, String)> = resources_of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, f)| {
+            let code_uri = f["Properties"]["CodeUri"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: CodeUri is not a folder"));
+            let krate = ws
+                .functions()
+                .into_iter()
+                .find(|c| {
+                    ws.dir(c)
+                        .is_some_and(|d| d == std::path::Path::new(code_uri))
+                })
+                .unwrap_or_else(|| panic!("{name}: {code_uri} is no function crate"));
+            (name.to_owned(), krate)
+        })
+        .collect();
+    assert!(found.len() >= 6, "the template's functions: {found:?}");
+    found
+}
 
-/// A call a function's binary carries (in `shared`) but its own code cannot reach, so it is
-/// not granted; and the names its crates would have to use to reach it. pool-trigger uses
-/// `shared` for logging and the SDK config, never the database or its secret.
-pub const UNREACHED: [(&str, &str, &[&str]); 1] = [(
+/// [`functions_of`] the template.
+pub fn functions(ws: &Workspace) -> Vec<(String, String)> {
+    functions_of(&template(), ws)
+}
+
+/// A function whose binary carries `shared`'s database code but whose own code never reaches
+/// it, so it reads no database secret (and needs no key for one); and the names its crates
+/// would have to use to reach it. pool-trigger uses `shared` for logging and the SDK config;
+/// the one secret it reads is its own record key, granted as such.
+pub const NO_DATABASE: [(&str, &[&str]); 1] = [(
     "PoolTriggerFunction",
-    "secretsmanager:GetSecretValue",
-    &["Db", "DbConfig", "secret", "db::"],
+    &["Db", "DbConfig", "DB_SECRET", "db::"],
 )];
 
 /// Every IAM statement under `v`, tagged with the resource that holds it.
@@ -66,7 +88,11 @@ fn statements(v: &Value, owner: &str, out: &mut Vec<(String, Value)>) {
 }
 
 pub fn all_statements() -> Vec<(String, Value)> {
-    let t = template();
+    statements_of(&template())
+}
+
+/// Every IAM statement of template `t`, tagged with the resource that holds it.
+pub fn statements_of(t: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     if let Value::Mapping(resources) = &t["Resources"] {
         for (name, resource) in resources {
@@ -74,4 +100,25 @@ pub fn all_statements() -> Vec<(String, Value)> {
         }
     }
     out
+}
+
+/// The roles the `SecretKeyDecrypt` policy (kms:Decrypt on a customer-managed key) names.
+pub fn key_roles(t: &Value) -> Vec<String> {
+    match untag(&t["Resources"]["SecretKeyDecrypt"]["Properties"]["Roles"]) {
+        Value::Sequence(r) => r.iter().flat_map(super::strings).collect(),
+        other => panic!("SecretKeyDecrypt Roles: {other:?}"),
+    }
+}
+
+/// The role of each function of `t` that reads the database secret (all but those
+/// [`NO_DATABASE`]) which `SecretKeyDecrypt` does not name: with the secret under a
+/// customer-managed key, that function could not read it.
+pub fn roles_missing_the_key(t: &Value, ws: &Workspace) -> Vec<String> {
+    let named = key_roles(t);
+    functions_of(t, ws)
+        .into_iter()
+        .filter(|(f, _)| !NO_DATABASE.iter().any(|(u, _)| u == f))
+        .map(|(f, _)| format!("{f}Role"))
+        .filter(|role| !named.contains(role))
+        .collect()
 }

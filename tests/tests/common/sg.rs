@@ -37,17 +37,46 @@ impl Fixture {
         Fixture::new(Stack::shared().clone()).await
     }
 
+    /// The bus function's environment (`SG_IP_UPDATE_SOURCE=eventbridge`): bus events and
+    /// bare direct invocations.
     pub fn env(&self) -> Vec<(String, String)> {
-        function_env(&self.db, &self.moto, &[("SECURITY_GROUP_ID", &self.group)])
+        self.env_as("eventbridge")
     }
 
+    /// The environment of the function that takes `source`'s requests (`eventbridge` or
+    /// `function_url`).
+    pub fn env_as(&self, source: &str) -> Vec<(String, String)> {
+        function_env(
+            &self.db,
+            &self.moto,
+            &[
+                ("SECURITY_GROUP_ID", &self.group),
+                ("SG_IP_UPDATE_SOURCE", source),
+            ],
+        )
+    }
+
+    /// The bus function: EventBridge events and bare direct invocations.
     pub async fn start(&self) -> Function {
         self.start_with(&[]).await
     }
 
     /// [`Fixture::start`] with `extra` settings.
     pub async fn start_with(&self, extra: &[(&str, &str)]) -> Function {
-        let mut env = self.env();
+        self.spawn(self.env(), extra).await
+    }
+
+    /// The Function URL's function: Function URL requests only.
+    pub async fn start_url(&self) -> Function {
+        self.start_url_with(&[]).await
+    }
+
+    /// [`Fixture::start_url`] with `extra` settings.
+    pub async fn start_url_with(&self, extra: &[(&str, &str)]) -> Function {
+        self.spawn(self.env_as("function_url"), extra).await
+    }
+
+    async fn spawn(&self, mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Function {
         env.extend(
             extra
                 .iter()
@@ -214,9 +243,21 @@ pub const BEA: &str = "arn:aws:iam::123456789012:user/bea";
 
 /// A Function URL request as AWS hands it over (`events/sg-ip-update-function-url.json`),
 /// signed by `caller` (`None`: no identity, as with AuthType NONE), asking to move `owner`.
+/// Each one is a request of its own: its own SigV4 signature and request id, as two requests
+/// signed one after the other would be (sending the same value twice is a replay).
 pub fn url_change(caller: Option<&str>, owner: &str, ip: &str) -> Value {
     let mut e = event("sg-ip-update-function-url.json");
     e["body"] = json!(json!({"owner": owner, "ip": ip}).to_string());
+    let signature = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    e["headers"]["authorization"] = json!(format!(
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261123/us-east-1/lambda/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date, Signature={signature}"
+    ));
+    e["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
     match caller {
         Some(arn) => {
             let iam = &mut e["requestContext"]["authorizer"]["iam"];

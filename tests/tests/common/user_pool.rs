@@ -264,8 +264,8 @@ pub async fn request(
 
 /// Wires the trigger for real with `props`, then sends a forged Delete whose physical id
 /// names `evil` as the trigger `slot` (`post-confirmation`, `pre-sign-up`) had before; both
-/// must answer SUCCESS. What the pool holds afterwards is the caller's to check: what it
-/// remembers, never what the request names.
+/// must answer SUCCESS. What the pool holds afterwards is the caller's to check: the forged
+/// Delete changes nothing (`pool_trigger_planted.rs` has every other shape of forged id).
 pub async fn wire_then_forge_delete(
     f: &Function,
     recorder: &ResponseRecorder,
@@ -305,10 +305,11 @@ pub async fn pool_trigger_with(stack: &Stack, extra: &[(&str, &str)]) -> Functio
 }
 
 /// The function as a template that wires no PreSignUp configures it: no
-/// `PRE_SIGN_UP_FUNCTION_ARN`.
+/// `PRE_SIGN_UP_FUNCTION_ARN`; its record key in a secret of its own, as the stack makes it.
 pub async fn pool_trigger_without_pre_sign_up(stack: &Stack, extra: &[(&str, &str)]) -> Function {
     let mut env = stack.aws_env();
     env.push(("TRIGGER_FUNCTION_ARN".into(), OURS.into()));
+    env.push(("RECORD_KEY_SECRET_ARN".into(), record_key(stack).await));
     env.extend(
         extra
             .iter()
@@ -317,4 +318,27 @@ pub async fn pool_trigger_without_pre_sign_up(stack: &Stack, extra: &[(&str, &st
     Function::spawn(&function_binary("pool-trigger"), &env)
         .await
         .unwrap()
+}
+
+/// A new record key for the function, in a secret as the template generates it (64
+/// characters, no punctuation); returns the secret's ARN.
+pub async fn record_key(stack: &Stack) -> String {
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sm.create_secret()
+        .name(format!(
+            "pool-trigger-key-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(key)
+        .send()
+        .await
+        .expect("create_secret")
+        .arn()
+        .expect("arn")
+        .to_owned()
 }

@@ -14,7 +14,8 @@ pub enum Kind {
     Missing,
     /// The rule is in AWS with another source, protocol or ports.
     Changed,
-    /// A CIDR rule in a managed group that no row describes.
+    /// A rule in a managed group that no row describes, whatever its source (a CIDR, a prefix
+    /// list, another group).
     Unexpected,
     /// A rule no row describes that `drift_allowed_rules` names: expected, kept, not drift.
     Allowed,
@@ -87,8 +88,9 @@ pub enum Skip {
     UnpinnedAllowlistEntry,
     /// The kill switch was set while this run was remediating: no change after it.
     Paused,
-    /// The run would have changed more of the group's rules than `DRIFT_MAX_CHANGE_SHARE`
-    /// allows (a restored old snapshot, a mistaken mass DELETE): nothing in the group changed.
+    /// The run would have changed more of the group's developer rules than
+    /// `DRIFT_MAX_CHANGE_SHARE` allows (a restored old snapshot, a mistaken mass DELETE): none
+    /// of them changed, until an operator's release (`drift_releases`).
     HeldBack,
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::{
     Config,
     report::{Action, ActionClass, Finding, Kind, display_as_str},
-    request::Mode,
+    request::{Lapse, Mode},
 };
 
 /// How a run ended (`drift_runs.status`).
@@ -54,6 +54,8 @@ pub struct Run {
     pub id: String,
     pub requested: Mode,
     pub mode: Mode,
+    /// What the run does with a rule past its lifetime.
+    pub lapse: Lapse,
     pub trigger: String,
     pub scope: String,
     pub counts: BTreeMap<Kind, u64>,
@@ -65,6 +67,8 @@ pub struct Run {
     pub paused_during_run: bool,
     /// Groups left unchanged because the run would have changed too many of their rules.
     pub held_back: Vec<String>,
+    /// Groups whose operator's release (`drift_releases`) this run spent.
+    pub released: Vec<String>,
     max_per_kind: u64,
 }
 
@@ -145,6 +149,11 @@ impl Run {
             id: row.get(0),
             requested,
             mode,
+            lapse: if mode == Mode::Remediate {
+                Lapse::Revoke
+            } else {
+                Lapse::Report
+            },
             trigger: trigger.to_owned(),
             scope: scope.to_owned(),
             counts: Kind::ALL.iter().map(|k| (*k, 0)).collect(),
@@ -153,6 +162,7 @@ impl Run {
             pass: None,
             paused_during_run: false,
             held_back: Vec::new(),
+            released: Vec::new(),
             max_per_kind: config.max_findings_per_kind,
         })
     }
@@ -162,6 +172,11 @@ impl Run {
         self.mode == Mode::Remediate
     }
 
+    /// Whether rules past their lifetime are revoked in this run.
+    pub fn revokes_lapsed(&self) -> bool {
+        self.lapse == Lapse::Revoke
+    }
+
     /// Whether the next change may be made: the run remediates and the kill switch is still
     /// off. Read before every change, so setting the switch stops a run already under way
     /// at its next change; once found set, no later change is made in this run.
@@ -169,7 +184,26 @@ impl Run {
         &mut self,
         client: &ClientWrapper,
     ) -> Result<bool, tokio_postgres::Error> {
-        if !self.remediating() || self.paused_during_run {
+        let remediating = self.remediating();
+        self.switch_allows(client, remediating).await
+    }
+
+    /// [`Run::may_change`] for revoking a lapsed rule: the run revokes them, and the kill
+    /// switch is still off.
+    pub async fn may_revoke_lapsed(
+        &mut self,
+        client: &ClientWrapper,
+    ) -> Result<bool, tokio_postgres::Error> {
+        let revokes = self.revokes_lapsed();
+        self.switch_allows(client, revokes).await
+    }
+
+    async fn switch_allows(
+        &mut self,
+        client: &ClientWrapper,
+        permitted: bool,
+    ) -> Result<bool, tokio_postgres::Error> {
+        if !permitted || self.paused_during_run {
             return Ok(false);
         }
         if remediation_paused(client).await? {
@@ -272,8 +306,10 @@ impl Run {
             scope: self.scope.clone(),
             requested_mode: self.requested,
             mode: self.mode,
+            lapse: self.lapse,
             remediation_paused: paused || self.paused_during_run,
             held_back: self.held_back.clone(),
+            released: self.released.clone(),
             duration_ms: elapsed.as_millis() as u64,
             counts: self.counts.clone(),
             actions: self.actions.clone(),
@@ -290,11 +326,17 @@ pub struct Summary {
     pub status: RunStatus,
     pub trigger: String,
     pub scope: String,
+    /// What the invocation asked for (or the deployed mode); `mode` is what the run did: the
+    /// deployed mode caps it, and a paused or busy run only reports.
     pub requested_mode: Mode,
     pub mode: Mode,
+    /// What the run did with rules past their lifetime.
+    pub lapse: Lapse,
     pub remediation_paused: bool,
     /// Groups left unchanged because the run would have changed too many of their rules.
     pub held_back: Vec<String>,
+    /// Groups an operator's release let through (each release spent once).
+    pub released: Vec<String>,
     pub duration_ms: u64,
     /// Every kind, found or not.
     pub counts: BTreeMap<Kind, u64>,

@@ -1,13 +1,17 @@
-//! The comparison of a group's rows with its AWS rules, and the allowlist entries that keep a
-//! foreign rule. Pure: every difference is decided here, before any change.
+//! The comparison of a group's rows with its AWS rules, kept foreign rules judged by
+//! [`super::allowlist`]. Pure: every difference is decided here, before any change.
 
-use std::{collections::HashSet, time::SystemTime};
+use std::{
+    collections::{HashMap, HashSet},
+    time::SystemTime,
+};
 
 use ingress::{
     ec2::AwsRule,
-    ip::Cidr,
     rule::{ManagedRule, RuleStatus},
 };
+
+pub use super::allowlist::AllowedRule;
 
 /// One difference in a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,61 +31,22 @@ pub enum RuleDrift {
     Expired(ManagedRule, Option<AwsRule>),
 }
 
-/// An entry of `drift_allowed_rules`: a foreign rule an operator declared expected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedRule {
-    pub cidr: Option<Cidr>,
-    pub aws_rule_id: Option<String>,
-    pub ip_protocol: Option<String>,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub reason: String,
-    pub added_by: String,
-}
-
-impl AllowedRule {
-    /// Whether the entry pins what it allows: source, protocol and ports.
-    pub fn is_pinned(&self) -> bool {
-        self.cidr.is_some()
-            && self.ip_protocol.is_some()
-            && self.from_port.is_some()
-            && self.to_port.is_some()
-    }
-
-    /// Exact matching only, on everything the entry pins: an entry never covers a wider
-    /// source, another protocol or other ports, so a rule widened by hand (0.0.0.0/0, every
-    /// port) is drift, and 0.0.0.0/0 stays only when an entry names it. An unpinned entry
-    /// covers nothing.
-    pub fn covers(&self, aws: &AwsRule) -> bool {
-        self.is_pinned()
-            && self.cidr == aws.cidr
-            && self.ip_protocol.as_deref() == Some(aws.ip_protocol.as_str())
-            && self.from_port == Some(aws.from_port)
-            && self.to_port == Some(aws.to_port)
-            && self.aws_rule_id.as_deref().is_none_or(|id| id == aws.id)
-    }
-
-    /// An unpinned entry's old meaning (its CIDR, its id, or both): the rule it was written
-    /// for, now reported until the entry is pinned.
-    fn names(&self, aws: &AwsRule) -> bool {
-        !self.is_pinned()
-            && (self.cidr.is_some() || self.aws_rule_id.is_some())
-            && self.cidr.is_none_or(|c| aws.cidr == Some(c))
-            && self.aws_rule_id.as_deref().is_none_or(|id| id == aws.id)
-    }
-}
+/// When each row without an `expires_at` of its own lapses ([`ingress::store::LAPSES_AT`]),
+/// by row id.
+pub type OpenEnded = HashMap<i64, SystemTime>;
 
 /// Compares a group's rows with its AWS rules at `now`. A row is satisfied by any rule that lets
 /// in exactly what it wants (its own first; developers behind one address share one), else its
-/// own rule is `Changed`, else it is `Missing`. A row past its lifetime wants its rule gone
-/// (`Expired`), and an expired row wants nothing. CIDR rules no row claims are unexpected,
-/// unless an allowlist entry names them. Rules whose source is another group or a prefix list
-/// are not ours to judge.
+/// own rule is `Changed`, else it is `Missing`. A row past its lifetime (its `expires_at`, or
+/// for a row without one its time in `open_ended`) wants its rule gone (`Expired`), and an
+/// expired row wants nothing. Rules no row claims are unexpected, whatever their source (a
+/// CIDR, a prefix list, another group), unless an allowlist entry names them.
 pub fn compare_group(
     desired: &[ManagedRule],
     actual: &[AwsRule],
     allowed: &[AllowedRule],
     now: SystemTime,
+    open_ended: &OpenEnded,
 ) -> Vec<RuleDrift> {
     let mut claimed = HashSet::new();
     let mut drift = Vec::new();
@@ -96,7 +61,9 @@ pub fn compare_group(
             .aws_rule_id
             .as_deref()
             .and_then(|id| actual.iter().find(|a| a.id == id));
-        if rule.has_lapsed(now) {
+        let lapsed = rule.has_lapsed(now)
+            || rule.expires_at.is_none() && open_ended.get(&rule.id).is_some_and(|at| *at <= now);
+        if lapsed {
             if let Some(a) = own {
                 claimed.insert(a.id.clone());
             }
@@ -124,7 +91,7 @@ pub fn compare_group(
         }
     }
     for a in actual {
-        if a.cidr.is_some() && !claimed.contains(&a.id) {
+        if !claimed.contains(&a.id) {
             let covering = allowed.iter().find(|e| e.covers(a));
             let naming = || allowed.iter().find(|e| e.names(a));
             drift.push(match (covering, naming()) {
@@ -141,7 +108,7 @@ pub fn compare_group(
 mod tests {
     use std::time::Duration;
 
-    use ingress::rule::RuleStatus;
+    use ingress::{ec2::ReferencedSource, ip::Cidr, rule::RuleStatus};
 
     use super::*;
 
@@ -177,22 +144,49 @@ mod tests {
             aws("sgr-a", Some("34.201.17.5/32"), 5432),
             aws("sgr-b", Some("52.14.99.8/32"), 5432),
         ];
-        let drift = compare_group(&[lapsed.clone(), fresh.clone()], &a, &[], now);
+        let drift = compare_group(
+            &[lapsed.clone(), fresh.clone()],
+            &a,
+            &[],
+            now,
+            &OpenEnded::new(),
+        );
         assert_eq!(
             drift,
             [RuleDrift::Expired(lapsed.clone(), Some(a[0].clone()))]
         );
 
         // Already revoked by hand: still expired, nothing in AWS to revoke.
-        let drift = compare_group(std::slice::from_ref(&lapsed), &a[1..], &[], now);
+        let drift = compare_group(
+            std::slice::from_ref(&lapsed),
+            &a[1..],
+            &[],
+            now,
+            &OpenEnded::new(),
+        );
         assert_eq!(drift[0], RuleDrift::Expired(lapsed.clone(), None));
 
         // Once expired, the row wants no rule: one still there is unexpected, none is missing.
         let mut expired = lapsed;
         expired.status = RuleStatus::Expired;
         expired.aws_rule_id = None;
-        assert!(compare_group(std::slice::from_ref(&expired), &[], &[], now).is_empty());
-        let drift = compare_group(std::slice::from_ref(&expired), &a[..1], &[], now);
+        assert!(
+            compare_group(
+                std::slice::from_ref(&expired),
+                &[],
+                &[],
+                now,
+                &OpenEnded::new()
+            )
+            .is_empty()
+        );
+        let drift = compare_group(
+            std::slice::from_ref(&expired),
+            &a[..1],
+            &[],
+            now,
+            &OpenEnded::new(),
+        );
         assert_eq!(drift, [RuleDrift::Unexpected(a[0].clone())]);
     }
 
@@ -203,6 +197,7 @@ mod tests {
             from_port: port,
             to_port: port,
             cidr: cidr.and_then(Cidr::parse),
+            referenced: None,
             description: None,
             // Made by this stack, unless a test says otherwise.
             tagged_owner: Some("someone".into()),
@@ -217,7 +212,13 @@ mod tests {
             tagged_owner: None,
             ..aws("sgr-bastion", Some("52.0.0.9/32"), 5432)
         };
-        let drift = compare_group(&d, std::slice::from_ref(&by_hand), &[], SystemTime::now());
+        let drift = compare_group(
+            &d,
+            std::slice::from_ref(&by_hand),
+            &[],
+            SystemTime::now(),
+            &OpenEnded::new(),
+        );
         assert!(
             matches!(&drift[..], [RuleDrift::Missing(r), RuleDrift::Unexpected(a)]
                 if r.owner == "a" && a.id == "sgr-bastion"),
@@ -225,7 +226,7 @@ mod tests {
         );
         // Made by this stack (for a developer behind the same address): shared.
         let ours = aws("sgr-shared", Some("52.0.0.9/32"), 5432);
-        let drift = compare_group(&d, &[ours], &[], SystemTime::now());
+        let drift = compare_group(&d, &[ours], &[], SystemTime::now(), &OpenEnded::new());
         assert!(matches!(&drift[..], [RuleDrift::Adopt(..)]), "{drift:?}");
     }
 
@@ -239,7 +240,7 @@ mod tests {
             aws("sgr-1", Some("34.201.17.5/32"), 5432),
             aws("sgr-2", Some("52.14.99.8/32"), 5432),
         ];
-        assert!(compare_group(&d, &a, &[], SystemTime::now()).is_empty());
+        assert!(compare_group(&d, &a, &[], SystemTime::now(), &OpenEnded::new()).is_empty());
     }
 
     #[test]
@@ -249,7 +250,7 @@ mod tests {
             row("b", Some("34.201.17.5/32"), None),
         ];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 5432)];
-        let drift = compare_group(&d, &a, &[], SystemTime::now());
+        let drift = compare_group(&d, &a, &[], SystemTime::now(), &OpenEnded::new());
         assert!(
             matches!(&drift[..], [RuleDrift::Adopt(r, a)] if r.owner == "b" && a.id == "sgr-1"),
             "{drift:?}"
@@ -264,7 +265,7 @@ mod tests {
             aws("sgr-old", Some("2600:1f18::7/128"), 5432),
             aws("sgr-new", Some("34.201.17.5/32"), 5432),
         ];
-        let drift = compare_group(&d, &a, &[], SystemTime::now());
+        let drift = compare_group(&d, &a, &[], SystemTime::now(), &OpenEnded::new());
         assert!(
             matches!(&drift[0], RuleDrift::Adopt(_, a) if a.id == "sgr-new"),
             "{drift:?}"
@@ -286,15 +287,70 @@ mod tests {
         let a = [
             aws("sgr-2", Some("52.14.99.9/32"), 5432),
             aws("sgr-open", Some("0.0.0.0/0"), 5432),
-            aws("sgr-app", None, 5432),
+            AwsRule {
+                referenced: Some(ReferencedSource::Group("sg-0app0000".into())),
+                ..aws("sgr-app", None, 5432)
+            },
         ];
-        let drift = compare_group(&d, &a, &[], SystemTime::now());
-        assert_eq!(drift.len(), 3, "{drift:?}");
+        let drift = compare_group(&d, &a, &[], SystemTime::now(), &OpenEnded::new());
+        assert_eq!(drift.len(), 4, "{drift:?}");
         assert!(matches!(&drift[0], RuleDrift::Missing(r) if r.owner == "gone"));
         assert!(
             matches!(&drift[1], RuleDrift::Changed(r, a) if r.owner == "moved" && a.id == "sgr-2")
         );
         assert!(matches!(&drift[2], RuleDrift::Unexpected(a) if a.id == "sgr-open"));
+        // A rule from another group is judged like any other: no row claims it.
+        assert!(matches!(&drift[3], RuleDrift::Unexpected(a) if a.id == "sgr-app"));
+    }
+
+    /// An entry naming a prefix list covers a rule from that list, on its ports only, and
+    /// never a CIDR rule or a rule from another list.
+    #[test]
+    fn an_entry_may_name_a_prefix_list_and_covers_only_that_list() {
+        let from = |list: &str| AwsRule {
+            referenced: Some(ReferencedSource::PrefixList(list.into())),
+            ..aws("sgr-list", None, 5432)
+        };
+        let entry = AllowedRule {
+            cidr: None,
+            source_ref: Some("pl-0a1b2c3d".into()),
+            aws_rule_id: None,
+            ip_protocol: Some("tcp".into()),
+            from_port: Some(5432),
+            to_port: Some(5432),
+            reason: "office".into(),
+            added_by: "ops".into(),
+        };
+        assert!(entry.is_pinned());
+        assert!(entry.covers(&from("pl-0a1b2c3d")));
+        assert!(!entry.covers(&from("pl-0fffffff")));
+        assert!(!entry.covers(&aws("sgr-open", Some("0.0.0.0/0"), 5432)));
+        let other_port = AwsRule {
+            from_port: 22,
+            to_port: 22,
+            ..from("pl-0a1b2c3d")
+        };
+        assert!(!entry.covers(&other_port));
+    }
+
+    /// A row without an expiry lapses at the time the store computes for it (one lifetime
+    /// after its last request); a row with one keeps its own.
+    #[test]
+    fn a_row_without_an_expiry_lapses_at_its_open_ended_time() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let stale = row("andrew", Some("34.201.17.5/32"), Some("sgr-a"));
+        let fresh = ManagedRule {
+            id: 2,
+            ..row("bea", Some("52.14.99.8/32"), Some("sgr-b"))
+        };
+        let a = [
+            aws("sgr-a", Some("34.201.17.5/32"), 5432),
+            aws("sgr-b", Some("52.14.99.8/32"), 5432),
+        ];
+        let open_ended = OpenEnded::from([(1, now - hour), (2, now + hour)]);
+        let drift = compare_group(&[stale.clone(), fresh], &a, &[], now, &open_ended);
+        assert_eq!(drift, [RuleDrift::Expired(stale, Some(a[0].clone()))]);
     }
 
     #[test]
@@ -308,6 +364,7 @@ mod tests {
         ];
         let entry = |cidr: &str, id: Option<&str>| AllowedRule {
             cidr: Cidr::parse(cidr),
+            source_ref: None,
             aws_rule_id: id.map(str::to_owned),
             ip_protocol: Some("tcp".into()),
             from_port: Some(5432),
@@ -321,7 +378,7 @@ mod tests {
             // The id given too: both must match, and this id has another source.
             entry("0.0.0.0/0", Some("sgr-vpn")),
         ];
-        let drift = compare_group(&d, &a, &allowed, SystemTime::now());
+        let drift = compare_group(&d, &a, &allowed, SystemTime::now(), &OpenEnded::new());
         assert_eq!(drift.len(), 3, "{drift:?}");
         assert!(matches!(&drift[0], RuleDrift::Allowed(a, _) if a.id == "sgr-vpn"));
         assert!(matches!(&drift[1], RuleDrift::Unexpected(a) if a.id == "sgr-open"));
@@ -342,7 +399,13 @@ mod tests {
             aws("sgr-bastion", Some("52.0.0.9/32"), 22),
         ];
         for w in &widened {
-            let drift = compare_group(&[], std::slice::from_ref(w), &allowed, SystemTime::now());
+            let drift = compare_group(
+                &[],
+                std::slice::from_ref(w),
+                &allowed,
+                SystemTime::now(),
+                &OpenEnded::new(),
+            );
             assert!(
                 matches!(&drift[..], [RuleDrift::Unexpected(_)]),
                 "{w:?}: {drift:?}"
@@ -356,7 +419,13 @@ mod tests {
             to_port: None,
             ..entry("52.0.0.9/32", Some("sgr-bastion"))
         };
-        let drift = compare_group(&[], &widened[..1], &[unpinned], SystemTime::now());
+        let drift = compare_group(
+            &[],
+            &widened[..1],
+            &[unpinned],
+            SystemTime::now(),
+            &OpenEnded::new(),
+        );
         assert!(
             matches!(&drift[..], [RuleDrift::NamedByUnpinnedEntry(..)]),
             "{drift:?}"
@@ -368,7 +437,7 @@ mod tests {
         let d = [row("a", Some("34.201.17.5/32"), Some("sgr-1"))];
         let a = [aws("sgr-1", Some("34.201.17.5/32"), 22)];
         assert!(matches!(
-            compare_group(&d, &a, &[], SystemTime::now())[..],
+            compare_group(&d, &a, &[], SystemTime::now(), &OpenEnded::new())[..],
             [RuleDrift::Changed(..)]
         ));
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
-use shared::users::{AttributeMapping, InsertOutcome, NewUser, insert_confirmed_user};
+use shared::users::{InsertOutcome, NewUser, insert_confirmed_user};
 use tokio_postgres::error::SqlState;
 
 use crate::{
@@ -35,30 +35,17 @@ pub(crate) fn unwritable(resource: String, sub: &str, action: Action, reason: &s
 }
 
 /// The row the trigger would have written for this user, or why none may be: the trigger's
-/// own mapping and rules (`shared::users`), and an email the user has verified. A user can
-/// fail the trigger on purpose, then put someone else's address in `email` and leave it
-/// unverified: a backfill must not write that address.
+/// own mapping and rules, and an email the user has verified, the one rule both writers of a
+/// row share ([`NewUser::from_confirmed_attributes`]). A user can fail the trigger on purpose,
+/// then put someone else's address in `email` and leave it unverified: a backfill must not
+/// write that address.
 pub(crate) fn writable(
     state: &State,
     username: Option<&str>,
     attrs: &HashMap<String, String>,
 ) -> Result<NewUser, String> {
-    let user = NewUser::from_attributes(username, attrs, &state.config.mapping)
-        .map_err(|e| e.to_string())?;
-    if !email_is_verified(&state.config.mapping, attrs) {
-        return Err(format!(
-            "the user attribute `{}` is not verified (`email_verified` is not \"true\")",
-            state.config.mapping.email
-        ));
-    }
-    Ok(user)
-}
-
-/// Whether Cognito says the user proved the address: `email_verified` is `"true"`. Cognito
-/// verifies only its standard `email`; a pool mapped to another attribute has no such flag,
-/// and its addresses are taken as they are.
-pub fn email_is_verified(mapping: &AttributeMapping, attrs: &HashMap<String, String>) -> bool {
-    mapping.email != "email" || attrs.get("email_verified").map(String::as_str) == Some("true")
+    NewUser::from_confirmed_attributes(username, attrs, &state.config.mapping)
+        .map_err(|e| e.to_string())
 }
 
 /// What a backfill did.

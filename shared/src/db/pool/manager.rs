@@ -149,8 +149,13 @@ impl PgManager {
                 }
             }
         }
-        if let Some(db) = c.dbname_override.as_ref().or(dbname.as_ref()) {
-            pg.dbname(db);
+        // Without a name, Postgres takes the user's: for the RDS master user, the maintenance
+        // database `postgres`, where every row would silently land.
+        match c.dbname_override.as_ref().or(dbname.as_ref()) {
+            Some(db) => {
+                pg.dbname(db);
+            }
+            None => return Err(DbError::NoDbName),
         }
         if c.pooling == Pooling::Session {
             // One setting for the session's life, no round trip. A transaction-pooling proxy
@@ -247,6 +252,44 @@ fn describe_target(pg: &PgConfig) -> String {
     };
     let port = pg.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", pg.get_dbname().unwrap_or("-"))
+}
+
+/// Where the pool's connections go: the host, port and database name a login user of the same
+/// server needs in a secret of its own (see [`super::Db::address`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub dbname: Option<String>,
+}
+
+impl PgManager {
+    /// The address the next connection goes to, overrides applied; with a secret, read from it.
+    pub(super) async fn address(&self) -> Result<Address, DbError> {
+        let pg = match &self.credentials {
+            Credentials::Secret(cache) => {
+                let secret = cache.get().await?;
+                self.pg_config(Login::Secret(&secret))?
+            }
+            Credentials::Url(_) => self.pg_config(Login::Url)?,
+            Credentials::Iam { tokens, dbname } => {
+                let t = tokens.target();
+                return Ok(Address {
+                    host: self.config.host_override.clone().or(Some(t.host.clone())),
+                    port: self.config.port_override.or(Some(t.port)),
+                    dbname: self.config.dbname_override.clone().or(dbname.clone()),
+                });
+            }
+        };
+        Ok(Address {
+            host: pg.get_hosts().first().map(|h| match h {
+                Host::Tcp(h) => h.clone(),
+                Host::Unix(p) => p.display().to_string(),
+            }),
+            port: pg.get_ports().first().copied(),
+            dbname: pg.get_dbname().map(str::to_owned),
+        })
+    }
 }
 
 impl managed::Manager for PgManager {

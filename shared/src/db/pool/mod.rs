@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{self, PoolError};
 use deadpool_postgres::ClientWrapper;
 
-pub use manager::PgManager;
+pub use manager::{Address, PgManager};
 
 use super::{
     config::{CredentialSource, DbConfig},
@@ -112,17 +112,23 @@ impl Db {
 
     /// Opens the first connection now, during init, where Lambda gives the CPU for free. A
     /// failure that may pass is only logged: the next invocation tries again and reports it
-    /// then. A setting no retry can fix (no host to connect to) is returned, to stop the cold
-    /// start with the setting named.
+    /// then. A setting no retry can fix (no host or no database name to connect to) is
+    /// returned, to stop the cold start with the setting named.
     pub async fn warm_up(&self) -> Result<(), DbError> {
         match self.client().await {
             Ok(_) => tracing::debug!("database connection ready"),
-            Err(e @ DbError::NoHost) => return Err(e),
+            Err(e @ (DbError::NoHost | DbError::NoDbName)) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "could not connect during init; will retry per invocation")
             }
         }
         Ok(())
+    }
+
+    /// Where this pool connects (host, port, database), for a secret of another login user
+    /// of the same database: the schema migrations write it into each job's own secret.
+    pub async fn address(&self) -> Result<Address, DbError> {
+        self.pool.manager().address().await
     }
 
     /// A connection from the pool.

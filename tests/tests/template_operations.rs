@@ -1,0 +1,562 @@
+//! template.yaml as it runs, layout by layout: its conditions and rules evaluated for the
+//! parameters a deploy gives, so that what the template promises for every layout is checked
+//! in each: custom resources answered once and waited for long enough, an alarm when
+//! drift-check stops running, every function that reaches the database given its host and
+//! name, and, behind RDS Proxy, only logins the proxy's auth lists. Each check is also run on
+//! a planted bad copy, where it must fire.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde_json::Value as J;
+use serde_norway::Value;
+
+mod common;
+use common::{get_att_arn, tagged, template};
+
+/// The time CloudFormation must wait past a custom-resource function's own timeout: the run's
+/// clock starts only once the environment is up, and a VPC function idle for weeks first gets
+/// its network interface back (then its init fetches a secret).
+const COLD_START_MARGIN_S: u64 = 120;
+
+/// The longest an alarm may look back over (EvaluationPeriods x Period), in seconds.
+const ALARM_LOOKBACK_MAX_S: u64 = 86_400;
+
+/// One deploy's parameters, and the template's conditions evaluated for them.
+struct Layout<'t> {
+    t: &'t Value,
+    params: BTreeMap<String, String>,
+}
+
+/// The long form (`Fn::If: [...]`, `Ref: X`) or the short tag, as `(name, argument)`.
+fn function_of(v: &Value) -> Option<(String, &Value)> {
+    if let Some((tag, inner)) = tagged(v) {
+        return Some((tag, inner));
+    }
+    let Value::Mapping(m) = v else { return None };
+    if m.len() != 1 {
+        return None;
+    }
+    let (k, inner) = m.iter().next()?;
+    let k = k.as_str()?;
+    match k {
+        "Ref" | "Condition" => Some((k.to_owned(), inner)),
+        _ => k.strip_prefix("Fn::").map(|name| (name.to_owned(), inner)),
+    }
+}
+
+fn args(v: &Value) -> &[Value] {
+    match v {
+        Value::Sequence(items) => items,
+        other => panic!("arguments are a list: {other:?}"),
+    }
+}
+
+impl<'t> Layout<'t> {
+    /// The parameters a deploy must give (those without a default) with a plausible value,
+    /// then `given`: a parameter left optional is left to its default.
+    fn new(t: &'t Value, given: &[(&str, &str)]) -> Self {
+        let Value::Mapping(declared) = &t["Parameters"] else {
+            panic!("Parameters")
+        };
+        let mut params = BTreeMap::new();
+        for (name, p) in declared {
+            let name = name.as_str().unwrap();
+            let value = match &p["Default"] {
+                Value::Null => required_value(name).to_owned(),
+                Value::String(s) => s.clone(),
+                other => serde_norway::to_string(other).unwrap().trim().to_owned(),
+            };
+            params.insert(name.to_owned(), value);
+        }
+        for (name, value) in given {
+            if declared.contains_key(*name) {
+                params.insert((*name).to_owned(), (*value).to_owned());
+            }
+        }
+        Self { t, params }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let c = &self.t["Conditions"][name];
+        assert!(!c.is_null(), "no condition {name}");
+        self.truth(c)
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        let (name, inner) = function_of(v).unwrap_or_else(|| panic!("not a condition: {v:?}"));
+        match name.as_str() {
+            "Condition" => self.condition(inner.as_str().unwrap()),
+            "Equals" => {
+                let a = args(inner);
+                self.value(&a[0]) == self.value(&a[1])
+            }
+            "Not" => !self.truth(&args(inner)[0]),
+            "And" => args(inner).iter().all(|c| self.truth(c)),
+            "Or" => args(inner).iter().any(|c| self.truth(c)),
+            other => panic!("condition function {other}"),
+        }
+    }
+
+    /// A parameter's value; a list parameter as its items.
+    fn parameter(&self, name: &str) -> J {
+        let value = &self.params[name];
+        let kind = self.t["Parameters"][name]["Type"].as_str().unwrap_or("String");
+        if kind.starts_with("List<") || kind == "CommaDelimitedList" {
+            J::Array(value.split(',').map(|s| J::String(s.into())).collect())
+        } else {
+            J::String(value.clone())
+        }
+    }
+
+    /// `v` as deployed in this layout: `None` where it is `AWS::NoValue`. What only AWS knows
+    /// (a resource's id or attribute, a pseudo parameter, a `!Sub`) stays a `<placeholder>`.
+    fn value(&self, v: &Value) -> Option<J> {
+        if let Some((name, inner)) = function_of(v) {
+            return match name.as_str() {
+                "Ref" => {
+                    let target = inner.as_str().unwrap();
+                    if target == "AWS::NoValue" {
+                        None
+                    } else if self.params.contains_key(target) {
+                        Some(self.parameter(target))
+                    } else {
+                        Some(J::String(format!("<{target}>")))
+                    }
+                }
+                "If" => {
+                    let a = args(inner);
+                    let chosen = if self.condition(a[0].as_str().unwrap()) {
+                        &a[1]
+                    } else {
+                        &a[2]
+                    };
+                    self.value(chosen)
+                }
+                "Equals" | "Not" | "And" | "Or" | "Condition" => Some(J::Bool(self.truth(v))),
+                "Join" => {
+                    let a = args(inner);
+                    let items = self.value(&a[1]).unwrap_or(J::Array(vec![]));
+                    let parts: Vec<String> = items
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect();
+                    Some(J::String(parts.join(a[0].as_str().unwrap())))
+                }
+                "GetAtt" => Some(J::String(format!("<{}>", get_att_arn(v).unwrap_or_default()))),
+                other => Some(J::String(format!("<{other}>"))),
+            };
+        }
+        match v {
+            Value::Mapping(m) => Some(J::Object(
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), self.value(v)?)))
+                    .collect(),
+            )),
+            Value::Sequence(items) => Some(J::Array(
+                items.iter().filter_map(|i| self.value(i)).collect(),
+            )),
+            other => Some(serde_json::to_value(other).unwrap()),
+        }
+    }
+
+    /// Whether the template's Rules let this layout deploy; otherwise the failed assertions.
+    fn refusals(&self) -> Vec<String> {
+        let Value::Mapping(rules) = &self.t["Rules"] else {
+            return Vec::new();
+        };
+        let mut refused = Vec::new();
+        for (name, rule) in rules {
+            let applies = rule.get("RuleCondition").is_none_or(|c| self.truth(c));
+            if !applies {
+                continue;
+            }
+            for assertion in args(&rule["Assertions"]) {
+                if !self.truth(&assertion["Assert"]) {
+                    refused.push(format!("{}: {:?}", name.as_str().unwrap(), assertion["AssertDescription"]));
+                }
+            }
+        }
+        refused
+    }
+
+    /// Each function this layout deploys, by logical id.
+    fn functions(&self) -> Vec<(&'t str, &'t Value)> {
+        let Value::Mapping(resources) = &self.t["Resources"] else {
+            panic!("Resources")
+        };
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .filter(|(_, r)| r["Condition"].as_str().is_none_or(|c| self.condition(c)))
+            .map(|(name, r)| (name.as_str().unwrap(), r))
+            .collect()
+    }
+
+    /// A function's environment as deployed: the Globals' variables, each overridden by the
+    /// function's own (SAM merges them before CloudFormation resolves either), resolved.
+    fn environment(&self, function: &Value) -> BTreeMap<String, Option<J>> {
+        let mut merged: BTreeMap<String, &Value> = BTreeMap::new();
+        for vars in [
+            &self.t["Globals"]["Function"]["Environment"]["Variables"],
+            &function["Properties"]["Environment"]["Variables"],
+        ] {
+            if let Value::Mapping(m) = vars {
+                for (k, v) in m {
+                    merged.insert(k.as_str().unwrap().to_owned(), v);
+                }
+            }
+        }
+        merged.into_iter().map(|(k, v)| (k, self.value(v))).collect()
+    }
+}
+
+/// A plausible value for each parameter a deploy must give.
+fn required_value(name: &str) -> &'static str {
+    match name {
+        "DbSecretArn" => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf",
+        "SubnetIds" => "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+        "FunctionSecurityGroupId" => "sg-0aaaaaaaaaaaaaaa1",
+        "DatabaseSecurityGroupId" => "sg-0bbbbbbbbbbbbbbb2",
+        "DbHost" => "app.abcdefghijkl.eu-west-1.rds.amazonaws.com",
+        "DbName" => "app",
+        "IpChangeCallerArns" => "",
+        _ => "given",
+    }
+}
+
+const PROXY: &str = "app-proxy.proxy-abcdefghijkl.eu-west-1.rds.amazonaws.com";
+const OWN_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:own-AbCdEf";
+
+/// The layouts of issue 36 (a new account; an existing VPC with its own endpoints; an
+/// existing pool; the sign-up sync alone) and the two proxy layouts, by the parameters each
+/// gives beyond the required ones. A parameter the template does not declare is left out.
+fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (
+            "a new account: new pool, endpoints created",
+            vec![
+                ("CreateVpcEndpoints", "true"),
+                ("VpcId", "vpc-0aaaaaaaaaaaaaaa1"),
+                ("RouteTableIds", "rtb-0aaaaaaaaaaaaaaa1"),
+            ],
+        ),
+        ("an existing VPC and its endpoints, by NAT", vec![("CreateVpcEndpoints", "false")]),
+        (
+            "an existing pool with its own triggers",
+            vec![("UserPoolId", "eu-west-1_AbCdEf123")],
+        ),
+        ("the sign-up sync alone", vec![("DeploySgIpUpdate", "false"), ("DeployDriftCheck", "false")]),
+        (
+            "behind RDS Proxy, passwords",
+            vec![
+                ("DbProxyEndpoint", PROXY),
+                ("PostConfirmationSecretArn", OWN_SECRET),
+                ("PreSignUpSecretArn", OWN_SECRET),
+            ],
+        ),
+        (
+            "behind RDS Proxy, IAM",
+            vec![
+                ("DbProxyEndpoint", PROXY),
+                ("DbProxyIamAuth", "true"),
+                ("DbProxyResourceId", "prx-0abc"),
+                ("DbIamUser", "post_confirmation_iam"),
+                ("PreSignUpSecretArn", OWN_SECRET),
+            ],
+        ),
+    ]
+}
+
+/// Each function in the VPC (it reaches the database) that, in some layout, is not given
+/// `DB_HOST` (DbHost, or for a trigger the proxy's endpoint) or `DB_NAME`.
+fn functions_without_their_host(t: &Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (layout, given) in layouts() {
+        let l = Layout::new(t, &given);
+        assert_eq!(l.refusals(), Vec::<String>::new(), "{layout} deploys");
+        let db_host = l.params["DbHost"].clone();
+        let proxy = l.params["DbProxyEndpoint"].clone();
+        for (name, f) in l.functions() {
+            if l.value(&f["Properties"]["VpcConfig"]).is_none() {
+                continue;
+            }
+            let env = l.environment(f);
+            let got = |var: &str| env.get(var).cloned().flatten();
+            let host = got("DB_HOST");
+            let host = host.as_ref().and_then(J::as_str).unwrap_or("");
+            if host.is_empty() || (host != db_host && host != proxy) {
+                missing.push(format!("{layout}: {name} DB_HOST {host:?}"));
+            }
+            let db = got("DB_NAME");
+            if db.as_ref().and_then(J::as_str).is_none_or(str::is_empty) {
+                missing.push(format!("{layout}: {name} DB_NAME {db:?}"));
+            }
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_function_in_the_vpc_is_given_its_host_and_database_in_every_layout() {
+    let t = template();
+    assert_eq!(functions_without_their_host(&t), Vec::<String>::new());
+    // Required, since a rule cannot tell an RDS-managed secret (rds!db-..., no host, no
+    // dbname) from another: a deploy without them is refused before anything is made.
+    for parameter in ["DbHost", "DbName"] {
+        let p = &t["Parameters"][parameter];
+        assert!(p.get("Default").is_none(), "{parameter} is required: {p:?}");
+        // Anchored, its first character class required: an empty value is refused too.
+        let pattern = p["AllowedPattern"].as_str().unwrap_or("");
+        let after_first_class = pattern
+            .strip_prefix("^[")
+            .and_then(|rest| rest.split_once(']'))
+            .map(|(_, after)| after);
+        assert!(
+            pattern.ends_with('$')
+                && after_first_class.is_some_and(|a| !a.starts_with(['*', '?', '{'])),
+            "{parameter} refuses an empty value: {pattern}"
+        );
+    }
+
+    // Planted: a function in the VPC that drops DB_HOST.
+    let mut planted = t.clone();
+    let mut f = t["Resources"]["SgIpUpdateFunction"].clone();
+    f["Properties"]["Environment"]["Variables"]["DB_HOST"] =
+        serde_norway::from_str("!Ref AWS::NoValue").unwrap();
+    planted["Resources"]["PlantedFunction"] = f;
+    let found = functions_without_their_host(&planted);
+    assert!(found.iter().any(|m| m.contains("PlantedFunction DB_HOST")), "{found:?}");
+    assert!(!found.iter().any(|m| m.contains("SgIpUpdateFunction")), "{found:?}");
+
+    // Planted: yesterday's wiring, DbHost optional and passed on only when given.
+    let mut planted = t.clone();
+    planted["Parameters"]["DbHost"]["Default"] = "".into();
+    planted["Conditions"]["HasDbHost"] =
+        serde_norway::from_str("!Not [!Equals [!Ref DbHost, \"\"]]").unwrap();
+    planted["Globals"]["Function"]["Environment"]["Variables"]["DB_HOST"] =
+        serde_norway::from_str("!If [HasDbHost, !Ref DbHost, !Ref AWS::NoValue]").unwrap();
+    let found = functions_without_their_host(&planted);
+    assert!(found.iter().any(|m| m.contains("DriftCheckFunction DB_HOST")), "{found:?}");
+}
+
+/// Each function CloudFormation sends custom-resource requests to (a custom resource's
+/// `ServiceToken`) that Lambda would retry, or whose resource does not wait for its timeout
+/// plus a cold start.
+fn custom_resource_waits(t: &Value) -> Vec<String> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    let mut problems = Vec::new();
+    let mut custom = 0;
+    for (name, r) in resources {
+        let kind = r["Type"].as_str().unwrap_or("");
+        if !kind.starts_with("Custom::") && kind != "AWS::CloudFormation::CustomResource" {
+            continue;
+        }
+        custom += 1;
+        let name = name.as_str().unwrap();
+        let p = &r["Properties"];
+        let function = get_att_arn(&p["ServiceToken"])
+            .unwrap_or_else(|| panic!("{name}: ServiceToken {:?}", p["ServiceToken"]));
+        let f = &t["Resources"][function.as_str()]["Properties"];
+        let retries = f["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64();
+        if retries != Some(0) {
+            problems.push(format!("{function} (for {name}) keeps async retries: {retries:?}"));
+        }
+        let timeout = f["Timeout"]
+            .as_u64()
+            .or(t["Globals"]["Function"]["Timeout"].as_u64())
+            .unwrap_or(3);
+        let wait = p["ServiceTimeout"].as_u64().unwrap_or(3600);
+        if wait < timeout + COLD_START_MARGIN_S || wait > 3600 {
+            problems.push(format!(
+                "{name} waits {wait} s for {function}'s {timeout} s + {COLD_START_MARGIN_S} s"
+            ));
+        }
+    }
+    assert!(custom > 0, "the template has custom resources");
+    problems
+}
+
+#[test]
+fn custom_resource_functions_take_no_async_retries_and_wait_for_a_cold_start() {
+    let t = template();
+    assert_eq!(custom_resource_waits(&t), Vec::<String>::new());
+
+    let mut planted = t.clone();
+    planted["Resources"]["SchemaMigrationsFunction"]["Properties"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("EventInvokeConfig");
+    let found = custom_resource_waits(&planted);
+    assert!(found.iter().any(|p| p.contains("SchemaMigrationsFunction (for SchemaMigrations) keeps async retries")), "{found:?}");
+
+    let mut planted = t.clone();
+    planted["Resources"]["PoolPreSignUpTrigger"]["Properties"]["ServiceTimeout"] = 120.into();
+    let found = custom_resource_waits(&planted);
+    assert_eq!(found, ["PoolPreSignUpTrigger waits 120 s for PoolTriggerFunction's 60 s + 120 s"]);
+}
+
+/// `rate(N unit)` in seconds.
+fn rate_seconds(expression: &str) -> u64 {
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|e| e.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a rate: {expression}"));
+    let (n, unit) = inner.split_once(' ').unwrap();
+    let n: u64 = n.parse().unwrap();
+    n * match unit.trim_end_matches('s') {
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        other => panic!("unit {other}"),
+    }
+}
+
+/// What is wrong with the alarm that drift-check stopped running, for each schedule
+/// DriftSchedule allows: it must watch a metric every recorded run emits, breach on missing
+/// data, and alarm only when two whole schedule periods passed with no run.
+fn missed_run_alarm_problems(t: &Value) -> Vec<String> {
+    let env = &t["Resources"]["DriftCheckFunction"]["Properties"]["Environment"]["Variables"];
+    let namespace = format!("{:?}", env["METRICS_NAMESPACE"]);
+    let alarms: Vec<(&str, &Value)> = common::resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["TreatMissingData"].as_str() == Some("breaching"))
+        .filter(|(_, a)| format!("{:?}", a["Properties"]["Namespace"]) == namespace)
+        .collect();
+    let [(name, alarm)] = alarms[..] else {
+        return vec![format!("one alarm breaching on drift-check's missing runs: {alarms:?}")];
+    };
+    let p = &alarm["Properties"];
+    let mut problems = Vec::new();
+    // A run with nothing to report still emits one undimensioned sample of this metric.
+    let lines = drift_check::report::metric_lines(&BTreeMap::new(), "ns", SystemTime::now());
+    let per_run = lines.iter().any(|l| {
+        let m = &l["_aws"]["CloudWatchMetrics"][0];
+        m["Dimensions"] == serde_json::json!([[]]) && m["Metrics"][0]["Name"].as_str() == p["MetricName"].as_str()
+    });
+    if !per_run || p.get("Dimensions").is_some() {
+        problems.push(format!("{name}: {:?} is not a sample every run emits", p["MetricName"]));
+    }
+    let fires_below_one = p["Statistic"].as_str() == Some("SampleCount")
+        && p["ComparisonOperator"].as_str() == Some("LessThanThreshold")
+        && p["Threshold"].as_u64() == Some(1);
+    if !fires_below_one {
+        problems.push(format!("{name}: fires on fewer than one run per period"));
+    }
+    let allowed = &t["Parameters"]["DriftSchedule"]["AllowedValues"];
+    let schedules = if allowed.is_sequence() {
+        common::strings(allowed)
+    } else {
+        Vec::new()
+    };
+    if schedules.is_empty() {
+        problems.push("DriftSchedule allows any expression: the alarm cannot follow it".into());
+    }
+    for schedule in schedules {
+        let l = Layout::new(t, &[("DriftSchedule", &schedule)]);
+        let value = |key: &str| l.value(&p[key]).and_then(|v| v.as_u64());
+        let (Some(period), Some(evaluations)) = (value("Period"), value("EvaluationPeriods")) else {
+            problems.push(format!("{name}: no period for {schedule}"));
+            continue;
+        };
+        let to_alarm = value("DatapointsToAlarm").unwrap_or(evaluations);
+        let every = rate_seconds(&schedule);
+        // A period shorter than the schedule has no run in it as a matter of course.
+        if period < every || to_alarm * period < 2 * every || evaluations * period > ALARM_LOOKBACK_MAX_S {
+            problems.push(format!(
+                "{schedule}: {to_alarm} of {evaluations} periods of {period} s"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn an_alarm_fires_when_drift_check_has_not_run_in_two_schedule_periods() {
+    let t = template();
+    assert_eq!(missed_run_alarm_problems(&t), Vec::<String>::new());
+
+    let mut planted = t.clone();
+    planted["Resources"]["DriftCheckMissedRunsAlarm"]["Properties"]["TreatMissingData"] =
+        "notBreaching".into();
+    let found = missed_run_alarm_problems(&planted);
+    assert!(found[0].starts_with("one alarm breaching"), "{found:?}");
+
+    // A period that no longer follows the schedule: rate(6 hours) checked hourly.
+    let text = serde_norway::to_string(&t).unwrap().replace("- 21600", "- 3600");
+    let planted: Value = serde_norway::from_str(&text).unwrap();
+    let found = missed_run_alarm_problems(&planted);
+    assert_eq!(found, ["rate(6 hours): 2 of 2 periods of 3600 s"]);
+
+    let mut planted = t.clone();
+    planted["Parameters"]["DriftSchedule"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("AllowedValues");
+    let found = missed_run_alarm_problems(&planted);
+    assert!(found.iter().any(|p| p.contains("allows any expression")), "{found:?}");
+}
+
+/// Behind the proxy, each function whose `DB_HOST` is the proxy must log in as a user the
+/// proxy's auth lists: one whose secret you gave, or IAM. A secret this stack generates is
+/// never among them. The layouts the Rules let deploy where one does not.
+fn proxy_logins_it_cannot_know(t: &Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    for iam in ["false", "true"] {
+        for post in ["", OWN_SECRET] {
+            for pre in ["", OWN_SECRET] {
+                let given = [
+                    ("DbProxyEndpoint", PROXY),
+                    ("DbProxyIamAuth", iam),
+                    ("DbProxyResourceId", "prx-0abc"),
+                    ("DbIamUser", "post_confirmation_iam"),
+                    ("PostConfirmationSecretArn", post),
+                    ("PreSignUpSecretArn", pre),
+                ];
+                let l = Layout::new(t, &given);
+                if !l.refusals().is_empty() {
+                    continue;
+                }
+                for (name, f) in l.functions() {
+                    let env = l.environment(f);
+                    let got = |var: &str| env.get(var).cloned().flatten();
+                    if got("DB_HOST").as_ref().and_then(J::as_str) != Some(PROXY) {
+                        continue;
+                    }
+                    let iam_login = got("DB_AUTH").as_ref().and_then(J::as_str) == Some("iam");
+                    let given_secret =
+                        got("DB_SECRET_ARN").as_ref().and_then(J::as_str) == Some(OWN_SECRET);
+                    if !iam_login && !given_secret {
+                        unknown.push(format!(
+                            "iam={iam} post={post:?} pre={pre:?}: {name} logs in with {:?}",
+                            got("DB_SECRET_ARN")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    unknown
+}
+
+#[test]
+fn behind_the_proxy_every_function_logs_in_as_a_user_the_proxys_auth_lists() {
+    let t = template();
+    assert_eq!(proxy_logins_it_cannot_know(&t), Vec::<String>::new());
+
+    // Planted: the rule asking for the triggers' secrets only when the proxy uses passwords.
+    let mut planted = t.clone();
+    planted["Rules"]["ProxyPasswordsNeedTheTriggersSecrets"]["RuleCondition"] = serde_norway::from_str(
+        "!And [!Not [!Equals [!Ref DbProxyEndpoint, \"\"]], !Equals [!Ref DbProxyIamAuth, \"false\"]]",
+    )
+    .unwrap();
+    let found = proxy_logins_it_cannot_know(&planted);
+    assert!(
+        found.iter().any(|m| m.starts_with("iam=true") && m.contains("PreSignUpFunction")),
+        "{found:?}"
+    );
+}
