@@ -287,10 +287,15 @@ async fn a_different_pre_sign_up_stops_the_create_unless_replacing_is_asked() {
             PRE_SIGN_UP,
             "different PreSignUp trigger",
             "ReplaceExistingTrigger",
-            "ReplaceExistingPostConfirmationTrigger",
+            // PreSignUp's own stack parameter, never PostConfirmation's.
+            "ReplaceExistingPreSignUpTrigger",
         ] {
             assert!(reason.contains(part), "{key}: {part}: {reason}");
         }
+        assert!(
+            !reason.contains("ReplaceExistingPostConfirmationTrigger"),
+            "{key}: {reason}"
+        );
         // The rollback's Delete for that failed Create finds nothing to undo.
         let failed_id = a["PhysicalResourceId"].as_str().unwrap().to_owned();
         let rollback = format!("{key}-rollback");

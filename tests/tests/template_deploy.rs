@@ -87,8 +87,8 @@ fn the_custom_resources_answer_cloudformation_without_nat_and_within_minutes() {
         );
     }
     assert_eq!(
-        custom, 3,
-        "the migrations and the existing pool's two triggers"
+        custom, 4,
+        "the migrations, the existing pool's two triggers and the created pool's clearing"
     );
 
     // The migrations run in the VPC: without NAT they reach the S3 response URL through the

@@ -101,7 +101,9 @@ impl<'t> Layout<'t> {
     /// A parameter's value; a list parameter as its items.
     fn parameter(&self, name: &str) -> J {
         let value = &self.params[name];
-        let kind = self.t["Parameters"][name]["Type"].as_str().unwrap_or("String");
+        let kind = self.t["Parameters"][name]["Type"]
+            .as_str()
+            .unwrap_or("String");
         if kind.starts_with("List<") || kind == "CommaDelimitedList" {
             J::Array(value.split(',').map(|s| J::String(s.into())).collect())
         } else {
@@ -145,7 +147,10 @@ impl<'t> Layout<'t> {
                         .collect();
                     Some(J::String(parts.join(a[0].as_str().unwrap())))
                 }
-                "GetAtt" => Some(J::String(format!("<{}>", get_att_arn(v).unwrap_or_default()))),
+                "GetAtt" => Some(J::String(format!(
+                    "<{}>",
+                    get_att_arn(v).unwrap_or_default()
+                ))),
                 other => Some(J::String(format!("<{other}>"))),
             };
         }
@@ -175,7 +180,11 @@ impl<'t> Layout<'t> {
             }
             for assertion in args(&rule["Assertions"]) {
                 if !self.truth(&assertion["Assert"]) {
-                    refused.push(format!("{}: {:?}", name.as_str().unwrap(), assertion["AssertDescription"]));
+                    refused.push(format!(
+                        "{}: {:?}",
+                        name.as_str().unwrap(),
+                        assertion["AssertDescription"]
+                    ));
                 }
             }
         }
@@ -209,14 +218,19 @@ impl<'t> Layout<'t> {
                 }
             }
         }
-        merged.into_iter().map(|(k, v)| (k, self.value(v))).collect()
+        merged
+            .into_iter()
+            .map(|(k, v)| (k, self.value(v)))
+            .collect()
     }
 }
 
 /// A plausible value for each parameter a deploy must give.
 fn required_value(name: &str) -> &'static str {
     match name {
-        "DbSecretArn" => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf",
+        "DbSecretArn" => {
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
+        }
         "SubnetIds" => "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
         "FunctionSecurityGroupId" => "sg-0aaaaaaaaaaaaaaa1",
         "DatabaseSecurityGroupId" => "sg-0bbbbbbbbbbbbbbb2",
@@ -243,12 +257,25 @@ fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("RouteTableIds", "rtb-0aaaaaaaaaaaaaaa1"),
             ],
         ),
-        ("an existing VPC and its endpoints, by NAT", vec![("CreateVpcEndpoints", "false")]),
+        (
+            "an existing VPC and its endpoints, by NAT",
+            vec![("CreateVpcEndpoints", "false")],
+        ),
         (
             "an existing pool with its own triggers",
             vec![("UserPoolId", "eu-west-1_AbCdEf123")],
         ),
-        ("the sign-up sync alone", vec![("DeploySgIpUpdate", "false"), ("DeployDriftCheck", "false")]),
+        (
+            "an existing pool, our PreSignUp too",
+            vec![
+                ("UserPoolId", "eu-west-1_AbCdEf123"),
+                ("PreSignUpOnExistingPool", "true"),
+            ],
+        ),
+        (
+            "the sign-up sync alone",
+            vec![("DeploySgIpUpdate", "false"), ("DeployDriftCheck", "false")],
+        ),
         (
             "behind RDS Proxy, passwords",
             vec![
@@ -328,8 +355,14 @@ fn every_function_in_the_vpc_is_given_its_host_and_database_in_every_layout() {
         serde_norway::from_str("!Ref AWS::NoValue").unwrap();
     planted["Resources"]["PlantedFunction"] = f;
     let found = functions_without_their_host(&planted);
-    assert!(found.iter().any(|m| m.contains("PlantedFunction DB_HOST")), "{found:?}");
-    assert!(!found.iter().any(|m| m.contains("SgIpUpdateFunction")), "{found:?}");
+    assert!(
+        found.iter().any(|m| m.contains("PlantedFunction DB_HOST")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|m| m.contains("SgIpUpdateFunction")),
+        "{found:?}"
+    );
 
     // Planted: yesterday's wiring, DbHost optional and passed on only when given.
     let mut planted = t.clone();
@@ -339,7 +372,12 @@ fn every_function_in_the_vpc_is_given_its_host_and_database_in_every_layout() {
     planted["Globals"]["Function"]["Environment"]["Variables"]["DB_HOST"] =
         serde_norway::from_str("!If [HasDbHost, !Ref DbHost, !Ref AWS::NoValue]").unwrap();
     let found = functions_without_their_host(&planted);
-    assert!(found.iter().any(|m| m.contains("DriftCheckFunction DB_HOST")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("DriftCheckFunction DB_HOST")),
+        "{found:?}"
+    );
 }
 
 /// Each function CloudFormation sends custom-resource requests to (a custom resource's
@@ -364,7 +402,9 @@ fn custom_resource_waits(t: &Value) -> Vec<String> {
         let f = &t["Resources"][function.as_str()]["Properties"];
         let retries = f["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64();
         if retries != Some(0) {
-            problems.push(format!("{function} (for {name}) keeps async retries: {retries:?}"));
+            problems.push(format!(
+                "{function} (for {name}) keeps async retries: {retries:?}"
+            ));
         }
         let timeout = f["Timeout"]
             .as_u64()
@@ -392,12 +432,21 @@ fn custom_resource_functions_take_no_async_retries_and_wait_for_a_cold_start() {
         .unwrap()
         .remove("EventInvokeConfig");
     let found = custom_resource_waits(&planted);
-    assert!(found.iter().any(|p| p.contains("SchemaMigrationsFunction (for SchemaMigrations) keeps async retries")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p
+                .contains("SchemaMigrationsFunction (for SchemaMigrations) keeps async retries")),
+        "{found:?}"
+    );
 
     let mut planted = t.clone();
     planted["Resources"]["PoolPreSignUpTrigger"]["Properties"]["ServiceTimeout"] = 120.into();
     let found = custom_resource_waits(&planted);
-    assert_eq!(found, ["PoolPreSignUpTrigger waits 120 s for PoolTriggerFunction's 60 s + 120 s"]);
+    assert_eq!(
+        found,
+        ["PoolPreSignUpTrigger waits 120 s for PoolTriggerFunction's 60 s + 120 s"]
+    );
 }
 
 /// `rate(N unit)` in seconds.
@@ -428,7 +477,9 @@ fn missed_run_alarm_problems(t: &Value) -> Vec<String> {
         .filter(|(_, a)| format!("{:?}", a["Properties"]["Namespace"]) == namespace)
         .collect();
     let [(name, alarm)] = alarms[..] else {
-        return vec![format!("one alarm breaching on drift-check's missing runs: {alarms:?}")];
+        return vec![format!(
+            "one alarm breaching on drift-check's missing runs: {alarms:?}"
+        )];
     };
     let p = &alarm["Properties"];
     let mut problems = Vec::new();
@@ -436,10 +487,14 @@ fn missed_run_alarm_problems(t: &Value) -> Vec<String> {
     let lines = drift_check::report::metric_lines(&BTreeMap::new(), "ns", SystemTime::now());
     let per_run = lines.iter().any(|l| {
         let m = &l["_aws"]["CloudWatchMetrics"][0];
-        m["Dimensions"] == serde_json::json!([[]]) && m["Metrics"][0]["Name"].as_str() == p["MetricName"].as_str()
+        m["Dimensions"] == serde_json::json!([[]])
+            && m["Metrics"][0]["Name"].as_str() == p["MetricName"].as_str()
     });
     if !per_run || p.get("Dimensions").is_some() {
-        problems.push(format!("{name}: {:?} is not a sample every run emits", p["MetricName"]));
+        problems.push(format!(
+            "{name}: {:?} is not a sample every run emits",
+            p["MetricName"]
+        ));
     }
     let fires_below_one = p["Statistic"].as_str() == Some("SampleCount")
         && p["ComparisonOperator"].as_str() == Some("LessThanThreshold")
@@ -459,14 +514,18 @@ fn missed_run_alarm_problems(t: &Value) -> Vec<String> {
     for schedule in schedules {
         let l = Layout::new(t, &[("DriftSchedule", &schedule)]);
         let value = |key: &str| l.value(&p[key]).and_then(|v| v.as_u64());
-        let (Some(period), Some(evaluations)) = (value("Period"), value("EvaluationPeriods")) else {
+        let (Some(period), Some(evaluations)) = (value("Period"), value("EvaluationPeriods"))
+        else {
             problems.push(format!("{name}: no period for {schedule}"));
             continue;
         };
         let to_alarm = value("DatapointsToAlarm").unwrap_or(evaluations);
         let every = rate_seconds(&schedule);
         // A period shorter than the schedule has no run in it as a matter of course.
-        if period < every || to_alarm * period < 2 * every || evaluations * period > ALARM_LOOKBACK_MAX_S {
+        if period < every
+            || to_alarm * period < 2 * every
+            || evaluations * period > ALARM_LOOKBACK_MAX_S
+        {
             problems.push(format!(
                 "{schedule}: {to_alarm} of {evaluations} periods of {period} s"
             ));
@@ -487,7 +546,9 @@ fn an_alarm_fires_when_drift_check_has_not_run_in_two_schedule_periods() {
     assert!(found[0].starts_with("one alarm breaching"), "{found:?}");
 
     // A period that no longer follows the schedule: rate(6 hours) checked hourly.
-    let text = serde_norway::to_string(&t).unwrap().replace("- 21600", "- 3600");
+    let text = serde_norway::to_string(&t)
+        .unwrap()
+        .replace("- 21600", "- 3600");
     let planted: Value = serde_norway::from_str(&text).unwrap();
     let found = missed_run_alarm_problems(&planted);
     assert_eq!(found, ["rate(6 hours): 2 of 2 periods of 3600 s"]);
@@ -498,7 +559,10 @@ fn an_alarm_fires_when_drift_check_has_not_run_in_two_schedule_periods() {
         .unwrap()
         .remove("AllowedValues");
     let found = missed_run_alarm_problems(&planted);
-    assert!(found.iter().any(|p| p.contains("allows any expression")), "{found:?}");
+    assert!(
+        found.iter().any(|p| p.contains("allows any expression")),
+        "{found:?}"
+    );
 }
 
 /// Behind the proxy, each function whose `DB_HOST` is the proxy must log in as a user the
@@ -556,7 +620,9 @@ fn behind_the_proxy_every_function_logs_in_as_a_user_the_proxys_auth_lists() {
     .unwrap();
     let found = proxy_logins_it_cannot_know(&planted);
     assert!(
-        found.iter().any(|m| m.starts_with("iam=true") && m.contains("PreSignUpFunction")),
+        found
+            .iter()
+            .any(|m| m.starts_with("iam=true") && m.contains("PreSignUpFunction")),
         "{found:?}"
     );
 }

@@ -15,13 +15,14 @@ pub enum Error {
         var = .0.function_var()
     )]
     NotConfigured(Trigger),
-    // The template feeds one parameter to both resources' ReplaceExistingTrigger: an operator
-    // sees this in the stack's events and acts on the parameter.
+    // The template feeds each resource's ReplaceExistingTrigger from that trigger's own
+    // parameter: an operator sees this in the stack's events and acts on the parameter.
     #[error(
         "user pool {pool} already has a different {trigger} trigger ({current}); refusing to \
-         replace it. Set the stack parameter ReplaceExistingPostConfirmationTrigger (each \
-         trigger resource's ReplaceExistingTrigger) to true to replace it (it is put back when \
-         the stack is deleted)"
+         replace it. Set the stack parameter {parameter} (the trigger resource's \
+         ReplaceExistingTrigger) to true to replace it (it is put back when the stack is \
+         deleted)",
+        parameter = .trigger.replace_parameter()
     )]
     OtherTrigger {
         pool: String,

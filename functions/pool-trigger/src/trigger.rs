@@ -63,6 +63,15 @@ impl Trigger {
         }
     }
 
+    /// The template's parameter that lets another function already set as this trigger be
+    /// replaced.
+    pub fn replace_parameter(self) -> &'static str {
+        match self {
+            Self::PostConfirmation => "ReplaceExistingPostConfirmationTrigger",
+            Self::PreSignUp => "ReplaceExistingPreSignUpTrigger",
+        }
+    }
+
     /// The kind a physical id's mark names.
     pub(crate) fn from_id_mark(mark: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.id_mark() == mark)
@@ -124,6 +133,7 @@ mod tests {
             Trigger::legacy_previous_tag,
             Trigger::record_tag,
             Trigger::function_var,
+            Trigger::replace_parameter,
         ] {
             let names: HashSet<&str> = Trigger::ALL.into_iter().map(name).collect();
             assert_eq!(names.len(), Trigger::ALL.len(), "{names:?}");
