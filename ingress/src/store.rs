@@ -84,9 +84,7 @@ pub async fn lock_owner(
     wait: Duration,
 ) -> Result<bool, tokio_postgres::Error> {
     let key = lock_key(group, owner);
-    let stmt = client
-        .prepare_cached("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-        .await?;
+    let stmt = client.prepare_cached(TRY_LOCK).await?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         if client.query_one(&stmt, &[&key]).await?.get::<_, bool>(0) {
@@ -99,15 +97,24 @@ pub async fn lock_owner(
     }
 }
 
+const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))";
+
+/// Prepares [`try_lock_owner`]'s statement on this connection (once: it is cached), so that a
+/// later flight that starts with the lock sends it first. A statement still to be prepared
+/// waits a round trip for its Parse, and the flight's next statement (the row's read) would
+/// then run before the lock is taken, reading the row as it was before another request's
+/// change.
+pub async fn prepare_owner_lock(client: &ClientWrapper) -> Result<(), tokio_postgres::Error> {
+    client.prepare_cached(TRY_LOCK).await.map(drop)
+}
+
 /// One try at [`lock_owner`]'s lock, without waiting: whether this session now holds it.
 pub async fn try_lock_owner(
     client: &ClientWrapper,
     group: &str,
     owner: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-        .await?;
+    let stmt = client.prepare_cached(TRY_LOCK).await?;
     Ok(client
         .query_one(&stmt, &[&lock_key(group, owner)])
         .await?

@@ -68,8 +68,14 @@ pub(crate) async fn update(
     // Only until the schema is found current: then no query.
     state.schema.check(&client).await??;
     let group = state.security_group_id.as_str();
-    let rule = store::find_rule(&client, group, &change.owner).await?;
-    admit(&client, request, request_id, group, rule).await?;
+    // The lock's statement is prepared in the same flight as the first read, so that the
+    // flight below sends the lock before the row's read (see `store::prepare_owner_lock`).
+    let (rule, prepared) = tokio::join!(
+        store::find_rule(&client, group, &change.owner),
+        store::prepare_owner_lock(&client)
+    );
+    prepared?;
+    admit(&client, request, request_id, group, rule?).await?;
 
     // One request per owner and group at a time, held from reading the row until the result
     // is recorded.
