@@ -252,7 +252,8 @@ async fn bad_configuration_stops_the_cold_start_with_the_variable_named() {
 /// without `DB_NAME`, each stop the cold start with one error naming the setting, never a
 /// silent fallback.
 #[tokio::test]
-async fn a_bad_ca_bundle_or_a_secret_without_a_host_or_a_database_stops_the_cold_start_naming_the_setting() {
+async fn a_bad_ca_bundle_or_a_secret_without_a_host_or_a_database_stops_the_cold_start_naming_the_setting()
+ {
     let db = Stack::shared().fresh_database().await.unwrap();
     forbid(&db.stack.app_password);
     let dir = std::env::temp_dir().join(unique("bundles"));
@@ -286,7 +287,12 @@ async fn a_bad_ca_bundle_or_a_secret_without_a_host_or_a_database_stops_the_cold
         // With the host given but no name, Postgres would take the user's (`postgres` for
         // the RDS master user): refused, never a silent fall-back.
         (
-            secret_env(&db, moto, &arn, &[("DB_HOST", "127.0.0.1"), ("DB_PORT", &pg_port)]),
+            secret_env(
+                &db,
+                moto,
+                &arn,
+                &[("DB_HOST", "127.0.0.1"), ("DB_PORT", &pg_port)],
+            ),
             "DB_NAME is not set",
         ),
     ];
