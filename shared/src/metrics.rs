@@ -59,7 +59,7 @@ pub fn count_line(namespace: &str, name: &str, count: u64, at: SystemTime) -> Va
 
 /// `millis` since the epoch as an RFC 3339 UTC time (`2026-11-24T13:58:05.123Z`), the form
 /// Lambda's log-level filter accepts.
-fn rfc3339_millis(millis: u64) -> String {
+pub fn rfc3339_millis(millis: u64) -> String {
     let secs = millis / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), for days >= 0.
@@ -86,6 +86,20 @@ mod tests {
     use std::{collections::HashMap, time::Duration};
 
     use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_709_251_199_999),
+            "2024-02-29T23:59:59.999Z"
+        );
+        assert_eq!(
+            rfc3339_millis(1_795_528_685_123),
+            "2026-11-24T13:58:05.123Z"
+        );
+    }
 
     #[test]
     fn a_count_line_is_emf_with_a_level_and_a_timestamp() {

@@ -8,6 +8,8 @@ use std::{
 
 use serde_json::{Value, json};
 
+use shared::metrics::rfc3339_millis;
+
 use crate::report::Kind;
 
 /// CloudWatch Embedded Metric Format: one line per kind (dimension `Kind`) and one total of
@@ -59,49 +61,11 @@ pub fn metric_lines(counts: &BTreeMap<Kind, u64>, namespace: &str, at: SystemTim
     lines
 }
 
-/// `millis` since the epoch as an RFC 3339 UTC time (`2026-11-24T13:58:05.123Z`), the form
-/// Lambda's log-level filter accepts.
-fn rfc3339_millis(millis: u64) -> String {
-    let secs = millis / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), for days >= 0.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis % 1000
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(
-            rfc3339_millis(1_709_251_199_999),
-            "2024-02-29T23:59:59.999Z"
-        );
-        assert_eq!(
-            rfc3339_millis(1_795_528_685_123),
-            "2026-11-24T13:58:05.123Z"
-        );
-    }
 
     #[test]
     fn metric_lines_carry_the_namespace_a_level_and_a_timestamp() {
