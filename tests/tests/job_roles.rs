@@ -71,6 +71,24 @@ async fn each_job_may_run_only_its_own_statements() {
             denied.clone(),
         ),
         ("post-confirmation", "DELETE FROM users", denied.clone()),
+        // The taken signed requests (V15) are sg-ip-update's alone: no other job may read
+        // them or clear one to let a captured request through again.
+        (
+            "sg-ip-update",
+            "SELECT count(*) FROM signed_requests",
+            Ok(()),
+        ),
+        (
+            "post-confirmation",
+            "DELETE FROM signed_requests",
+            denied.clone(),
+        ),
+        (
+            "pre-sign-up",
+            "SELECT count(*) FROM signed_requests",
+            denied.clone(),
+        ),
+        ("drift-check", "DELETE FROM signed_requests", denied.clone()),
         (
             "post-confirmation",
             "SELECT * FROM drift_settings",
