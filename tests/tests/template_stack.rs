@@ -16,7 +16,7 @@ mod common;
 use common::{
     get_att_arn,
     iam::{CALLS, all_statements, functions, key_roles, roles_missing_the_key},
-    is_ref_to, resources_of_type, strings, tagged, template, untag,
+    is_ref_to, project_python, resources_of_type, strings, tagged, template, untag,
 };
 
 #[test]
@@ -80,20 +80,6 @@ fn samconfig_never_caches_builds_nor_turns_on_betas() {
         if let Some(why) = stale_build_setting(key, value) {
             panic!("samconfig.toml: `{key} = {value}`: {why}");
         }
-    }
-}
-
-/// The python3 of the project's virtual environment (`DB_SYNC_VENV`, else `.venv`, as
-/// scripts/python-env makes it) when there is one, else `python3` from PATH.
-fn project_python() -> PathBuf {
-    let venv = std::env::var_os("DB_SYNC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv"));
-    let python = venv.join("bin/python3");
-    if python.exists() {
-        python
-    } else {
-        PathBuf::from("python3")
     }
 }
 

@@ -12,21 +12,7 @@ use std::{
 use harness::stack::repo_root;
 
 mod common;
-use common::template;
-
-/// The python3 of the project's virtual environment (`DB_SYNC_VENV`, else `.venv`, as
-/// scripts/python-env makes it) when there is one, else `python3` from PATH.
-fn project_python() -> PathBuf {
-    let venv = std::env::var_os("DB_SYNC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv"));
-    let python = venv.join("bin/python3");
-    if python.exists() {
-        python
-    } else {
-        PathBuf::from("python3")
-    }
-}
+use common::{project_python, template};
 
 /// samconfig.toml as `section -> [(key, value)]`, comments dropped (a line reader: the file
 /// is flat tables of `key = value`, and the workspace has no TOML parser).

@@ -4,12 +4,26 @@
 // Each test file uses part of this.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use harness::stack::repo_root;
 use serde_norway::Value;
 
 pub mod iam;
+
+/// The python3 of the project's virtual environment (`DB_SYNC_VENV`, else `.venv`, as
+/// scripts/python-env makes it) when there is one, else `python3` from PATH.
+pub fn project_python() -> PathBuf {
+    let venv = std::env::var_os("DB_SYNC_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let python = venv.join("bin/python3");
+    if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    }
+}
 
 pub fn template() -> Value {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
