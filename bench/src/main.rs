@@ -6,7 +6,7 @@
 //! Each section is measured in turn into its own results, then [`report`] writes them out.
 //! `BENCH_ONLY=pooler` measures and writes the pooler section alone, `BENCH_ONLY=cold` the cold
 //! path (section 8) and the sizes, `BENCH_ONLY=pre-sign-up` section 9 into the existing report,
-//! `BENCH_ONLY=round-trips` section 10 likewise.
+//! `BENCH_ONLY=round-trips` section 10 likewise, `BENCH_ONLY=sign-in-guard` section 11 likewise.
 //! `BENCH_ONLY=drift` writes section 6's drift-check table alone, between its markers.
 //!
 //! | module | what it holds |
@@ -22,6 +22,7 @@
 //! | [`pooler`] | section 7: behind PgBouncer, and a direct burst past `max_connections` |
 //! | [`cold_path`] | section 8: the cold path phase by phase |
 //! | [`pre_sign_up`] | section 9: the PreSignUp trigger beside post-confirmation |
+//! | [`sign_in_guard`] | section 11: the sign-in guard beside post-confirmation, with its exchanges |
 //! | [`round_trips`] | section 10: the cold and warm paths in round trips, under a modelled network |
 //! | [`round_trips_report`] | section 10's table and targets |
 //! | [`procfs`], [`stats`] | what /proc says about a process; medians, percentiles and units |
@@ -42,6 +43,7 @@ mod round_trips;
 mod round_trips_report;
 mod setup;
 mod sg_ip_update;
+mod sign_in_guard;
 mod stats;
 mod subjects;
 
@@ -71,6 +73,25 @@ async fn main() -> Result<()> {
             report::replace_section(&previous, &section, pre_sign_up::BEGIN, pre_sign_up::END),
         )?;
         eprintln!("bench: wrote section 9 into {}", options.out_path.display());
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("sign-in-guard") {
+        let measured = sign_in_guard::measure(&s).await?;
+        let section = sign_in_guard::render(&measured, &Provenance::from_env());
+        let previous = std::fs::read_to_string(&options.out_path).unwrap_or_default();
+        std::fs::write(
+            &options.out_path,
+            report::replace_section(
+                &previous,
+                &section,
+                sign_in_guard::BEGIN,
+                sign_in_guard::END,
+            ),
+        )?;
+        eprintln!(
+            "bench: wrote section 11 into {}",
+            options.out_path.display()
+        );
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("round-trips") {

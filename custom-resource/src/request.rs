@@ -138,6 +138,24 @@ impl ReplyTo {
         }
         Ok(Self {
             response_url,
+            ..Self::ids_from_event(payload)?
+        })
+    }
+
+    /// The ids an answer carries, for a function that decides the answer but leaves sending it
+    /// to the function that invoked it ([`crate::decide`]): the `ResponseURL` is neither
+    /// needed nor checked, and is left empty.
+    pub fn ids_from_event(payload: &Value) -> Result<Self, Unanswerable> {
+        let text = |field: &str| {
+            payload
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| Unanswerable(format!("{field} is missing or not a string")))
+        };
+        Ok(Self {
+            response_url: String::new(),
             stack_id: text("StackId")?,
             request_id: text("RequestId")?,
             logical_resource_id: text("LogicalResourceId")?,
@@ -169,6 +187,17 @@ impl Request {
             ));
         }
         Ok(request)
+    }
+
+    /// The physical id to answer a failure with: the one CloudFormation sent, or, for a
+    /// Create, one that names the failure (see [`ReplyTo::fallback_physical_id`]).
+    pub fn fallback_physical_id(&self) -> String {
+        self.physical_resource_id.clone().unwrap_or_else(|| {
+            format!(
+                "{}-not-created-{}",
+                self.logical_resource_id, self.request_id
+            )
+        })
     }
 
     /// A string property, if present.

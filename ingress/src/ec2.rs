@@ -32,6 +32,13 @@ pub struct Ec2Error {
     pub retryable: bool,
 }
 
+impl Ec2Error {
+    /// Whether AWS refused a rule because the group is at its rules quota.
+    pub fn is_group_full(&self) -> bool {
+        self.code.as_deref() == Some(crate::capacity::GROUP_FULL)
+    }
+}
+
 fn ec2_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Ec2Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -174,16 +181,27 @@ impl Ec2 {
     }
 
     /// Makes AWS allow exactly `cidr` for `rule`; returns the AWS rule id now holding it.
-    /// Modifies the known rule in place; creates it when there is none or it was deleted
-    /// behind our back; replaces it when the address family changes.
-    pub async fn apply(&self, rule: &ManagedRule, cidr: HostCidr) -> Result<String, Ec2Error> {
+    /// Modifies the known rule in place, in its group ([`ManagedRule::group`]); creates it in
+    /// `target` when there is none or it was deleted behind our back; replaces it with one in
+    /// `target` when the address family changes.
+    pub async fn apply(
+        &self,
+        rule: &ManagedRule,
+        cidr: HostCidr,
+        target: &str,
+    ) -> Result<String, Ec2Error> {
         let Some(id) = rule.aws_rule_id.as_deref() else {
-            return self.authorize(rule, cidr).await;
+            return self.authorize(rule, cidr, target).await;
         };
-        let existing = self.ingress_rules(&rule.security_group_id).await?;
+        let group = rule.group();
+        let existing = self.ingress_rules(group).await?;
         let Some(current) = existing.iter().find(|r| r.id == id) else {
-            tracing::warn!(rule_id = id, group = %rule.security_group_id, "managed rule is gone from AWS; creating it again");
-            return self.authorize(rule, cidr).await;
+            tracing::warn!(
+                rule_id = id,
+                group,
+                "managed rule is gone from AWS; creating it again"
+            );
+            return self.authorize(rule, cidr, target).await;
         };
         let same_family = current.cidr.is_some_and(|c| c.is_ipv6() == cidr.is_ipv6());
         if same_family {
@@ -192,8 +210,8 @@ impl Ec2 {
         }
         // A rule's source cannot change between IPv4 and IPv6: add the new one, then drop the
         // old, so access is never missing in between.
-        let new_id = self.authorize(rule, cidr).await?;
-        self.revoke(&rule.security_group_id, id).await?;
+        let new_id = self.authorize(rule, cidr, target).await?;
+        self.revoke(group, id).await?;
         Ok(new_id)
     }
 
@@ -210,7 +228,7 @@ impl Ec2 {
         };
         self.client
             .modify_security_group_rules()
-            .group_id(&rule.security_group_id)
+            .group_id(rule.group())
             .security_group_rules(
                 SecurityGroupRuleUpdate::builder()
                     .security_group_rule_id(id)
@@ -223,7 +241,12 @@ impl Ec2 {
         Ok(())
     }
 
-    async fn authorize(&self, rule: &ManagedRule, cidr: HostCidr) -> Result<String, Ec2Error> {
+    async fn authorize(
+        &self,
+        rule: &ManagedRule,
+        cidr: HostCidr,
+        group: &str,
+    ) -> Result<String, Ec2Error> {
         let mut permission = IpPermission::builder()
             .ip_protocol(&rule.ip_protocol)
             .from_port(rule.from_port)
@@ -250,7 +273,7 @@ impl Ec2 {
         let result = self
             .client
             .authorize_security_group_ingress()
-            .group_id(&rule.security_group_id)
+            .group_id(group)
             .ip_permissions(permission.build())
             .tag_specifications(tags)
             .send()
@@ -273,7 +296,7 @@ impl Ec2 {
                 // it): take it. A rule made by hand (or allowlisted) with the same source is
                 // not ours: taking it over would let this developer's next move rewrite or
                 // revoke it.
-                let existing = self.ingress_rules(&rule.security_group_id).await?;
+                let existing = self.ingress_rules(group).await?;
                 let Some(found) = existing.into_iter().find(|r| r.matches(rule, cidr.into()))
                 else {
                     return Err(ec2_error("AuthorizeSecurityGroupIngress", e));

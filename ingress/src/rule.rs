@@ -70,6 +70,9 @@ pub struct ManagedRule {
     /// invocation) may move the rule.
     pub allow_unverified: bool,
     pub aws_rule_id: Option<String>,
+    /// The managed group that holds (or was last chosen to hold) the rule in AWS; `None`:
+    /// `security_group_id` (rows from before rules were spread over groups, or never placed).
+    pub placed_group_id: Option<String>,
     pub status: RuleStatus,
     /// When the newest request this row has taken was sent.
     pub last_request_at: Option<std::time::SystemTime>,
@@ -85,6 +88,13 @@ impl ManagedRule {
 }
 
 impl ManagedRule {
+    /// The group whose rule `aws_rule_id` names: where the rule lives in AWS.
+    pub fn group(&self) -> &str {
+        self.placed_group_id
+            .as_deref()
+            .unwrap_or(&self.security_group_id)
+    }
+
     /// The rule's description in AWS: the row's own, or one naming the owner.
     pub fn aws_description(&self) -> String {
         if self.description.is_empty() {
@@ -116,6 +126,7 @@ impl ManagedRule {
                 .and_then(|p| p.parse().ok()),
             allow_unverified: row.try_get("allow_unverified")?,
             aws_rule_id: row.try_get("aws_rule_id")?,
+            placed_group_id: row.try_get("placed_group_id")?,
             // The column's CHECK admits exactly RuleStatus::ALL (tests/tests/schema.rs).
             status: status.parse().unwrap_or(RuleStatus::Failed),
             last_request_at: row.try_get("last_request_at")?,

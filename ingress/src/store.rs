@@ -13,8 +13,11 @@ use crate::{
 };
 
 const RULE_COLUMNS: &str = "id, security_group_id, owner, description, ip_protocol, from_port, \
-    to_port, cidr::text AS cidr, allow_private, principal, allow_unverified, aws_rule_id, status, \
-    last_request_at, expires_at";
+    to_port, cidr::text AS cidr, allow_private, principal, allow_unverified, aws_rule_id, \
+    placed_group_id, status, last_request_at, expires_at";
+
+/// The group that holds a row's rule in AWS ([`ManagedRule::group`]).
+pub const PLACED_IN: &str = "coalesce(placed_group_id, security_group_id)";
 
 /// A rule's new end of life: now plus its lifetime, the row's own or the default.
 const RENEWED: &str = "now() + coalesce(lifetime, \
@@ -46,13 +49,13 @@ pub async fn find_rule(
         .transpose()
 }
 
-/// The managed rules of one group, for drift-check.
+/// The managed rules whose rule `group` holds (or is to hold), for drift-check.
 pub async fn rules_in_group(
     client: &ClientWrapper,
     group: &str,
 ) -> Result<Vec<ManagedRule>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE security_group_id = $1 ORDER BY id"
+        "SELECT {RULE_COLUMNS} FROM managed_ingress_rules WHERE {PLACED_IN} = $1 ORDER BY id"
     );
     let stmt = client.prepare_cached(&sql).await?;
     let rows = client.query(&stmt, &[&group]).await?;
@@ -62,7 +65,11 @@ pub async fn rules_in_group(
 /// The groups that have managed rules.
 pub async fn managed_groups(client: &ClientWrapper) -> Result<Vec<String>, tokio_postgres::Error> {
     let stmt = client
-        .prepare_cached("SELECT DISTINCT security_group_id FROM managed_ingress_rules ORDER BY 1")
+        .prepare_cached(
+            "SELECT security_group_id FROM managed_ingress_rules \
+             UNION SELECT placed_group_id FROM managed_ingress_rules \
+             WHERE placed_group_id IS NOT NULL ORDER BY 1",
+        )
         .await?;
     Ok(client
         .query(&stmt, &[])
@@ -129,12 +136,11 @@ pub async fn rule_is_shared(
     group: &str,
     aws_rule_id: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM managed_ingress_rules \
-             WHERE security_group_id = $1 AND aws_rule_id = $2 AND id <> $3)",
-        )
-        .await?;
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM managed_ingress_rules \
+         WHERE {PLACED_IN} = $1 AND aws_rule_id = $2 AND id <> $3)"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
     Ok(client
         .query_one(&stmt, &[&group, &aws_rule_id, &row_id])
         .await?
@@ -163,27 +169,42 @@ fn lock_key(group: &str, owner: &str) -> String {
     format!("managed-ingress/{group}/{owner}")
 }
 
-/// Records the new desired source before AWS is touched, so the table always says what
-/// should be, even when the call that follows fails or the function dies.
+/// Records the new desired source, and the group that is to hold it, before AWS is touched,
+/// so the table always says what should be, even when the call that follows fails or the
+/// function dies (and drift-check, reading that group, never takes the new rule for a stray).
 pub async fn mark_pending(
     client: &ClientWrapper,
     id: i64,
     cidr: HostCidr,
     sent_at: Option<std::time::SystemTime>,
+    placed_in: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let cidr = cidr.to_string();
     let stmt = client
         .prepare_cached(
             "UPDATE managed_ingress_rules SET cidr = $2::text::cidr, status = $4, \
-             last_error = NULL, updated_at = now(), \
+             last_error = NULL, updated_at = now(), placed_group_id = $5, \
              last_request_at = GREATEST(last_request_at, COALESCE($3, now())) WHERE id = $1",
         )
         .await?;
     let status = RuleStatus::Pending.as_str();
     client
-        .execute(&stmt, &[&id, &cidr, &sent_at, &status])
+        .execute(&stmt, &[&id, &cidr, &sent_at, &status, &placed_in])
         .await
         .map(drop)
+}
+
+/// Records the group that is to hold a row's rule, before drift-check creates it there (see
+/// [`mark_pending`]).
+pub async fn mark_placed(
+    client: &ClientWrapper,
+    id: i64,
+    placed_in: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("UPDATE managed_ingress_rules SET placed_group_id = $2 WHERE id = $1")
+        .await?;
+    client.execute(&stmt, &[&id, &placed_in]).await.map(drop)
 }
 
 /// Notes that a request sent at `sent_at` was taken without a change (the same address): it
@@ -288,11 +309,13 @@ pub enum AuditOutcome {
     /// The same signed request again (a replay within its signature's lifetime); nothing
     /// changed.
     RefusedReplay,
+    /// Every managed group is at the rules quota: nothing changed, the row not marked.
+    RefusedNoRoom,
 }
 
 impl AuditOutcome {
     /// Every outcome, in the order of the SQL CHECK list.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Applied,
         Self::Unchanged,
         Self::Stale,
@@ -304,6 +327,7 @@ impl AuditOutcome {
         Self::Busy,
         Self::Expired,
         Self::RefusedReplay,
+        Self::RefusedNoRoom,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -319,6 +343,7 @@ impl AuditOutcome {
             Self::Busy => "busy",
             Self::Expired => "expired",
             Self::RefusedReplay => "refused_replay",
+            Self::RefusedNoRoom => "refused_no_room",
         }
     }
 }

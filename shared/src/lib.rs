@@ -7,10 +7,10 @@
 //! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
 //! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
 //! | [`cold_start`] | debug lines timing each phase of a cold start, for the bench |
-//! | [`entry`] | [`lambda_main!`]: the `main` of every function |
+//! | [`entry`] | what every function's `main` shares: the runtime, logging, config and state read once, each phase marked |
 //! | [`aws`] | one SDK config per environment and one way to build every client from it |
 //! | [`errors`] | how handler errors reach Lambda (retryable or permanent) |
-//! | [`deadline`] | time left before the invocation's deadline |
+//! | [`deadline`] | the invocation's [`deadline::Deadline`], read once; a local Runtime API's past deadline reads as the function's budget |
 //! | [`logging`] | JSON log lines carrying the invocation's request id |
 //! | [`metrics`] | counts as CloudWatch metrics (Embedded Metric Format lines) for alarms |
 //! | [`migrate`] | the versioned schema in `migrations/` |

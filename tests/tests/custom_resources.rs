@@ -1,7 +1,9 @@
 //! The custom resources, through the Runtime API harness and with their `ResponseURL`
 //! pointing at a local server that records what was PUT: the protocol (Create, Update,
 //! Delete, malformed requests, a timeout near the deadline, a panic), the migrations against
-//! the local Postgres, and the schema guard of the three functions.
+//! the local Postgres, and the schema guard of the three functions. The migrations run as
+//! deployed: cfn-responder is the `ServiceToken` and invokes schema-migrations through a local
+//! Lambda Invoke API (common/invoke_api.rs); cfn_responder.rs has the responder's own faults.
 //!
 //! The sample events are built here, in CloudFormation's documented shape.
 
@@ -9,6 +11,7 @@
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -23,8 +26,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::db::{Db, DbConfig};
 
+#[path = "common/invoke_api.rs"]
+mod invoke_api;
 #[path = "common/sg.rs"]
 mod sg;
+use invoke_api::{InvokeApi, Target};
 
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/db-sync/5b5f0e70-0000-11ef-9c4d-0a1b2c3d4e5f";
 
@@ -120,18 +126,49 @@ async fn applied_versions(db: &TestDb) -> Vec<i32> {
         .collect()
 }
 
-async fn migrations_function(db: &TestDb, extra: &[(&str, &str)]) -> Function {
+/// The migrations as deployed: the responder CloudFormation invokes, and the migrator it
+/// invokes in turn (with a `timeout` function timeout), through a local Invoke API.
+struct Migrations {
+    responder: Function,
+    migrator: Arc<Function>,
+    _api: InvokeApi,
+}
+
+impl Migrations {
+    async fn invoke(&self, event: &Value) -> harness::Invocation {
+        self.responder.invoke(event).await
+    }
+}
+
+async fn migrations_function(db: &TestDb, extra: &[(&str, &str)]) -> Migrations {
+    migrations_within(db, extra, Duration::from_secs(30)).await
+}
+
+async fn migrations_within(db: &TestDb, extra: &[(&str, &str)], timeout: Duration) -> Migrations {
     let mut env = db.url_env();
-    // The answers go to the local recorder, a loopback HTTP URL.
-    env.push(("CFN_RESPONSE_URL_ALLOW_LOOPBACK".into(), "true".into()));
     env.extend(
         extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    Function::spawn(&function_binary("schema-migrations"), &env)
+    let api = InvokeApi::start().await.unwrap();
+    let migrator = Target::binary("schema-migrations", &env, timeout).await;
+    api.serve("schema-migrations", migrator.clone());
+    let mut env = api.env();
+    env.push((
+        "TARGET_FUNCTION_ARN".into(),
+        InvokeApi::arn("schema-migrations"),
+    ));
+    // The answers go to the local recorder, a loopback HTTP URL.
+    env.push(("CFN_RESPONSE_URL_ALLOW_LOOPBACK".into(), "true".into()));
+    let responder = Function::spawn(&function_binary("cfn-responder"), &env)
         .await
-        .unwrap()
+        .unwrap();
+    Migrations {
+        responder,
+        migrator: migrator.function().unwrap().clone(),
+        _api: api,
+    }
 }
 
 #[tokio::test]
@@ -283,7 +320,13 @@ async fn a_migration_still_running_near_the_deadline_is_answered_failed_in_time(
     let db = stack.fresh_database().await.unwrap();
     let recorder = ResponseRecorder::start().await.unwrap();
     // Long statements allowed, as deployed: only the invocation's deadline stops it.
-    let f = migrations_function(&db, &[("DB_STATEMENT_TIMEOUT_MS", "120000")]).await;
+    // A 9 s function timeout for the migrator: its answer goes 5 s before it.
+    let f = migrations_within(
+        &db,
+        &[("DB_STATEMENT_TIMEOUT_MS", "120000")],
+        Duration::from_secs(9),
+    )
+    .await;
     // Another session holds the history table, so the migration run waits on its lock.
     let mut blocker = db.admin().await.unwrap();
     let tx = blocker.transaction().await.unwrap();
@@ -291,12 +334,8 @@ async fn a_migration_still_running_near_the_deadline_is_answered_failed_in_time(
         .await
         .unwrap();
 
-    // A 9 s function timeout: the answer goes 5 s before it.
     let inv = f
-        .invoke_within(
-            &migrations_event(&recorder, "deadline", "Create", None),
-            Duration::from_secs(9),
-        )
+        .invoke(&migrations_event(&recorder, "deadline", "Create", None))
         .await;
     assert_eq!(inv.response()["status"], "FAILED", "{:?}", inv.outcome);
     let a = answer(&recorder, "deadline").await;
@@ -347,10 +386,6 @@ async fn a_broken_migration_answers_failed_with_the_sql_error_and_applies_nothin
     let state = schema_migrations::State {
         db: pool_for(&db).await,
         migrations,
-        responder: Responder::new(UrlPolicy {
-            allow_loopback_http: true,
-        })
-        .unwrap(),
         logins: Vec::new(),
         secrets: aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await),
     };
@@ -358,15 +393,19 @@ async fn a_broken_migration_answers_failed_with_the_sql_error_and_applies_nothin
     let answered = schema_migrations::handle(&state, invocation(event, Duration::from_secs(30)))
         .await
         .unwrap();
+    // The answer is returned, for cfn-responder to send; the migrator PUTs nothing itself.
     assert_eq!(answered.status.to_string(), "FAILED");
-    let a = answer(&recorder, "broken").await;
-    assert_eq!(a["Status"], "FAILED");
-    let reason = a["Reason"].as_str().unwrap();
+    assert_eq!(
+        answered.physical_resource_id,
+        "Resource-not-created-broken-request"
+    );
+    let reason = answered.reason.as_str();
     assert!(reason.contains("V2__broken"), "{reason}");
     assert!(
         reason.contains("relation \"no_such_table\" does not exist"),
         "the SQL error itself: {reason}"
     );
+    assert!(recorder.requests("broken").is_empty());
     // The good one is applied; nothing of the broken one is (its transaction rolled back).
     assert_eq!(applied_versions(&db).await, [1]);
     let half: bool = db
@@ -546,6 +585,7 @@ async fn a_rollback_runs_this_build_on_the_schema_a_later_build_left() {
     }
     assert_eq!(applied_versions(db).await, before, "{later} stays applied");
     let line = f
+        .migrator
         .logs_when(
             |l| l.iter().any(|l| l.contains(&later)),
             Duration::from_secs(5),

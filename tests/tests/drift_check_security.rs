@@ -13,7 +13,8 @@ use drift::{World, drifted_world};
 mod common;
 
 /// drift-check's settings as the template deploys them with every parameter at its default:
-/// `DRIFT_MODE` from `DriftMode`'s default, `DRIFT_LAPSE` as set, and the schedule's input.
+/// `DRIFT_MODE` from `DriftMode`'s default, `DRIFT_LAPSE` as set, and the schedule's input
+/// (the lister's schedule, whose input the lister hands on).
 fn as_deployed() -> (String, String, Value) {
     let t = common::template();
     let mode = t["Parameters"]["DriftMode"]["Default"]
@@ -24,7 +25,9 @@ fn as_deployed() -> (String, String, Value) {
     let variables = &function["Environment"]["Variables"];
     assert!(common::is_ref_to(&variables["DRIFT_MODE"], "DriftMode"));
     let lapse = variables["DRIFT_LAPSE"].as_str().unwrap_or("").to_owned();
-    let input = common::strings(&function["Events"]["Schedule"]["Properties"]["Input"])[0]
+    // The schedule starts the lister, which hands its input on to drift-check.
+    let lister = &t["Resources"]["DriftCheckListerFunction"]["Properties"];
+    let input = common::strings(&lister["Events"]["Schedule"]["Properties"]["Input"])[0]
         .replace("${DriftMode}", &mode);
     (mode, lapse, serde_json::from_str(&input).unwrap())
 }

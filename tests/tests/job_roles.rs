@@ -37,6 +37,10 @@ const A_USER: &str = "INSERT INTO users (display_name, email, handle, cognito_us
                       VALUES ('A', 'a@example.com', 'a_user', 'sub-a')";
 const A_RULE: &str = "INSERT INTO managed_ingress_rules (security_group_id, owner) \
                       VALUES ('sg-0123456789abcdef0', 'andrew')";
+/// The sign-in guard's insert, as `shared::users` sends it.
+const GUARD_INSERT: &str = "INSERT INTO users (cognito_user_id, email, display_name, handle) \
+                            VALUES ('sub-g', 'g@example.com', 'G', 'g_user') \
+                            ON CONFLICT (cognito_user_id) DO NOTHING RETURNING id";
 const AN_AUDIT_ROW: &str = "INSERT INTO ip_update_audit (owner, security_group_id, outcome) VALUES ('andrew', 'sg-0123456789abcdef0', 'busy')";
 
 #[tokio::test]
@@ -110,6 +114,37 @@ async fn each_job_may_run_only_its_own_statements() {
         (
             "pre-sign-up",
             "SELECT * FROM managed_ingress_rules",
+            denied.clone(),
+        ),
+        // sign-in-guard: post-confirmation's insert, run twice (the second finds the row),
+        // and the columns it reads back; no email, no change to a row, nothing else.
+        ("sign-in-guard", GUARD_INSERT, Ok(())),
+        ("sign-in-guard", GUARD_INSERT, Ok(())),
+        (
+            "sign-in-guard",
+            "SELECT cognito_user_id FROM users WHERE cognito_user_id = 'sub-g' OR lower(handle) = 'g_user'",
+            Ok(()),
+        ),
+        (
+            "sign-in-guard",
+            "SELECT max(version) FROM refinery_schema_history",
+            Ok(()),
+        ),
+        ("sign-in-guard", "SELECT email FROM users", denied.clone()),
+        (
+            "sign-in-guard",
+            "UPDATE users SET handle = 'taken'",
+            denied.clone(),
+        ),
+        ("sign-in-guard", "DELETE FROM users", denied.clone()),
+        (
+            "sign-in-guard",
+            "SELECT * FROM managed_ingress_rules",
+            denied.clone(),
+        ),
+        (
+            "sign-in-guard",
+            "SELECT * FROM drift_settings",
             denied.clone(),
         ),
         // sg-ip-update: the rules and appending to the audit; not the users, not reading

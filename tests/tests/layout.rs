@@ -11,12 +11,14 @@ fn no_function_crate_depends_on_another() {
     assert_eq!(
         functions,
         [
+            "cfn-responder",
             "drift-check",
             "pool-trigger",
             "post-confirmation",
             "pre-sign-up",
             "schema-migrations",
-            "sg-ip-update"
+            "sg-ip-update",
+            "sign-in-guard"
         ],
         "the function crates under functions/"
     );

@@ -130,11 +130,12 @@ fn deploys_build_arm64_and_local_runs_may_choose_x86_64() {
 }
 
 /// EventBridge Scheduler delivers the schedule's `Input` as it is: the sample in `events/` is
-/// that input for `DriftMode=report`.
+/// that input for `DriftMode=report`. The schedule starts drift-check's lister, which passes
+/// the mode and the trigger on to drift-check's run.
 #[test]
 fn the_scheduler_sample_is_what_the_schedule_delivers() {
     let t = template();
-    let input = &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"]["Schedule"];
+    let input = &t["Resources"]["DriftCheckListerFunction"]["Properties"]["Events"]["Schedule"];
     assert_eq!(input["Type"].as_str(), Some("ScheduleV2"));
     let Some(text) = untag(&input["Properties"]["Input"]).as_str() else {
         panic!("the schedule's Input is a string: {input:?}")

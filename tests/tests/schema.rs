@@ -2,6 +2,7 @@
 //! values admits exactly the variants of the enum the code writes into it, in the same order.
 
 use drift_check::{
+    listing::store::ListingStatus,
     pass::PassStatus,
     report::{Kind, RunStatus},
     request::Mode,
@@ -65,6 +66,11 @@ async fn every_check_list_matches_its_enum() {
             "drift_user_passes",
             "status",
             strs(&PassStatus::ALL.map(PassStatus::as_str)),
+        ),
+        (
+            "drift_listings",
+            "status",
+            strs(&ListingStatus::ALL.map(ListingStatus::as_str)),
         ),
     ];
     for (table, column, expected) in cases {

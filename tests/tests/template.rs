@@ -17,7 +17,10 @@ use serde_norway::Value;
 
 mod common;
 use common::{
-    iam::{CALLS, NO_DATABASE, all_statements, functions, roles_missing_the_key, statements_of},
+    iam::{
+        CALLS, NO_DATABASE, PARTS, all_statements, functions, part_of, roles_missing_the_key,
+        runs_part, statements_of,
+    },
     is_ref_to, resolved, strings, tagged, template, untag,
 };
 
@@ -32,6 +35,16 @@ fn own_dirs(ws: &Workspace, krate: &str) -> Vec<String> {
 /// Whether any `.rs` file under `dirs` mentions one of `words`.
 fn mentions(dirs: &[String], words: &[&str]) -> Vec<String> {
     fn walk(dir: &Path, words: &[&str], found: &mut Vec<String>) {
+        if dir.is_file() {
+            let code = std::fs::read_to_string(dir).unwrap();
+            found.extend(
+                words
+                    .iter()
+                    .filter(|w| code.contains(*w))
+                    .map(|w| format!("{}: {w}", dir.display())),
+            );
+            return;
+        }
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -62,7 +75,11 @@ fn a_function_without_the_database_never_names_it() {
             .find(|(f, _)| f == function)
             .unwrap()
             .1;
-        let dirs = own_dirs(&ws, &krate);
+        // A part of a crate ([`PARTS`]) is its own files only.
+        let dirs = match part_of(function) {
+            Some(part) => part_paths(&ws, part),
+            None => own_dirs(&ws, &krate),
+        };
         assert!(dirs.len() >= 2, "{krate}: {dirs:?}");
         let found = mentions(&dirs, words);
         assert!(
@@ -101,12 +118,33 @@ fn an_sdk_call_the_iam_test_does_not_know_is_caught() {
     assert_eq!(unknown_sends(planted), 1);
 }
 
-fn calls_in(dirs: &[String]) -> BTreeSet<String> {
-    fn walk(dir: &Path, found: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
+/// The files and folders of `part`, relative to the repository.
+fn part_paths(ws: &Workspace, part: &common::iam::Part) -> Vec<String> {
+    let dir = ws.dir(part.krate).unwrap();
+    part.files
+        .iter()
+        .map(|f| format!("{}/{f}", dir.display()))
+        .collect()
+}
+
+/// The calls in `paths` (folders or files), leaving out any file under `skip`.
+fn calls_in(paths: &[String], skip: &[String]) -> BTreeSet<String> {
+    fn walk(dir: &Path, skip: &[std::path::PathBuf], found: &mut BTreeSet<String>) {
+        let entries: Vec<std::path::PathBuf> = if dir.is_file() {
+            vec![dir.to_owned()]
+        } else {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        };
+        for path in entries {
+            if skip.iter().any(|s| path.starts_with(s)) {
+                continue;
+            }
             if path.is_dir() {
-                walk(&path, found);
+                walk(&path, skip, found);
             } else if path.extension().is_some_and(|e| e == "rs")
                 && !path.ends_with("bin/migrate.rs")
             {
@@ -127,11 +165,38 @@ fn calls_in(dirs: &[String]) -> BTreeSet<String> {
             }
         }
     }
+    let skip: Vec<std::path::PathBuf> = skip.iter().map(|s| repo_root().join(s)).collect();
     let mut found = BTreeSet::new();
-    for d in dirs {
-        walk(&repo_root().join(d), &mut found);
+    for p in paths {
+        walk(&repo_root().join(p), &skip, &mut found);
     }
     found
+}
+
+/// The calls `function`, built from `krate`, makes as `t` deploys it: a part's own files, or
+/// the crate less the parts the function does not run.
+fn calls_of(t: &Value, ws: &Workspace, function: &str, krate: &str) -> BTreeSet<String> {
+    if let Some(part) = part_of(function) {
+        assert!(
+            runs_part(t, function, part),
+            "{function} does not choose its part"
+        );
+        return calls_in(&part_paths(ws, part), &[]);
+    }
+    let mut skip: Vec<String> = PARTS
+        .iter()
+        .filter(|p| p.krate == krate && !runs_part(t, function, p))
+        .flat_map(|p| part_paths(ws, p))
+        .collect();
+    // A function whose own code may not name `secret::` (a_function_without_the_database_
+    // never_names_it checks it) never runs shared's secret reader.
+    if NO_DATABASE
+        .iter()
+        .any(|(f, words)| *f == function && words.contains(&"secret::"))
+    {
+        skip.push("shared/src/secret.rs".to_owned());
+    }
+    calls_in(&source_dirs(ws, krate), &skip)
 }
 
 #[test]
@@ -187,7 +252,7 @@ fn grant_mismatches(t: &Value, ws: &Workspace) -> Mismatches {
     let mut mismatches = BTreeMap::new();
     for (function, krate) in common::iam::functions_of(t, ws) {
         let granted = granted_calls(&all, &function);
-        let used = calls_in(&source_dirs(ws, &krate));
+        let used = calls_of(t, ws, &function, &krate);
         assert!(!used.is_empty(), "{function}");
         if granted != used {
             mismatches.insert(function, (granted, used));
@@ -214,6 +279,52 @@ fn each_function_may_make_exactly_the_calls_its_code_makes() {
         1,
         "the trigger only reads its secret"
     );
+}
+
+/// One binary, two functions ([`PARTS`]): the lister alone lists the pool and invokes
+/// drift-check, from outside the VPC, and may invoke nothing but drift-check. drift-check as
+/// deployed lists nothing itself (`DRIFT_USERS_FROM=lister`), so it runs none of the lister's
+/// files and is granted neither call; without the split, its crate would ask for both.
+#[test]
+fn the_lister_alone_lists_the_pool_and_invokes_drift_check() {
+    let t = template();
+    let ws = Workspace::load().unwrap();
+    let env = |f: &str| t["Resources"][f]["Properties"]["Environment"]["Variables"].clone();
+    assert_eq!(
+        env("DriftCheckFunction")["DRIFT_USERS_FROM"].as_str(),
+        Some("lister")
+    );
+    assert!(env("DriftCheckFunction")["DRIFT_RUNS_AS"].is_null());
+    let lister = calls_of(&t, &ws, "DriftCheckListerFunction", "drift-check");
+    let expected: BTreeSet<String> = ["cognito-idp:ListUsers", "lambda:InvokeFunction"]
+        .map(String::from)
+        .into();
+    assert_eq!(lister, expected);
+    let check = calls_of(&t, &ws, "DriftCheckFunction", "drift-check");
+    assert!(check.is_disjoint(&expected), "{check:?}");
+    // The split can fire: the crate as a whole makes both calls.
+    let whole = calls_in(&source_dirs(&ws, "drift-check"), &[]);
+    assert!(whole.is_superset(&expected), "{whole:?}");
+
+    let f = &t["Resources"]["DriftCheckListerFunction"]["Properties"];
+    assert!(f["VpcConfig"].is_null(), "the lister runs outside the VPC");
+    let invoke: Vec<Value> = statements_of(&t)
+        .into_iter()
+        .filter(|(owner, s)| {
+            owner == "DriftCheckListerFunction"
+                && strings(&s["Action"]) == ["lambda:InvokeFunction"]
+        })
+        .map(|(_, s)| s["Resource"].clone())
+        .collect();
+    assert_eq!(invoke.len(), 1);
+    assert_eq!(
+        common::get_att_arn(&invoke[0]).as_deref(),
+        Some("DriftCheckFunction")
+    );
+    // The schedule starts the lister, and drift-check has none of its own.
+    assert!(f["Events"]["Schedule"]["Type"].as_str() == Some("ScheduleV2"));
+    let check_events = &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"];
+    assert!(check_events["Schedule"].is_null());
 }
 
 /// The checks read the functions from the template: one planted beside the others, reading the
@@ -425,6 +536,14 @@ fn rules_are_tagged_only_as_they_are_created() {
         let Value::Sequence(policies) = &t["Resources"][function]["Properties"]["Policies"] else {
             panic!("{function}: no policies")
         };
+        // A policy of a half (drift-check's rules half) sits in `!If [HALF, POLICY, NoValue]`.
+        let policies: Vec<&Value> = policies
+            .iter()
+            .map(|p| match tagged(p) {
+                Some((tag, Value::Sequence(branches))) if tag == "If" => &branches[1],
+                _ => p,
+            })
+            .collect();
         let tagging: Vec<&Value> = policies
             .iter()
             .flat_map(|p| match &p["Statement"] {

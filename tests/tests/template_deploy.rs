@@ -43,6 +43,74 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The functions CloudFormation sends custom-resource requests to (each `ServiceToken`).
+fn service_tokens(t: &Value) -> Vec<String> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    resources
+        .values()
+        .filter(|r| r["Type"].as_str().unwrap_or("").starts_with("Custom::"))
+        .map(|r| match tagged(&r["Properties"]["ServiceToken"]) {
+            Some((tag, v)) if tag == "GetAtt" => {
+                v.as_str().unwrap().trim_end_matches(".Arn").to_owned()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// What would make a custom resource's answer depend on the VPC's routes: a `ServiceToken`
+/// function in the VPC, an S3 endpoint or route tables for one, the migrations answered by
+/// anything but the responder that invokes them.
+fn answer_path_problems(t: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in service_tokens(t) {
+        if t["Resources"][f.as_str()]["Properties"]
+            .get("VpcConfig")
+            .is_some()
+        {
+            problems.push(format!("{f} answers CloudFormation from inside the VPC"));
+        }
+    }
+    for (name, r) in functions(t)
+        .into_iter()
+        .chain(resources_named(t, "AWS::EC2::VPCEndpoint"))
+    {
+        let service = format!("{:?}", r["Properties"]["ServiceName"]);
+        if service.contains(".s3") || r["Properties"].get("RouteTableIds").is_some() {
+            problems.push(format!("{name}: an S3 endpoint on route tables"));
+        }
+    }
+    if t["Parameters"].get("RouteTableIds").is_some() {
+        problems.push("the RouteTableIds parameter".to_owned());
+    }
+    let migrations = &t["Resources"]["SchemaMigrations"]["Properties"];
+    let token = format!("{:?}", migrations["ServiceToken"]);
+    let responder = &t["Resources"]["CfnResponderFunction"]["Properties"];
+    let target = format!(
+        "{:?}",
+        responder["Environment"]["Variables"]["TARGET_FUNCTION_ARN"]
+    );
+    if !token.contains("CfnResponderFunction.Arn") || !target.contains("SchemaMigrationsFunction") {
+        problems.push(format!(
+            "the migrations are answered by {token}, which invokes {target}"
+        ));
+    }
+    problems
+}
+
+fn resources_named<'t>(t: &'t Value, kind: &str) -> Vec<(String, &'t Value)> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
 #[test]
 fn the_custom_resources_answer_cloudformation_without_nat_and_within_minutes() {
     let t = template();
@@ -50,75 +118,104 @@ fn the_custom_resources_answer_cloudformation_without_nat_and_within_minutes() {
         t["Globals"]["Function"].get("VpcConfig").is_none(),
         "no function is put in the VPC by default"
     );
+    let tokens = service_tokens(&t);
+    assert!(
+        functions(&t)
+            .iter()
+            .any(|(name, _)| name == "SchemaMigrationsFunction"),
+        "the migrations' function"
+    );
+    assert!(
+        t["Resources"]["SchemaMigrationsFunction"]["Properties"]
+            .get("VpcConfig")
+            .is_some(),
+        "the migrations reach the database: in the VPC"
+    );
     for (name, f) in functions(&t) {
         let vpc = f["Properties"].get("VpcConfig");
-        if name == "PoolTriggerFunction" {
-            // Only Cognito and the S3 response URL: outside the VPC, it always answers.
+        if tokens.contains(&name) {
+            // Custom resources' functions: outside the VPC, they always answer.
             assert!(vpc.is_none(), "{name}: {vpc:?}");
-        } else {
-            let vpc = vpc.unwrap_or_else(|| panic!("{name} reaches the database: in the VPC"));
+        } else if let Some(vpc) = vpc {
             assert!(is_ref_to(&vpc["SubnetIds"], "SubnetIds"), "{name}");
         }
     }
-
+    assert!(
+        tokens.len() >= 4,
+        "the migrations, the existing pool's triggers and the created pool's clearing"
+    );
     let Value::Mapping(resources) = &t["Resources"] else {
         panic!("Resources")
     };
-    let mut custom = 0;
-    for (name, r) in resources {
-        if !r["Type"].as_str().unwrap_or("").starts_with("Custom::") {
-            continue;
-        }
-        custom += 1;
-        let p = &r["Properties"];
-        let function = match tagged(&p["ServiceToken"]) {
-            Some((tag, v)) if tag == "GetAtt" => {
-                v.as_str().unwrap().trim_end_matches(".Arn").to_owned()
-            }
-            other => panic!("{name:?}: {other:?}"),
-        };
-        let timeout = t["Resources"][function.as_str()]["Properties"]["Timeout"]
-            .as_u64()
-            .unwrap();
-        let wait = p["ServiceTimeout"].as_u64();
+    for (name, r) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str().unwrap_or("").starts_with("Custom::"))
+    {
+        let wait = r["Properties"]["ServiceTimeout"].as_u64();
         assert!(
-            wait.is_some_and(|w| w > timeout && w <= 600),
-            "{name:?}: ServiceTimeout {wait:?} must be minutes, past {function}'s {timeout} s"
+            wait.is_some_and(|w| w <= 600),
+            "{name:?}: ServiceTimeout {wait:?} must be minutes (template_operations.rs checks it \
+             covers the functions' time)"
         );
     }
-    assert_eq!(
-        custom, 4,
-        "the migrations, the existing pool's two triggers and the created pool's clearing"
-    );
+    assert!(tokens.contains(&"CfnResponderFunction".to_owned()));
+    assert!(!tokens.contains(&"SchemaMigrationsFunction".to_owned()));
+    assert_eq!(answer_path_problems(&t), Vec::<String>::new());
 
-    // The migrations run in the VPC: without NAT they reach the S3 response URL through the
-    // stack's gateway endpoint, and the endpoints outlive their Delete (a reference in the
-    // properties orders them: created before, deleted after).
-    let s3 = &t["Resources"]["S3GatewayEndpoint"];
-    assert_eq!(s3["Condition"].as_str(), Some("CreatesS3Endpoint"));
-    assert_eq!(
-        s3["Properties"]["VpcEndpointType"].as_str(),
-        Some("Gateway")
-    );
-    assert!(is_ref_to(
-        &s3["Properties"]["RouteTableIds"],
-        "RouteTableIds"
-    ));
-    let service = format!("{:?}", s3["Properties"]["ServiceName"]);
-    assert!(service.contains("${AWS::Region}.s3"), "{service}");
-    let condition = format!("{:?}", t["Conditions"]["CreatesS3Endpoint"]);
+    // The check fires: the responder put in the VPC, an S3 gateway endpoint brought back, the
+    // migrations answered by themselves.
+    let mut planted = t.clone();
+    planted["Resources"]["CfnResponderFunction"]["Properties"]["VpcConfig"] =
+        t["Resources"]["SchemaMigrationsFunction"]["Properties"]["VpcConfig"].clone();
+    planted["Resources"]["S3GatewayEndpoint"] = serde_norway::from_str(
+        "Type: AWS::EC2::VPCEndpoint\nProperties: {VpcEndpointType: Gateway, ServiceName: !Sub 'com.amazonaws.${AWS::Region}.s3', RouteTableIds: [rtb-1]}",
+    )
+    .unwrap();
+    let found = answer_path_problems(&planted);
     assert!(
-        condition.contains("CreatesVpcEndpoints") && condition.contains("RouteTableIds"),
-        "{condition}"
+        found
+            .iter()
+            .any(|p| p.contains("CfnResponderFunction answers")),
+        "{found:?}"
     );
+    assert!(
+        found.iter().any(|p| p.contains("S3GatewayEndpoint")),
+        "{found:?}"
+    );
+    let mut planted = t.clone();
+    planted["Resources"]["SchemaMigrations"]["Properties"]["ServiceToken"] =
+        serde_norway::from_str("!GetAtt SchemaMigrationsFunction.Arn").unwrap();
+    let found = answer_path_problems(&planted);
+    assert!(
+        found.iter().any(|p| p.contains("inside the VPC")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|p| p.contains("answered by")), "{found:?}");
+
+    // The responder may invoke the migrations and nothing else.
+    let policies = format!(
+        "{:?}",
+        t["Resources"]["CfnResponderFunction"]["Properties"]["Policies"]
+    );
+    assert_eq!(policies.matches("Action").count(), 1, "{policies}");
+    assert!(policies.contains("lambda:InvokeFunction"), "{policies}");
+    assert!(
+        policies.contains("SchemaMigrationsFunction.Arn"),
+        "{policies}"
+    );
+    assert!(!policies.contains('*'), "{policies}");
+
+    // The migrations' routes to the AWS APIs outlive their Delete (a reference in the
+    // properties orders them: created before, deleted after).
     let mut named = Vec::new();
     refs(
         &t["Resources"]["SchemaMigrations"]["Properties"],
         &mut named,
     );
-    for endpoint in ["SecretsManagerEndpoint", "S3GatewayEndpoint"] {
-        assert!(named.contains(&endpoint.to_owned()), "{named:?}");
-    }
+    assert!(
+        named.contains(&"SecretsManagerEndpoint".to_owned()),
+        "{named:?}"
+    );
 }
 
 #[test]

@@ -12,7 +12,8 @@ use serde_json::Value as J;
 use serde_norway::Value;
 
 mod common;
-use common::{get_att_arn, tagged, template};
+use common::layout::Layout;
+use common::{get_att_arn, template};
 
 /// The time CloudFormation must wait past a custom-resource function's own timeout: the run's
 /// clock starts only once the environment is up, and a VPC function idle for weeks first gets
@@ -21,225 +22,6 @@ const COLD_START_MARGIN_S: u64 = 120;
 
 /// The longest an alarm may look back over (EvaluationPeriods x Period), in seconds.
 const ALARM_LOOKBACK_MAX_S: u64 = 86_400;
-
-/// One deploy's parameters, and the template's conditions evaluated for them.
-struct Layout<'t> {
-    t: &'t Value,
-    params: BTreeMap<String, String>,
-}
-
-/// The long form (`Fn::If: [...]`, `Ref: X`) or the short tag, as `(name, argument)`.
-fn function_of(v: &Value) -> Option<(String, &Value)> {
-    if let Some((tag, inner)) = tagged(v) {
-        return Some((tag, inner));
-    }
-    let Value::Mapping(m) = v else { return None };
-    if m.len() != 1 {
-        return None;
-    }
-    let (k, inner) = m.iter().next()?;
-    let k = k.as_str()?;
-    match k {
-        "Ref" | "Condition" => Some((k.to_owned(), inner)),
-        _ => k.strip_prefix("Fn::").map(|name| (name.to_owned(), inner)),
-    }
-}
-
-fn args(v: &Value) -> &[Value] {
-    match v {
-        Value::Sequence(items) => items,
-        other => panic!("arguments are a list: {other:?}"),
-    }
-}
-
-impl<'t> Layout<'t> {
-    /// The parameters a deploy must give (those without a default) with a plausible value,
-    /// then `given`: a parameter left optional is left to its default.
-    fn new(t: &'t Value, given: &[(&str, &str)]) -> Self {
-        let Value::Mapping(declared) = &t["Parameters"] else {
-            panic!("Parameters")
-        };
-        let mut params = BTreeMap::new();
-        for (name, p) in declared {
-            let name = name.as_str().unwrap();
-            let value = match &p["Default"] {
-                Value::Null => required_value(name).to_owned(),
-                Value::String(s) => s.clone(),
-                other => serde_norway::to_string(other).unwrap().trim().to_owned(),
-            };
-            params.insert(name.to_owned(), value);
-        }
-        for (name, value) in given {
-            if declared.contains_key(*name) {
-                params.insert((*name).to_owned(), (*value).to_owned());
-            }
-        }
-        Self { t, params }
-    }
-
-    fn condition(&self, name: &str) -> bool {
-        let c = &self.t["Conditions"][name];
-        assert!(!c.is_null(), "no condition {name}");
-        self.truth(c)
-    }
-
-    fn truth(&self, v: &Value) -> bool {
-        let (name, inner) = function_of(v).unwrap_or_else(|| panic!("not a condition: {v:?}"));
-        match name.as_str() {
-            "Condition" => self.condition(inner.as_str().unwrap()),
-            "Equals" => {
-                let a = args(inner);
-                self.value(&a[0]) == self.value(&a[1])
-            }
-            "Not" => !self.truth(&args(inner)[0]),
-            "And" => args(inner).iter().all(|c| self.truth(c)),
-            "Or" => args(inner).iter().any(|c| self.truth(c)),
-            other => panic!("condition function {other}"),
-        }
-    }
-
-    /// A parameter's value; a list parameter as its items.
-    fn parameter(&self, name: &str) -> J {
-        let value = &self.params[name];
-        let kind = self.t["Parameters"][name]["Type"]
-            .as_str()
-            .unwrap_or("String");
-        if kind.starts_with("List<") || kind == "CommaDelimitedList" {
-            J::Array(value.split(',').map(|s| J::String(s.into())).collect())
-        } else {
-            J::String(value.clone())
-        }
-    }
-
-    /// `v` as deployed in this layout: `None` where it is `AWS::NoValue`. What only AWS knows
-    /// (a resource's id or attribute, a pseudo parameter, a `!Sub`) stays a `<placeholder>`.
-    fn value(&self, v: &Value) -> Option<J> {
-        if let Some((name, inner)) = function_of(v) {
-            return match name.as_str() {
-                "Ref" => {
-                    let target = inner.as_str().unwrap();
-                    if target == "AWS::NoValue" {
-                        None
-                    } else if self.params.contains_key(target) {
-                        Some(self.parameter(target))
-                    } else {
-                        Some(J::String(format!("<{target}>")))
-                    }
-                }
-                "If" => {
-                    let a = args(inner);
-                    let chosen = if self.condition(a[0].as_str().unwrap()) {
-                        &a[1]
-                    } else {
-                        &a[2]
-                    };
-                    self.value(chosen)
-                }
-                "Equals" | "Not" | "And" | "Or" | "Condition" => Some(J::Bool(self.truth(v))),
-                "Join" => {
-                    let a = args(inner);
-                    let items = self.value(&a[1]).unwrap_or(J::Array(vec![]));
-                    let parts: Vec<String> = items
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                        .collect();
-                    Some(J::String(parts.join(a[0].as_str().unwrap())))
-                }
-                "GetAtt" => Some(J::String(format!(
-                    "<{}>",
-                    get_att_arn(v).unwrap_or_default()
-                ))),
-                other => Some(J::String(format!("<{other}>"))),
-            };
-        }
-        match v {
-            Value::Mapping(m) => Some(J::Object(
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), self.value(v)?)))
-                    .collect(),
-            )),
-            Value::Sequence(items) => Some(J::Array(
-                items.iter().filter_map(|i| self.value(i)).collect(),
-            )),
-            other => Some(serde_json::to_value(other).unwrap()),
-        }
-    }
-
-    /// Whether the template's Rules let this layout deploy; otherwise the failed assertions.
-    fn refusals(&self) -> Vec<String> {
-        let Value::Mapping(rules) = &self.t["Rules"] else {
-            return Vec::new();
-        };
-        let mut refused = Vec::new();
-        for (name, rule) in rules {
-            let applies = rule.get("RuleCondition").is_none_or(|c| self.truth(c));
-            if !applies {
-                continue;
-            }
-            for assertion in args(&rule["Assertions"]) {
-                if !self.truth(&assertion["Assert"]) {
-                    refused.push(format!(
-                        "{}: {:?}",
-                        name.as_str().unwrap(),
-                        assertion["AssertDescription"]
-                    ));
-                }
-            }
-        }
-        refused
-    }
-
-    /// Each function this layout deploys, by logical id.
-    fn functions(&self) -> Vec<(&'t str, &'t Value)> {
-        let Value::Mapping(resources) = &self.t["Resources"] else {
-            panic!("Resources")
-        };
-        resources
-            .iter()
-            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-            .filter(|(_, r)| r["Condition"].as_str().is_none_or(|c| self.condition(c)))
-            .map(|(name, r)| (name.as_str().unwrap(), r))
-            .collect()
-    }
-
-    /// A function's environment as deployed: the Globals' variables, each overridden by the
-    /// function's own (SAM merges them before CloudFormation resolves either), resolved.
-    fn environment(&self, function: &Value) -> BTreeMap<String, Option<J>> {
-        let mut merged: BTreeMap<String, &Value> = BTreeMap::new();
-        for vars in [
-            &self.t["Globals"]["Function"]["Environment"]["Variables"],
-            &function["Properties"]["Environment"]["Variables"],
-        ] {
-            if let Value::Mapping(m) = vars {
-                for (k, v) in m {
-                    merged.insert(k.as_str().unwrap().to_owned(), v);
-                }
-            }
-        }
-        merged
-            .into_iter()
-            .map(|(k, v)| (k, self.value(v)))
-            .collect()
-    }
-}
-
-/// A plausible value for each parameter a deploy must give.
-fn required_value(name: &str) -> &'static str {
-    match name {
-        "DbSecretArn" => {
-            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
-        }
-        "SubnetIds" => "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
-        "FunctionSecurityGroupId" => "sg-0aaaaaaaaaaaaaaa1",
-        "DatabaseSecurityGroupId" => "sg-0bbbbbbbbbbbbbbb2",
-        "DbHost" => "app.abcdefghijkl.eu-west-1.rds.amazonaws.com",
-        "DbName" => "app",
-        "IpChangeCallerArns" => "",
-        _ => "given",
-    }
-}
 
 const PROXY: &str = "app-proxy.proxy-abcdefghijkl.eu-west-1.rds.amazonaws.com";
 const OWN_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:own-AbCdEf";
@@ -252,14 +34,20 @@ fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (
             "a new account: new pool, endpoints created",
             vec![
-                ("CreateVpcEndpoints", "true"),
+                ("DeployDeveloperAccess", "true"),
+                ("DatabaseSecurityGroupId", "sg-0bbbbbbbbbbbbbbb2"),
+                ("SecretsManagerVpcEndpoint", "create"),
+                ("Ec2VpcEndpoint", "create"),
                 ("VpcId", "vpc-0aaaaaaaaaaaaaaa1"),
-                ("RouteTableIds", "rtb-0aaaaaaaaaaaaaaa1"),
+                ("EndpointClientCidrs", "10.0.0.0/16"),
             ],
         ),
         (
             "an existing VPC and its endpoints, by NAT",
-            vec![("CreateVpcEndpoints", "false")],
+            vec![
+                ("SecretsManagerVpcEndpoint", "existing"),
+                ("Ec2VpcEndpoint", "none"),
+            ],
         ),
         (
             "an existing pool with its own triggers",
@@ -274,7 +62,11 @@ fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ),
         (
             "the sign-up sync alone",
-            vec![("DeploySgIpUpdate", "false"), ("DeployDriftCheck", "false")],
+            vec![
+                ("DeployDeveloperAccess", "false"),
+                ("DeployDriftCheck", "false"),
+                ("DatabaseSecurityGroupId", ""),
+            ],
         ),
         (
             "behind RDS Proxy, passwords",
@@ -282,6 +74,7 @@ fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("DbProxyEndpoint", PROXY),
                 ("PostConfirmationSecretArn", OWN_SECRET),
                 ("PreSignUpSecretArn", OWN_SECRET),
+                ("SignInGuardSecretArn", OWN_SECRET),
             ],
         ),
         (
@@ -292,6 +85,7 @@ fn layouts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("DbProxyResourceId", "prx-0abc"),
                 ("DbIamUser", "post_confirmation_iam"),
                 ("PreSignUpSecretArn", OWN_SECRET),
+                ("SignInGuardSecretArn", OWN_SECRET),
             ],
         ),
     ]
@@ -382,7 +176,8 @@ fn every_function_in_the_vpc_is_given_its_host_and_database_in_every_layout() {
 
 /// Each function CloudFormation sends custom-resource requests to (a custom resource's
 /// `ServiceToken`) that Lambda would retry, or whose resource does not wait for its timeout
-/// plus a cold start.
+/// plus a cold start. A `ServiceToken` that hands the request on (cfn-responder's
+/// `TARGET_FUNCTION_ARN`) waits in turn for its target's timeout plus a cold start in the VPC.
 fn custom_resource_waits(t: &Value) -> Vec<String> {
     let Value::Mapping(resources) = &t["Resources"] else {
         panic!("Resources")
@@ -410,6 +205,18 @@ fn custom_resource_waits(t: &Value) -> Vec<String> {
             .as_u64()
             .or(t["Globals"]["Function"]["Timeout"].as_u64())
             .unwrap_or(3);
+        if let Some(target) = get_att_arn(&f["Environment"]["Variables"]["TARGET_FUNCTION_ARN"]) {
+            let target_timeout = t["Resources"][target.as_str()]["Properties"]["Timeout"]
+                .as_u64()
+                .or(t["Globals"]["Function"]["Timeout"].as_u64())
+                .unwrap_or(3);
+            if timeout < target_timeout + COLD_START_MARGIN_S {
+                problems.push(format!(
+                    "{function} (for {name}) waits {timeout} s for {target}'s {target_timeout} s \
+                     + {COLD_START_MARGIN_S} s"
+                ));
+            }
+        }
         let wait = p["ServiceTimeout"].as_u64().unwrap_or(3600);
         if wait < timeout + COLD_START_MARGIN_S || wait > 3600 {
             problems.push(format!(
@@ -427,7 +234,7 @@ fn custom_resource_functions_take_no_async_retries_and_wait_for_a_cold_start() {
     assert_eq!(custom_resource_waits(&t), Vec::<String>::new());
 
     let mut planted = t.clone();
-    planted["Resources"]["SchemaMigrationsFunction"]["Properties"]
+    planted["Resources"]["CfnResponderFunction"]["Properties"]
         .as_mapping_mut()
         .unwrap()
         .remove("EventInvokeConfig");
@@ -435,9 +242,28 @@ fn custom_resource_functions_take_no_async_retries_and_wait_for_a_cold_start() {
     assert!(
         found
             .iter()
-            .any(|p| p
-                .contains("SchemaMigrationsFunction (for SchemaMigrations) keeps async retries")),
+            .any(|p| p.contains("CfnResponderFunction (for SchemaMigrations) keeps async retries")),
         "{found:?}"
+    );
+
+    // The chain: the responder must outwait the migrations' cold start, and CloudFormation the
+    // responder's.
+    let mut planted = t.clone();
+    planted["Resources"]["CfnResponderFunction"]["Properties"]["Timeout"] = 300.into();
+    assert_eq!(
+        custom_resource_waits(&planted),
+        [format!(
+            "CfnResponderFunction (for SchemaMigrations) waits 300 s for SchemaMigrationsFunction's \
+             300 s + {COLD_START_MARGIN_S} s"
+        )]
+    );
+    let mut planted = t.clone();
+    planted["Resources"]["SchemaMigrations"]["Properties"]["ServiceTimeout"] = 420.into();
+    assert_eq!(
+        custom_resource_waits(&planted),
+        [format!(
+            "SchemaMigrations waits 420 s for CfnResponderFunction's 420 s + {COLD_START_MARGIN_S} s"
+        )]
     );
 
     let mut planted = t.clone();
@@ -580,6 +406,8 @@ fn proxy_logins_it_cannot_know(t: &Value) -> Vec<String> {
                     ("DbIamUser", "post_confirmation_iam"),
                     ("PostConfirmationSecretArn", post),
                     ("PreSignUpSecretArn", pre),
+                    // sign-in-guard logs in with a password too, like pre-sign-up.
+                    ("SignInGuardSecretArn", pre),
                 ];
                 let l = Layout::new(t, &given);
                 if !l.refusals().is_empty() {

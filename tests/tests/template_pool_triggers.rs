@@ -229,3 +229,60 @@ fn a_created_pool_gets_both_triggers_and_the_stacks_delete_clears_them() {
         Some("PreSignUpFunction")
     );
 }
+
+/// The sign-in guard: on a pool the stack creates by default (its LambdaConfig names it), on
+/// an existing pool only with `SignInGuardOnExistingPool=true` (through its own pool-trigger
+/// resource and replace flag), nowhere with `DeploySignInGuard=false`, and none of its
+/// resources without the sign-up sync.
+#[test]
+fn the_sign_in_guard_is_wired_where_deployed_and_opted_into() {
+    let t = template();
+    let guard_resources: Vec<&str> = {
+        let Value::Mapping(rs) = &t["Resources"] else {
+            panic!("Resources")
+        };
+        rs.keys()
+            .filter_map(|k| k.as_str())
+            .filter(|k| k.starts_with("SignInGuard") || *k == "PoolPostAuthenticationTrigger")
+            .collect()
+    };
+    assert!(guard_resources.len() >= 7, "{guard_resources:?}");
+
+    let created = params(&t, &[]);
+    assert!(exists(&t, "SignInGuardFunction", &created));
+    assert!(!exists(&t, "PoolPostAuthenticationTrigger", &created));
+    let config = &t["Resources"]["UserPool"]["Properties"]["LambdaConfig"]["PostAuthentication"];
+    let (tag, args) = tagged(config).unwrap();
+    assert_eq!(tag, "If");
+    assert_eq!(args[0].as_str(), Some("WiresSignInGuardOnCreatedPool"));
+    assert!(condition(&t, "WiresSignInGuardOnCreatedPool", &created));
+    assert_eq!(
+        get_att_arn(&args[1]).as_deref(),
+        Some("SignInGuardFunction")
+    );
+
+    let off = params(&t, &[("DeploySignInGuard", "false")]);
+    let existing = params(&t, &[("UserPoolId", POOL)]);
+    let opted = params(
+        &t,
+        &[("UserPoolId", POOL), ("SignInGuardOnExistingPool", "true")],
+    );
+    let no_sync = params(&t, &[("DeploySignUpSync", "false")]);
+    for r in &guard_resources {
+        for (label, p) in [
+            ("off", &off),
+            ("existing", &existing),
+            ("no sync", &no_sync),
+        ] {
+            assert!(!exists(&t, r, p), "{r} exists ({label})");
+        }
+    }
+    assert!(exists(&t, "SignInGuardFunction", &opted));
+    assert!(exists(&t, "PoolPostAuthenticationTrigger", &opted));
+    let trigger = &t["Resources"]["PoolPostAuthenticationTrigger"]["Properties"];
+    assert_eq!(trigger["Trigger"].as_str(), Some("PostAuthentication"));
+    assert!(is_ref_to(
+        &trigger["ReplaceExistingTrigger"],
+        "ReplaceExistingPostAuthenticationTrigger"
+    ));
+}

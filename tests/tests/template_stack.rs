@@ -15,7 +15,7 @@ use serde_norway::Value;
 mod common;
 use common::{
     get_att_arn,
-    iam::{CALLS, all_statements, functions, key_roles, roles_missing_the_key},
+    iam::{CALLS, all_statements, functions, key_roles, roles_missing_the_key, statements_of},
     is_ref_to, project_python, resources_of_type, strings, tagged, template, untag,
 };
 
@@ -159,7 +159,9 @@ fn two_stacks_in_one_account_share_no_physical_name() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         shared,
-        ["DriftCheckFunctionSchedule (AWS::Scheduler::Schedule): DriftCheckFunctionSchedule"]
+        [
+            "DriftCheckListerFunctionSchedule (AWS::Scheduler::Schedule): DriftCheckListerFunctionSchedule"
+        ]
     );
 }
 
@@ -195,7 +197,10 @@ fn log_groups_and_queues_say_what_happens_to_them() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 9, "seven log groups (one a function) and two queues");
+    // Ten log groups: one a function's (post-confirmation, pre-sign-up, sign-in-guard, the
+    // migrations, cfn-responder, pool-trigger, sg-ip-update and its bus function, drift-check
+    // and its lister); and two queues.
+    assert_eq!(seen, 12, "ten log groups and two queues");
 }
 
 #[test]
@@ -236,26 +241,27 @@ fn concurrency_is_capped_per_function() {
     );
     assert_eq!(p["MinValue"].as_u64(), Some(1));
     assert_eq!(reserved("PreSignUpFunction").as_u64(), Some(5));
+    assert_eq!(reserved("SignInGuardFunction").as_u64(), Some(5));
     // Every connection the stack can open, with the defaults, fits the smallest instance.
-    assert!(default + 5 + 1 + 2 + 1 + 1 < 80 - 3);
+    assert!(default + 5 + 5 + 1 + 2 + 1 + 1 < 80 - 3);
 }
 
 #[test]
 fn the_optional_endpoints_cover_every_api_the_code_calls() {
     let t = template();
-    assert_eq!(
-        t["Parameters"]["CreateVpcEndpoints"]["Default"].as_str(),
-        Some("false")
-    );
+    // Per service, and none by default (template_network checks what each choice creates).
+    for parameter in ["SecretsManagerVpcEndpoint", "Ec2VpcEndpoint"] {
+        assert_eq!(
+            t["Parameters"][parameter]["Default"].as_str(),
+            Some("none"),
+            "{parameter}"
+        );
+    }
     let mut services = BTreeSet::new();
     for (name, e) in resources_of_type(&t, "AWS::EC2::VPCEndpoint") {
-        // The S3 gateway the migrations answer CloudFormation through (template_deploy.rs).
-        if name == "S3GatewayEndpoint" {
-            continue;
-        }
         assert_eq!(
             e["Condition"].as_str(),
-            Some("CreatesVpcEndpoints"),
+            Some(format!("Creates{name}").as_str()),
             "{name}"
         );
         let p = &e["Properties"];
@@ -272,10 +278,19 @@ fn the_optional_endpoints_cover_every_api_the_code_calls() {
                 .to_owned(),
         );
     }
-    // Every service of an IAM action the code needs (CALLS) has its endpoint.
-    let needed: BTreeSet<String> = CALLS
+    // Every service of an IAM action the code needs (CALLS) and a function in the VPC is
+    // granted has its endpoint; a function outside the VPC needs none.
+    let in_vpc: BTreeSet<&str> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| f["Properties"].get("VpcConfig").is_some())
+        .map(|(name, _)| name)
+        .collect();
+    let needed: BTreeSet<String> = statements_of(&t)
         .iter()
-        .map(|(_, action)| action.split(':').next().unwrap().to_owned())
+        .filter(|(holder, _)| in_vpc.contains(holder.as_str()))
+        .flat_map(|(_, statement)| strings(&statement["Action"]))
+        .filter(|action| CALLS.iter().any(|(_, call)| call == action))
+        .map(|action| action.split(':').next().unwrap().to_owned())
         .collect();
     assert_eq!(services, needed);
 
@@ -284,14 +299,14 @@ fn the_optional_endpoints_cover_every_api_the_code_calls() {
     let Value::Sequence(ingress) = &sg["Properties"]["SecurityGroupIngress"] else {
         panic!("SecurityGroupIngress")
     };
-    assert_eq!(ingress.len(), 1);
+    // The functions first; the VPC's CIDRs after (template_network).
     assert_eq!(ingress[0]["FromPort"].as_u64(), Some(443));
     assert_eq!(ingress[0]["ToPort"].as_u64(), Some(443));
     assert!(is_ref_to(
         &ingress[0]["SourceSecurityGroupId"],
         "FunctionSecurityGroupId"
     ));
-    // Without VpcId the deploy is refused before anything is created.
+    // Without VpcId (or EndpointClientCidrs) the deploy is refused before anything is created.
     let rule = &t["Rules"]["VpcIdWithEndpoints"];
     assert!(format!("{rule:?}").contains("VpcId"), "{rule:?}");
 }
@@ -417,7 +432,8 @@ fn depends_on(resource: &Value) -> Vec<String> {
 #[test]
 fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_code_change() {
     let t = template();
-    // The functions that use the database: all but the custom resources' own.
+    // The functions that use the database: all but the custom resources' own, and the
+    // migrations themselves (which cfn-responder invokes).
     let ws = Workspace::load().unwrap();
     let Value::Mapping(resources) = &t["Resources"] else {
         panic!("Resources")
@@ -433,15 +449,12 @@ fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_c
         .collect();
     assert_eq!(
         custom_resources,
-        BTreeSet::from([
-            "PoolTriggerFunction".into(),
-            "SchemaMigrationsFunction".into()
-        ])
+        BTreeSet::from(["CfnResponderFunction".into(), "PoolTriggerFunction".into()])
     );
     let database_functions: Vec<String> = functions(&ws)
         .into_iter()
         .map(|(f, _)| f)
-        .filter(|f| !custom_resources.contains(f))
+        .filter(|f| !custom_resources.contains(f) && f != "SchemaMigrationsFunction")
         .collect();
     assert!(database_functions.len() >= 5, "{database_functions:?}");
     for function in &database_functions {
@@ -454,6 +467,11 @@ fn the_functions_run_only_after_the_migrations_and_the_migrations_run_on_every_c
     assert_eq!(m["Type"].as_str(), Some("Custom::SchemaMigrations"));
     assert_eq!(
         get_att_arn(&m["Properties"]["ServiceToken"]).as_deref(),
+        Some("CfnResponderFunction")
+    );
+    let responder = &t["Resources"]["CfnResponderFunction"]["Properties"];
+    assert_eq!(
+        get_att_arn(&responder["Environment"]["Variables"]["TARGET_FUNCTION_ARN"]).as_deref(),
         Some("SchemaMigrationsFunction")
     );
     // The version changes with the code, which embeds the migrations: the resource is
@@ -489,10 +507,10 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
     let r = &t["Resources"]["PoolPostConfirmationTrigger"];
     assert_eq!(r["Condition"].as_str(), Some("UseExistingPool"));
     // The function serves the created pool too (its CreatedPoolTriggers, see
-    // template_pool_triggers.rs): it exists in both layouts.
+    // template_pool_triggers.rs): it exists in both layouts, with the sign-up sync.
     assert_eq!(
         t["Resources"]["PoolTriggerFunction"]["Condition"].as_str(),
-        None
+        Some("SignUpSync")
     );
     let p = &r["Properties"];
     assert_eq!(
@@ -528,7 +546,7 @@ fn an_existing_pool_is_wired_by_the_stack_on_that_pool_only() {
     assert!(is_ref_to(&key[0]["Resource"], "PoolTriggerRecordKey"));
     let secret = &t["Resources"]["PoolTriggerRecordKey"];
     assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
-    assert_eq!(secret["Condition"].as_str(), None);
+    assert_eq!(secret["Condition"].as_str(), Some("SignUpSync"));
     let generated = &secret["Properties"]["GenerateSecretString"];
     assert!(
         generated["PasswordLength"].as_u64() >= Some(32),

@@ -20,6 +20,12 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db: DbConfig,
+    /// Which halves a run checks (`DRIFT_CHECKS`).
+    pub checks: Checks,
+    /// Where the users half gets its listing (`DRIFT_USERS_FROM`).
+    pub users_from: crate::listing::UsersFrom,
+    /// The pool the users half checks (`USER_POOL_ID`, required with that half). Empty when
+    /// the users half is off and none was given: nothing reads it then.
     pub user_pool_id: String,
     /// The most a run may do (`DRIFT_MODE`): an invocation may ask for less, never more.
     pub mode: Mode,
@@ -51,10 +57,17 @@ pub struct Config {
     /// it): a rule on a managed group whose source is this group is how the stack reaches the
     /// database, kept as `allowed`.
     pub function_group: Option<SecurityGroupId>,
+    /// The inbound rules a managed group holds per address family (`RULES_PER_SECURITY_GROUP`,
+    /// the quota "Inbound or outbound rules per security group"; 60 by default): each group's
+    /// use is reported against it, and a missing rule is created only where there is room.
+    pub rules_per_group: usize,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
 pub const DEFAULT_METRICS_NAMESPACE: &str = "DriftCheck";
+
+mod halves;
+pub use halves::{Checks, Half};
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -62,15 +75,25 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        let user_pool_id = env.required("USER_POOL_ID", "(region_id)")?;
-        let pool_ok = user_pool_id.split_once('_').is_some_and(|(region, id)| {
-            !region.is_empty()
-                && !id.is_empty()
-                && user_pool_id.len() <= 55
-                && user_pool_id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
+        let checks = Checks::from_lookup(env)?;
+        let user_pool_id = if checks.users {
+            env.required(
+                "USER_POOL_ID",
+                "(region_id), for the users half (DRIFT_CHECKS)",
+            )?
+        } else {
+            env.non_empty("USER_POOL_ID").unwrap_or_default()
+        };
+        // Empty only where the users half is off and no pool was given.
+        let pool_ok = (user_pool_id.is_empty() && !checks.users)
+            || user_pool_id.split_once('_').is_some_and(|(region, id)| {
+                !region.is_empty()
+                    && !id.is_empty()
+                    && user_pool_id.len() <= 55
+                    && user_pool_id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
         if !pool_ok {
             return Err(ConfigError::invalid(
                 "USER_POOL_ID",
@@ -104,6 +127,8 @@ impl Config {
         }
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
+            checks,
+            users_from: crate::listing::UsersFrom::from_lookup(env)?,
             user_pool_id,
             mode,
             lapse,
@@ -128,6 +153,7 @@ impl Config {
                     })
                 })?,
             managed_groups: managed_groups(env)?,
+            rules_per_group: ingress::capacity::rules_per_group(env)?,
             max_change_share: max_change_share(env)?,
             function_group: env
                 .non_empty("FUNCTION_SECURITY_GROUP_ID")
@@ -179,7 +205,7 @@ fn managed_groups(env: &impl Env) -> Result<Option<Vec<SecurityGroupId>>, Config
 }
 
 /// `DRIFT_LIST_USERS_PER_SECOND`: above zero, at most Cognito's quota.
-fn list_users_rate(env: &impl Env) -> Result<f64, ConfigError> {
+pub(crate) fn list_users_rate(env: &impl Env) -> Result<f64, ConfigError> {
     const VAR: &str = "DRIFT_LIST_USERS_PER_SECOND";
     let rate: f64 = env.parse_or(
         VAR,
@@ -255,6 +281,39 @@ mod tests {
         assert_eq!(c.lapse, Lapse::Report);
         let e = config(&[("DRIFT_LAPSE", "never")]).unwrap_err();
         assert_eq!(e.var(), "DRIFT_LAPSE");
+    }
+
+    /// Both halves unless told; a half named is the only one run; the users half needs its
+    /// pool, the rules half alone needs none; a word it does not know stops the cold start.
+    #[test]
+    fn the_halves_are_chosen_by_drift_checks() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.checks, Checks::BOTH);
+        let c = config(&[("DRIFT_CHECKS", "rules, users")]).unwrap();
+        assert_eq!(c.checks, Checks::BOTH);
+        let c = config(&[("DRIFT_CHECKS", "rules")]).unwrap();
+        assert!(c.checks.runs(Half::Rules) && !c.checks.runs(Half::Users));
+
+        let mut env: HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://app@localhost/app"),
+            ("DB_SSLMODE", "disable"),
+            ("DRIFT_CHECKS", "rules"),
+            ("SECURITY_GROUP_IDS", "sg-0123456789abcdef0"),
+        ]
+        .into_iter()
+        .collect();
+        let c = Config::from_lookup(&env).unwrap();
+        assert_eq!((c.checks.users, c.user_pool_id.as_str()), (false, ""));
+        env.insert("DRIFT_CHECKS", "users");
+        let e = Config::from_lookup(&env).unwrap_err();
+        assert_eq!(e.var(), "USER_POOL_ID", "{e}");
+        env.insert("DRIFT_CHECKS", "rules,users");
+        assert_eq!(Config::from_lookup(&env).unwrap_err().var(), "USER_POOL_ID");
+
+        for bad in ["groups", "rules,", "rules;users", ",", "Users"] {
+            let e = config(&[("DRIFT_CHECKS", bad)]).unwrap_err();
+            assert_eq!(e.var(), "DRIFT_CHECKS", "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use shared::{
     schema::SchemaBehind,
 };
 
-use crate::request::RequestError;
+use crate::{listing::HandOverError, request::RequestError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,6 +22,12 @@ pub enum Error {
     Ec2(#[from] Ec2Error),
     #[error("could not check: Cognito ListUsers failed: {message}")]
     Cognito { message: String, retryable: bool },
+    /// A hand-over from the lister was refused; nothing of it was staged or compared.
+    #[error("hand-over refused: {0}")]
+    HandOver(#[from] HandOverError),
+    /// A staged listing could not be read back.
+    #[error("could not check: the staged listing is unreadable: {0}")]
+    Listing(String),
 }
 
 impl Error {
@@ -55,6 +61,7 @@ impl Classified for Error {
             Self::SchemaBehind(_) => true,
             Self::Ec2(e) => e.retryable,
             Self::Cognito { retryable, .. } => *retryable,
+            Self::HandOver(_) | Self::Listing(_) => false,
         }
     }
 
@@ -65,6 +72,8 @@ impl Classified for Error {
             Self::SchemaBehind(_) => "SchemaBehind",
             Self::Ec2(_) => "Ec2",
             Self::Cognito { .. } => "Cognito",
+            Self::HandOver(_) => "HandOver",
+            Self::Listing(_) => "Listing",
         }
     }
 }

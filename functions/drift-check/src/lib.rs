@@ -13,12 +13,18 @@
 //!   [`profiles`] follows profile changes.
 //! - [`report`]: the run's record: finding kinds and actions, bookkeeping, metric lines.
 //! - [`error`]: why a run could not check, and whether a retry can help.
+//! - [`listing`]: a listing of the pool handed over by the lister, checked and staged.
+//! - [`lister`]: the same binary run outside the VPC (`DRIFT_RUNS_AS=lister`): lists the pool
+//!   ([`cognito_pages`], the crate's one Cognito call) and hands it to drift-check.
 #![forbid(unsafe_code)]
 
+pub mod cognito_pages;
 pub mod config;
 pub mod error;
 pub mod exclusive;
 pub mod handler;
+pub mod lister;
+pub mod listing;
 pub mod pacing;
 pub mod pass;
 pub mod profiles;
@@ -29,4 +35,4 @@ pub mod users_check;
 
 pub use config::{Config, DEFAULT_METRICS_NAMESPACE, State};
 pub use error::Error;
-pub use handler::{Completion, handle};
+pub use handler::{Answer, Completion, handle};

@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod run;
 
 pub use findings::{Action, ActionClass, Finding, Kind, Skip};
-pub use metrics::{METRIC_LEVEL, emit_metrics, metric_lines};
+pub use metrics::{METRIC_LEVEL, capacity_lines, emit_capacity, emit_metrics, metric_lines};
 pub use run::{PassProgress, Run, RunStatus, Summary, expire_audit, remediation_paused};
 
 /// Writes a vocabulary enum as its SQL/JSON spelling.

@@ -3,14 +3,14 @@
 //! envelope, a direct invocation, or a CloudTrail security-group change.
 
 use ingress::group::SecurityGroupId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::report::display_as_str;
 
 /// Report only, or also push AWS (and the users table) towards the desired state
 /// (`drift_runs.mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Report,

@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use deadpool_postgres::ClientWrapper;
 use ingress::{
+    capacity::GroupUse,
     ec2::{AwsRule, ReferencedSource},
     ip::Cidr,
     rule::ManagedRule,
@@ -41,8 +42,9 @@ pub async fn open_ended(
 ) -> Result<OpenEnded, tokio_postgres::Error> {
     let sql = format!(
         "SELECT id, {} FROM managed_ingress_rules \
-         WHERE security_group_id = $1 AND expires_at IS NULL",
-        store::LAPSES_AT
+         WHERE {} = $1 AND expires_at IS NULL",
+        store::LAPSES_AT,
+        store::PLACED_IN
     );
     let stmt = client.prepare_cached(&sql).await?;
     client
@@ -116,6 +118,7 @@ pub async fn check_group(
     // AWS first, rows second: a rule sg-ip-update creates is committed as the row's desired
     // source before it reaches AWS, so a rule seen here is never mistaken for unexpected.
     let actual = state.ec2.ingress_rules(group).await?;
+    record_use(state, client, group, &actual, run).await?;
     let desired = store::rules_in_group(client, group).await?;
     let mut allowed = allowed_in_group(client, group).await?;
     if let Some(own) = &state.config.function_group {
@@ -214,6 +217,43 @@ pub async fn check_group(
         };
         run.record(client, finding).await?;
     }
+    Ok(())
+}
+
+/// The share of the quota at which a group's use is reported (and the capacity alarm fires).
+pub const CAPACITY_WARNING_PERCENT: f64 = 80.0;
+
+/// Counts the group's inbound rules as AWS reported them (every rule, ours or not) for the
+/// capacity metrics, and reports a group at [`CAPACITY_WARNING_PERCENT`] of the quota or more.
+async fn record_use(
+    state: &State,
+    client: &ClientWrapper,
+    group: &str,
+    actual: &[AwsRule],
+    run: &mut Run,
+) -> Result<(), Error> {
+    let used = GroupUse::of(group, actual);
+    let quota = state.config.rules_per_group;
+    let percent = used.percent(quota);
+    run.capacity.push(used.clone());
+    if percent < CAPACITY_WARNING_PERCENT {
+        return Ok(());
+    }
+    let finding = Finding {
+        kind: Kind::GroupCapacity,
+        resource: group.to_owned(),
+        desired: Some(
+            json!({"quota": quota, "warn_at_percent": CAPACITY_WARNING_PERCENT,
+            "raise": "Service Quotas L-0EA8095F (Inbound or outbound rules per security group), \
+                      or add a group to AdditionalDatabaseSecurityGroupIds"}),
+        ),
+        actual: Some(
+            json!({"ipv4_rules": used.ipv4_rules, "ipv6_rules": used.ipv6_rules,
+            "quota": quota, "percent": percent}),
+        ),
+        action: Action::Reported,
+    };
+    run.record(client, finding).await?;
     Ok(())
 }
 

@@ -7,42 +7,40 @@
 //! pass has read every page.
 //!
 //! `backfill` holds what is done for one missing user: whether the trigger's row may be
-//! written, and writing it.
+//! written, and writing it. [`status`] says which users owe a row: every status that can sign
+//! in, as pure functions on the user record.
 
 mod backfill;
+pub mod status;
 
 pub use shared::users::email_is_verified;
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use aws_sdk_cognitoidentityprovider::{
-    error::{ProvideErrorMetadata, SdkError},
-    operation::list_users::ListUsersOutput,
-    types::{UserStatusType, UserType},
-};
 use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 
 use crate::{
     Completion, Error, State,
-    pacing::{Pacer, backoff},
+    cognito_pages::{self, Fetched, Pool},
+    listing::{Page, store},
+    pacing::Pacer,
     pass::{self, Claimed, PassStatus},
     report::{Action, Finding, Kind, PassProgress, Run, Skip},
 };
 use backfill::{Backfill, backfill, missing_user, unwritable, writable};
 
+/// Where a run's pages come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// `ListUsers`, paced, in this run (`DRIFT_USERS_FROM=cognito`).
+    Cognito,
+    /// The complete listing of this id, handed over by the lister and staged in Postgres.
+    Listing(&'a str),
+}
+
 /// The least time the orphan anti-join is given, even with the deadline near.
 const MIN_ORPHAN_QUERY_MS: u128 = 5_000;
-
-fn attributes(user: &UserType) -> HashMap<String, String> {
-    user.attributes()
-        .iter()
-        .filter_map(|a| Some((a.name().to_owned(), a.value()?.to_owned())))
-        .collect()
-}
 
 /// Continues the pool's pass (or begins one) until the pass ends or the deadline comes;
 /// returns `Partial` when the pass is not finished yet (then no orphan is reported: an
@@ -53,6 +51,7 @@ pub async fn check_users(
     client: &ClientWrapper,
     run: &mut Run,
     deadline: Instant,
+    source: Source<'_>,
 ) -> Result<Completion, Error> {
     let pool = state.config.user_pool_id.as_str();
     let Some(claimed) = pass::claim(client, pool, &run.id, lease(state, deadline)).await? else {
@@ -62,8 +61,15 @@ pub async fn check_users(
     let mut walk = Walk {
         progress: progress_of(&claimed, None),
         pass: claimed,
+        source,
     };
+    walk.date(client).await?;
     let outcome = walk.run(state, client, run, deadline).await;
+    if walk.progress.finished
+        && let Source::Listing(id) = source
+    {
+        store::compared(client, id, &run.id).await?;
+    }
     if !walk.progress.finished {
         if let Err(e) = pass::release(client, walk.pass.id, &run.id).await {
             // The lease runs out by itself.
@@ -94,18 +100,10 @@ fn progress_of(pass: &Claimed, restarted_from: Option<i64>) -> PassProgress {
 }
 
 /// A run's walk through its pass.
-struct Walk {
+struct Walk<'a> {
     pass: Claimed,
     progress: PassProgress,
-}
-
-/// What asking for the next page gave.
-enum Fetched {
-    Page(Box<ListUsersOutput>),
-    /// Cognito refused the stored token: it expired, or belongs to a pool that was recreated.
-    TokenRefused(String),
-    /// The deadline comes before the next page could be read (pacing, backoff).
-    OutOfTime,
+    source: Source<'a>,
 }
 
 /// What committing a page did.
@@ -116,7 +114,62 @@ enum PageDone {
     LeaseLost,
 }
 
-impl Walk {
+impl Walk<'_> {
+    /// A pass over a handed-over listing begins when the lister began listing, not later.
+    async fn date(&self, client: &ClientWrapper) -> Result<(), Error> {
+        if let Source::Listing(id) = self.source
+            && self.pass.pages_read == 0
+        {
+            store::date_pass(client, self.pass.id, id).await?;
+        }
+        Ok(())
+    }
+
+    /// The page at the pass's token, from the run's source.
+    async fn fetch(
+        &self,
+        state: &State,
+        client: &ClientWrapper,
+        pacer: &mut Pacer,
+        deadline: Instant,
+    ) -> Result<Fetched, Error> {
+        let token = self.pass.token.as_deref();
+        let id = match self.source {
+            Source::Cognito => {
+                let pool = Pool {
+                    id: &state.config.user_pool_id,
+                    page_size: state.config.page_size,
+                };
+                return cognito_pages::fetch(&state.cognito, pool, pacer, token, deadline).await;
+            }
+            Source::Listing(id) => id,
+        };
+        // A staged listing's token is the next chunk's number under the listing's id: a pass
+        // left open over another listing (or over Cognito's own tokens) starts again.
+        let prefix = format!("listing:{id}:");
+        let seq = match token {
+            None => 0,
+            Some(t) => match t.strip_prefix(&prefix).and_then(|n| n.parse::<i32>().ok()) {
+                Some(seq) => seq,
+                None => {
+                    return Ok(Fetched::TokenRefused(
+                        "the pass was over another listing".into(),
+                    ));
+                }
+            },
+        };
+        match store::chunk(client, id, seq).await? {
+            Some((users, chunks)) => Ok(Fetched::Page(Page {
+                users,
+                next: (seq + 1 < chunks).then(|| format!("{prefix}{}", seq + 1)),
+            })),
+            None if seq == 0 && store::chunks_of(client, id).await? == Some(0) => {
+                Ok(Fetched::Page(Page::default()))
+            }
+            None => Err(Error::Listing(format!("listing {id} has no chunk {seq}"))),
+        }
+    }
+
     async fn run(
         &mut self,
         state: &State,
@@ -126,8 +179,7 @@ impl Walk {
     ) -> Result<Completion, Error> {
         let mut pacer = Pacer::new(state.config.list_users_per_second);
         loop {
-            let token = self.pass.token.clone();
-            let page = match fetch(state, &mut pacer, token.as_deref(), deadline).await? {
+            let page = match self.fetch(state, client, &mut pacer, deadline).await? {
                 Fetched::Page(page) => page,
                 Fetched::OutOfTime => return Ok(Completion::Partial),
                 Fetched::TokenRefused(why) => {
@@ -202,6 +254,7 @@ impl Walk {
         };
         self.progress = progress_of(&fresh, Some(old));
         self.pass = fresh;
+        self.date(client).await?;
         Ok(true)
     }
 
@@ -213,27 +266,27 @@ impl Walk {
         state: &State,
         client: &ClientWrapper,
         run: &mut Run,
-        page: &ListUsersOutput,
+        page: &Page,
         deadline: Instant,
     ) -> Result<PageDone, Error> {
-        let users = i64::try_from(page.users().len()).unwrap_or(i64::MAX);
-        let next = page.pagination_token().filter(|t| !t.is_empty());
+        let users = i64::try_from(page.users.len()).unwrap_or(i64::MAX);
+        let next = page.next.as_deref();
         let Some((pages_read, users_seen)) =
             pass::advance(client, self.pass.id, &run.id, next, users).await?
         else {
             return Ok(PageDone::LeaseLost);
         };
         let sub_attr = state.config.mapping.sub.as_str();
-        let mut all = Vec::with_capacity(page.users().len());
+        let mut all = Vec::with_capacity(page.users.len());
         let mut confirmed = crate::profiles::Confirmed::new();
-        for user in page.users() {
-            let attrs = attributes(user);
-            let Some(sub) = attrs.get(sub_attr).cloned() else {
+        for user in &page.users {
+            let Some(sub) = user.attributes.get(sub_attr).cloned() else {
                 continue;
             };
             all.push(sub.clone());
-            if user.user_status() == Some(&UserStatusType::Confirmed) {
-                confirmed.insert(sub, (user.username().map(str::to_owned), attrs));
+            // Every user who can sign in owes a row, not only the confirmed ([`status`]).
+            if user.owes_row() {
+                confirmed.insert(sub, (user.username.clone(), user.attributes.clone()));
             }
         }
         let confirmed_subs: Vec<&String> = confirmed.keys().collect();
@@ -326,68 +379,4 @@ impl Walk {
 /// the pass blocks it no longer than that.
 fn lease(state: &State, deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now()) + state.config.deadline_margin
-}
-
-/// Reads the page at `token`, paced; waits out throttling while the deadline allows.
-async fn fetch(
-    state: &State,
-    pacer: &mut Pacer,
-    token: Option<&str>,
-    deadline: Instant,
-) -> Result<Fetched, Error> {
-    let mut throttled = 0;
-    loop {
-        let slot = pacer.next_slot(Instant::now());
-        if slot >= deadline {
-            return Ok(Fetched::OutOfTime);
-        }
-        tokio::time::sleep_until(slot.into()).await;
-        // From when the call really starts: a late wake-up must not bring the next call closer.
-        pacer.take(Instant::now());
-        let result = state
-            .cognito
-            .list_users()
-            .user_pool_id(&state.config.user_pool_id)
-            .limit(state.config.page_size)
-            .set_pagination_token(token.map(str::to_owned))
-            .send()
-            .await;
-        match result {
-            Ok(page) => return Ok(Fetched::Page(Box::new(page))),
-            Err(e) if token.is_some() && token_refused(&e) => {
-                return Ok(Fetched::TokenRefused(shared::aws::error_line(&e)));
-            }
-            Err(e) if is_throttle(&e) => {
-                pacer.slow_down();
-                let wait = backoff(throttled);
-                throttled += 1;
-                tracing::warn!(
-                    wait_ms = wait.as_millis() as u64,
-                    interval_ms = pacer.interval().as_millis() as u64,
-                    "ListUsers throttled; waiting and slowing down"
-                );
-                if Instant::now() + wait >= deadline {
-                    return Ok(Fetched::OutOfTime);
-                }
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(Error::cognito(&e)),
-        }
-    }
-}
-
-fn is_throttle<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    matches!(
-        e.code(),
-        Some("TooManyRequestsException" | "ThrottlingException" | "Throttling")
-    )
-}
-
-/// Cognito answers an expired or foreign pagination token as a bad parameter (moto as
-/// `InvalidToken`); sent with a token, either means the pass must start again.
-fn token_refused<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    matches!(
-        e.code(),
-        Some("InvalidParameterException" | "InvalidToken" | "InvalidTokenException")
-    )
 }

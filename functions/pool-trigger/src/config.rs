@@ -48,6 +48,9 @@ pub struct Functions {
     pub post_confirmation: String,
     /// `PRE_SIGN_UP_FUNCTION_ARN`: set only where the stack wires a PreSignUp trigger too.
     pub pre_sign_up: Option<String>,
+    /// `SIGN_IN_GUARD_FUNCTION_ARN`: set only where the stack wires the sign-in guard
+    /// (PostAuthentication) too.
+    pub sign_in_guard: Option<String>,
     /// The partition, region and account of the post-confirmation function: the only place an
     /// earlier trigger is recorded from and put back to.
     pub home: Home,
@@ -70,6 +73,7 @@ impl Functions {
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         let post_var = Trigger::PostConfirmation.function_var();
         let pre_var = Trigger::PreSignUp.function_var();
+        let guard_var = Trigger::PostAuthentication.function_var();
         let post_confirmation =
             lambda_arn(post_var, env.required(post_var, "(arn:aws:lambda:...)")?)?;
         let home = Home::of(&post_confirmation).ok_or_else(|| {
@@ -96,6 +100,10 @@ impl Functions {
                 .non_empty(pre_var)
                 .map(|arn| lambda_arn(pre_var, arn))
                 .transpose()?,
+            sign_in_guard: env
+                .non_empty(guard_var)
+                .map(|arn| lambda_arn(guard_var, arn))
+                .transpose()?,
         })
     }
 
@@ -106,6 +114,10 @@ impl Functions {
             Trigger::PostConfirmation => Ok(&self.post_confirmation),
             Trigger::PreSignUp => self
                 .pre_sign_up
+                .as_deref()
+                .ok_or(Error::NotConfigured(trigger)),
+            Trigger::PostAuthentication => self
+                .sign_in_guard
                 .as_deref()
                 .ok_or(Error::NotConfigured(trigger)),
         }
@@ -169,6 +181,7 @@ pub(crate) mod tests {
         Functions {
             post_confirmation: POST.into(),
             pre_sign_up: pre_sign_up.map(str::to_owned),
+            sign_in_guard: None,
             home: Home::of(POST).unwrap(),
             layout: PoolLayout::Existing,
         }

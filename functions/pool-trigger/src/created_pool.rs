@@ -2,8 +2,8 @@
 //! triggers itself (its `LambdaConfig`) and retains the pool when the stack is deleted, so
 //! without this the kept pool would name the deleted functions, and every sign-up on it would
 //! fail. The resource (`Purpose: ClearOurTriggersOnDelete`) changes nothing on Create and
-//! Update; its Delete takes our PreSignUp and PostConfirmation out of the pool, each only if
-//! it still names our function, with every other setting carried over ([`crate::settings`]).
+//! Update; its Delete takes our PostAuthentication (the sign-in guard), PreSignUp and
+//! PostConfirmation out of the pool, each only if it still names our function, with every other setting carried over ([`crate::settings`]).
 //!
 //! Its physical id, `<pool id>/created-pool/<signature>`, is signed with the record key like
 //! the trigger resources' ([`crate::physical_id`]), under its own domain: a Delete naming any
@@ -92,10 +92,14 @@ pub async fn apply(
     Ok(Outcome::new(signed_id(pool, key.get().await?)).with("UserPoolId", pool))
 }
 
-/// Takes our functions out of `pool`'s PreSignUp and PostConfirmation, each only where the
-/// pool still names ours; a pool that is gone has nothing to clear.
+/// Takes our functions out of `pool`'s PostAuthentication, PreSignUp and PostConfirmation,
+/// each only where the pool still names ours; a pool that is gone has nothing to clear.
 async fn clear(cognito: &Client, functions: &Functions, pool_id: &str) -> Result<(), Error> {
-    for trigger in [Trigger::PreSignUp, Trigger::PostConfirmation] {
+    for trigger in [
+        Trigger::PostAuthentication,
+        Trigger::PreSignUp,
+        Trigger::PostConfirmation,
+    ] {
         let Ok(ours) = functions.allowed(trigger) else {
             continue;
         };

@@ -4,8 +4,9 @@
 //! stack's triggers out of that retained pool ([`created_pool`]).
 //!
 //! Each resource manages ONE trigger, named by its `Trigger` property: `PostConfirmation`
-//! (when absent, as every resource made before there were two) or `PreSignUp`; one function
-//! serves both resources, and a resource never touches the other trigger.
+//! (when absent, as every resource made before there were two), `PreSignUp` or
+//! `PostAuthentication` (the sign-in guard); one function serves every resource, and a
+//! resource never touches another trigger.
 //!
 //! Layout:
 //! - [`config`]: the settings read at cold start, among them the one function each trigger may

@@ -1,8 +1,20 @@
-//! Wiring only (`shared::lambda_main!`): logging, config, the Cognito client and the answer
-//! sender are set up once per execution environment; the resource's logic lives in the
-//! library.
+//! Wiring only ([`shared::entry`]): once per execution environment, logging, the settings,
+//! the Cognito client and the answer sender; per custom-resource request, the library's
+//! `handle` wires the pool's trigger and answers CloudFormation.
 // The runtime's service stack nests the handler's future deeply; computing its layout in an
 // optimised build needs more than the default query depth.
 #![recursion_limit = "256"]
 
-shared::lambda_main!(pool_trigger);
+use lambda_runtime::{Error, run, service_fn};
+use pool_trigger::{Config, State, handle};
+use shared::{cold_start, entry};
+
+fn main() -> Result<(), Error> {
+    cold_start::begin();
+    entry::runtime()?.block_on(async {
+        entry::logging();
+        let config = entry::config(Config::from_env())?;
+        let state = entry::init(State::init(config).await)?;
+        run(service_fn(|event| handle(&state, event))).await
+    })
+}

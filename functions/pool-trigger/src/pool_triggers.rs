@@ -64,6 +64,7 @@ pub fn current(pool: &UserPoolType, trigger: Trigger) -> Option<&str> {
     match trigger {
         Trigger::PostConfirmation => c.post_confirmation.as_deref(),
         Trigger::PreSignUp => c.pre_sign_up.as_deref(),
+        Trigger::PostAuthentication => c.post_authentication.as_deref(),
     }
 }
 
@@ -80,6 +81,7 @@ pub(crate) fn lambda_config(
     match trigger {
         Trigger::PostConfirmation => builder.set_post_confirmation(function),
         Trigger::PreSignUp => builder.set_pre_sign_up(function),
+        Trigger::PostAuthentication => builder.set_post_authentication(function),
     }
     .build()
 }

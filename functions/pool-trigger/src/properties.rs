@@ -165,7 +165,7 @@ mod tests {
             );
             let text = e.to_string();
             assert!(
-                text.contains("\"PostConfirmation\" or \"PreSignUp\""),
+                text.contains("\"PostConfirmation\", \"PreSignUp\" or \"PostAuthentication\""),
                 "{text}"
             );
         }

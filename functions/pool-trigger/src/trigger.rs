@@ -13,16 +13,23 @@ use std::{fmt, str::FromStr};
 pub enum Trigger {
     PostConfirmation,
     PreSignUp,
+    /// The sign-in guard.
+    PostAuthentication,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 2] = [Trigger::PostConfirmation, Trigger::PreSignUp];
+    pub const ALL: [Trigger; 3] = [
+        Trigger::PostConfirmation,
+        Trigger::PreSignUp,
+        Trigger::PostAuthentication,
+    ];
 
     /// The `Trigger` property's value, which is also the `LambdaConfig` field's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PostConfirmation => "PostConfirmation",
             Self::PreSignUp => "PreSignUp",
+            Self::PostAuthentication => "PostAuthentication",
         }
     }
 
@@ -32,6 +39,7 @@ impl Trigger {
         match self {
             Self::PostConfirmation => "post-confirmation",
             Self::PreSignUp => "pre-sign-up",
+            Self::PostAuthentication => "sign-in-guard",
         }
     }
 
@@ -42,6 +50,7 @@ impl Trigger {
         match self {
             Self::PostConfirmation => "db-sync:previous-post-confirmation",
             Self::PreSignUp => "db-sync:previous-pre-sign-up",
+            Self::PostAuthentication => "db-sync:previous-sign-in-guard",
         }
     }
 
@@ -52,6 +61,7 @@ impl Trigger {
         match self {
             Self::PostConfirmation => "db-sync:record-post-confirmation",
             Self::PreSignUp => "db-sync:record-pre-sign-up",
+            Self::PostAuthentication => "db-sync:record-sign-in-guard",
         }
     }
 
@@ -60,6 +70,7 @@ impl Trigger {
         match self {
             Self::PostConfirmation => "TRIGGER_FUNCTION_ARN",
             Self::PreSignUp => "PRE_SIGN_UP_FUNCTION_ARN",
+            Self::PostAuthentication => "SIGN_IN_GUARD_FUNCTION_ARN",
         }
     }
 
@@ -69,6 +80,7 @@ impl Trigger {
         match self {
             Self::PostConfirmation => "ReplaceExistingPostConfirmationTrigger",
             Self::PreSignUp => "ReplaceExistingPreSignUpTrigger",
+            Self::PostAuthentication => "ReplaceExistingPostAuthenticationTrigger",
         }
     }
 
@@ -86,7 +98,7 @@ impl fmt::Display for Trigger {
 
 /// A `Trigger` property that names no trigger this function manages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected \"PostConfirmation\" or \"PreSignUp\"")]
+#[error("expected \"PostConfirmation\", \"PreSignUp\" or \"PostAuthentication\"")]
 pub struct UnknownTrigger;
 
 impl FromStr for Trigger {
@@ -121,6 +133,7 @@ mod tests {
             "PreSignUp ",
             "pre-sign-up",
             "PreAuthentication",
+            "postAuthentication",
         ] {
             assert_eq!(bad.parse::<Trigger>(), Err(UnknownTrigger), "{bad:?}");
         }

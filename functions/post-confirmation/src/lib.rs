@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError, Pooling},
+    deadline::Deadline,
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     schema::{SchemaBehind, SchemaGuard},
@@ -183,9 +184,11 @@ impl From<Error> for Diagnostic {
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
     shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
-    let remaining =
-        shared::deadline::time_left(&context).saturating_sub(Duration::from_millis(100));
-    let budget = state.budget.min(remaining);
+    // Read first: a local Runtime API's deadline already past counts as the budget.
+    let invocation = Deadline::of(&context, state.budget);
+    let budget = state
+        .budget
+        .min(invocation.left().saturating_sub(Duration::from_millis(100)));
 
     let source = payload
         .get("triggerSource")

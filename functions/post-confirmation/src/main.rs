@@ -1,7 +1,19 @@
-//! Wiring only (`shared::lambda_main!`): logging, config and the pool are set up once per
-//! execution environment; the trigger's logic lives in the library.
+//! Wiring only ([`shared::entry`]): once per execution environment, logging, the settings
+//! and the pool; per PostConfirmation event, the library's `handle` writes the `users` row.
 // The runtime's service stack nests the handler's future deeply; computing its layout in an
 // optimised build needs more than the default query depth.
 #![recursion_limit = "256"]
 
-shared::lambda_main!(post_confirmation);
+use lambda_runtime::{Error, run, service_fn};
+use post_confirmation::{Config, State, handle};
+use shared::{cold_start, entry};
+
+fn main() -> Result<(), Error> {
+    cold_start::begin();
+    entry::runtime()?.block_on(async {
+        entry::logging();
+        let config = entry::config(Config::from_env())?;
+        let state = entry::init(State::init(config).await)?;
+        run(service_fn(|event| handle(&state, event))).await
+    })
+}

@@ -41,6 +41,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError},
+    deadline::Deadline,
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     metrics,
@@ -203,11 +204,13 @@ pub fn parse_event(payload: &Value, mapping: &AttributeMapping) -> Result<SignUp
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
     shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
+    // Read first: a local Runtime API's deadline already past counts as the budget.
+    let invocation = Deadline::of(&context, state.budget);
     let source = payload
         .get("triggerSource")
         .and_then(Value::as_str)
         .map_or_else(String::new, |s| truncate(s, 64));
-    let result = check(state, &payload, &context).await;
+    let result = check(state, &payload, &invocation).await;
     match &result {
         Ok(()) => tracing::info!(trigger_source = %source, outcome = "accepted", "pre-sign-up"),
         Err(e @ Error::Misconfigured(_)) => {
@@ -232,11 +235,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     result.map(|()| payload)
 }
 
-async fn check(
-    state: &State,
-    payload: &Value,
-    context: &lambda_runtime::Context,
-) -> Result<(), Error> {
+async fn check(state: &State, payload: &Value, invocation: &Deadline) -> Result<(), Error> {
     let source = Source::of(payload);
     let sign_up = match parse_event(payload, &state.mapping) {
         Ok(sign_up) => sign_up,
@@ -256,7 +255,7 @@ async fn check(
         );
         return Ok(());
     }
-    let left = shared::deadline::time_left(context).saturating_sub(Duration::from_millis(200));
+    let left = invocation.left().saturating_sub(Duration::from_millis(200));
     let budget = state.budget.min(left);
     let handle = sign_up.handle.as_str();
     let asked = tokio::time::timeout(

@@ -2,6 +2,11 @@
 //! deploy, from inside the VPC with the functions' own secret, before the functions that need
 //! them are updated (they depend on it in the template).
 //!
+//! CloudFormation does not call it: its `ServiceToken` is cfn-responder, outside the VPC, which
+//! invokes this function synchronously and answers CloudFormation with what it returns
+//! ([`custom_resource::decide`]: status, reason, physical id, data). This function sends
+//! nothing anywhere, so it needs no route out of the VPC to CloudFormation's response bucket.
+//!
 //! - Create and Update: apply every migration not yet applied, each in its own transaction;
 //!   what is already applied is left alone, so a repeat changes nothing. A failing migration
 //!   answers FAILED with the SQL error, and CloudFormation rolls the stack back.
@@ -21,9 +26,9 @@
 
 pub mod logins;
 
-use custom_resource::{
-    Answered, Outcome, ProtocolError, PutError, Request, RequestType, Responder, UrlPolicy,
-};
+use std::time::Duration;
+
+use custom_resource::{Answered, Outcome, ProtocolError, Request, RequestType};
 use lambda_runtime::LambdaEvent;
 use refinery::Migration;
 use serde_json::Value;
@@ -36,12 +41,14 @@ use shared::{
 /// The physical id: one schema per stack, never replaced.
 pub const PHYSICAL_ID: &str = "schema-migrations";
 
+/// How long before the invocation's deadline a migration run still going is stopped, so that
+/// the FAILED answer reaches cfn-responder before Lambda ends the invocation.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db: DbConfig,
-    /// Where answers may go (`CFN_RESPONSE_URL_ALLOW_LOOPBACK` lets the tests' recorder in).
-    pub response_urls: UrlPolicy,
     /// The jobs' logins to make (`DB_JOB_LOGINS`), each with the secret that holds it.
     pub logins: Vec<logins::JobLogin>,
 }
@@ -54,7 +61,6 @@ impl Config {
     pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
-            response_urls: UrlPolicy::from_lookup(env)?,
             logins: logins::from_lookup(env)?,
         })
     }
@@ -64,8 +70,6 @@ impl Config {
 pub enum InitError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error(transparent)]
-    Answer(#[from] PutError),
 }
 
 /// What lives for the whole execution environment.
@@ -73,7 +77,6 @@ pub struct State {
     pub db: Db,
     /// The migrations to apply: this build's, embedded from `migrations/`.
     pub migrations: Vec<Migration>,
-    pub responder: Responder,
     pub logins: Vec<logins::JobLogin>,
     /// Reads and completes the jobs' login secrets.
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -86,7 +89,6 @@ impl State {
         Ok(Self {
             db: Db::from_config(&config.db, &sdk)?,
             migrations: shared::migrate::embedded(),
-            responder: Responder::new(config.response_urls)?,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             logins: config.logins,
         })
@@ -103,13 +105,17 @@ pub enum Error {
     Login(#[from] logins::LoginError),
 }
 
-/// Handles one custom-resource request; the answer always reaches CloudFormation unless the
-/// request names nowhere to send it.
+/// Handles one custom-resource request and returns the answer for cfn-responder to send: always
+/// SUCCESS or FAILED with the cause, unless the request lacks the ids an answer carries.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered, ProtocolError> {
-    state
-        .responder
-        .handle(event, async |request| apply(state, request).await)
-        .await
+    let (payload, context) = event.into_parts();
+    Ok(custom_resource::decide(
+        &payload,
+        context.deadline(),
+        ANSWER_MARGIN,
+        async |request| apply(state, request).await,
+    )
+    .await?)
 }
 
 /// Does what `request` asks: migrate on Create and Update, nothing on Delete.

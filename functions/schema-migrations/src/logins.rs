@@ -26,11 +26,12 @@ use shared::{
 use tokio_postgres::GenericClient;
 
 /// The group roles a job's login may join: the migrations make exactly these.
-pub const JOB_ROLES: [&str; 4] = [
+pub const JOB_ROLES: [&str; 5] = [
     "db_sync_post_confirmation",
     "db_sync_pre_sign_up",
     "db_sync_sg_ip_update",
     "db_sync_drift_check",
+    "db_sync_sign_in_guard",
 ];
 
 /// The longest name Postgres keeps (NAMEDATALEN - 1); a longer one would be cut silently.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ingress::{ec2::Ec2, group::SecurityGroupId};
+use ingress::{capacity::Groups, ec2::Ec2, group::SecurityGroupId};
 use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
@@ -16,8 +16,13 @@ use crate::{Envelope, Source};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db: DbConfig,
-    /// The one security group this function may change (its IAM policy names only it).
+    /// The group the rows are managed under (`SECURITY_GROUP_ID`, DatabaseSecurityGroupId):
+    /// their key, and the first group a rule is placed in.
     pub security_group_id: SecurityGroupId,
+    /// Every managed group a rule may be placed in, `security_group_id` first, then
+    /// `ADDITIONAL_SECURITY_GROUP_IDS`; and the rules each holds (`RULES_PER_SECURITY_GROUP`).
+    /// Its IAM policy names exactly these.
+    pub groups: Groups,
     pub aws_timeout: Duration,
     /// The EventBridge events this function takes; any other envelope is refused.
     pub envelope: Envelope,
@@ -40,6 +45,7 @@ impl Config {
             .map_err(|e: ingress::group::BadGroupId| {
                 ConfigError::invalid("SECURITY_GROUP_ID", e.to_string())
             })?;
+        let groups = managed_groups(env, &security_group_id)?;
         let source = env
             .required("SG_IP_UPDATE_SOURCE", "(function_url or eventbridge)")?
             .parse()
@@ -48,6 +54,7 @@ impl Config {
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             security_group_id,
+            groups,
             source,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
             lock_wait: env.millis_or("OWNER_LOCK_WAIT_MS", 20_000, 100..=60_000)?,
@@ -61,11 +68,33 @@ impl Config {
     }
 }
 
+/// `security_group_id`, then the comma-separated `ADDITIONAL_SECURITY_GROUP_IDS` (each checked,
+/// none twice), held to `RULES_PER_SECURITY_GROUP` rules each.
+fn managed_groups(env: &impl Env, first: &SecurityGroupId) -> Result<Groups, ConfigError> {
+    const VAR: &str = "ADDITIONAL_SECURITY_GROUP_IDS";
+    let mut ids = vec![first.to_string()];
+    let listed = env.non_empty(VAR).unwrap_or_default();
+    for id in listed.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let group: SecurityGroupId = id.parse().map_err(|e: ingress::group::BadGroupId| {
+            ConfigError::invalid(VAR, format!("{id:?}: {e}"))
+        })?;
+        if ids.contains(&group.to_string()) {
+            return Err(ConfigError::invalid(VAR, format!("{id} is named twice")));
+        }
+        ids.push(group.to_string());
+    }
+    Ok(Groups {
+        ids,
+        rules_per_group: ingress::capacity::rules_per_group(env)?,
+    })
+}
+
 /// What lives for the whole execution environment.
 pub struct State {
     pub db: Db,
     pub ec2: Ec2,
     pub security_group_id: SecurityGroupId,
+    pub groups: Groups,
     pub envelope: Envelope,
     pub source: Source,
     pub schema: SchemaGuard,
@@ -82,6 +111,7 @@ impl State {
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),
             security_group_id: config.security_group_id,
+            groups: config.groups,
             envelope: config.envelope,
             source: config.source,
             schema,
@@ -112,6 +142,42 @@ mod tests {
         let ok = Some("eventbridge");
         assert!(Config::from_lookup(&env("sg-0123456789abcdef0", ok)).is_ok());
         assert!(Config::from_lookup(&env("sg-XYZ", ok)).is_err());
+    }
+
+    #[test]
+    fn the_additional_groups_and_the_quota_are_checked_at_cold_start() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut e = env("sg-0123456789abcdef0", Some("eventbridge"));
+            e.extend(extra.iter().copied());
+            Config::from_lookup(&e)
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!(c.groups.ids, ["sg-0123456789abcdef0"]);
+        assert_eq!(c.groups.rules_per_group, 60);
+        let c = with(&[
+            (
+                "ADDITIONAL_SECURITY_GROUP_IDS",
+                " sg-0aaaaaaa, sg-0bbbbbbb ,",
+            ),
+            ("RULES_PER_SECURITY_GROUP", "120"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.groups.ids,
+            ["sg-0123456789abcdef0", "sg-0aaaaaaa", "sg-0bbbbbbb"]
+        );
+        assert_eq!(c.groups.rules_per_group, 120);
+        for bad in [
+            ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0aaaaaaa,sg-XYZ"),
+            ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0aaaaaaa,sg-0aaaaaaa"),
+            ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0123456789abcdef0"),
+            ("RULES_PER_SECURITY_GROUP", "0"),
+            ("RULES_PER_SECURITY_GROUP", "1001"),
+            ("RULES_PER_SECURITY_GROUP", "sixty"),
+        ] {
+            let e = with(&[bad]).unwrap_err().to_string();
+            assert!(e.contains(bad.0), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! answered: the runtime's error type, a Function URL status, an audit outcome.
 
 use ingress::{
+    capacity::NoRoom,
     ec2::Ec2Error,
     ip::IpError,
     store::{AuditOutcome, Via},
@@ -78,6 +79,10 @@ pub enum Error {
     SchemaBehind(#[from] SchemaBehind),
     #[error("{0}; the rule is marked failed and drift-check will converge it")]
     Apply(Ec2Error),
+    /// Every managed group is at the rules quota. Not retried: no retry (nor drift-check)
+    /// finds room until a rule lapses, the quota is raised or a group is added.
+    #[error("{0}")]
+    NoRoom(NoRoom),
 }
 
 impl From<tokio_postgres::Error> for Error {
@@ -104,7 +109,8 @@ impl Classified for Error {
             | Self::InvalidOwner(_)
             | Self::InvalidDescription(_)
             | Self::UnknownOwner { .. }
-            | Self::InvalidIp { .. } => false,
+            | Self::InvalidIp { .. }
+            | Self::NoRoom(_) => false,
         }
     }
 
@@ -126,6 +132,7 @@ impl Classified for Error {
             Self::Db(_) => "Database",
             Self::SchemaBehind(_) => "SchemaBehind",
             Self::Apply(_) => "AwsApply",
+            Self::NoRoom(_) => "NoRoom",
         }
     }
 }
@@ -146,6 +153,8 @@ impl Error {
             | Self::InvalidOwner(_)
             | Self::InvalidDescription(_)
             | Self::InvalidIp { .. } => 400,
+            // The service cannot take the rule until an operator acts; the body says how.
+            Self::NoRoom(_) => 503,
             e if e.is_retryable() => 503,
             _ => 500,
         }

@@ -6,6 +6,7 @@
 use std::time::SystemTime;
 
 use ingress::{
+    capacity::{self, Family, Placed},
     ip::host_cidr,
     rule::{ManagedRule, RuleStatus},
     store::{self, AuditEntry, AuditOutcome},
@@ -301,7 +302,11 @@ async fn update_locked(
         // The row says applied, but a rule deleted or edited by hand since would leave the
         // developer locked out until a remediate run: look before answering "unchanged".
         if let Some(id) = rule.aws_rule_id.as_deref() {
-            let rules = state.ec2.ingress_rules(group).await.map_err(Error::Apply)?;
+            let rules = state
+                .ec2
+                .ingress_rules(rule.group())
+                .await
+                .map_err(Error::Apply)?;
             if rules
                 .iter()
                 .any(|r| r.id == id && r.matches(&rule, cidr.into()))
@@ -322,23 +327,59 @@ async fn update_locked(
         }
     }
 
+    // Where the rule goes: a live rule stays in its group (moved in place, without looking for
+    // room); a rule to be created goes to a managed group with room. With none, the request is
+    // refused before anything is recorded: the row promises nothing no one can keep.
+    let target = match capacity::kept_in(&rule, cidr) {
+        Some(g) => g.to_owned(),
+        None => {
+            let family = Family::of_ipv6(cidr.is_ipv6());
+            let found = state
+                .groups
+                .with_room(&state.ec2, family, Some(rule.group()), &[])
+                .await;
+            match found {
+                Ok(Ok(g)) => g,
+                // The groups could not be read: try the rule's own group, whose failure is
+                // recorded and answered as any failure to apply is.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not count the managed groups' rules");
+                    rule.group().to_owned()
+                }
+                Ok(Err(no_room)) => {
+                    let detail = no_room.to_string();
+                    entry.outcome = AuditOutcome::RefusedNoRoom;
+                    entry.detail = Some(&detail);
+                    store::audit(client, &entry).await?;
+                    return Err(Error::NoRoom(no_room));
+                }
+            }
+        }
+    };
+
     // Both in one round trip: the check reads only the other rows of the group.
     let shared = async {
         match rule.aws_rule_id.as_deref() {
-            Some(id) => store::rule_is_shared(client, rule.id, group, id).await,
+            Some(id) => store::rule_is_shared(client, rule.id, rule.group(), id).await,
             None => Ok(false),
         }
     };
+    let (row_id, sent_at) = (rule.id, change.sent_at);
     let ((), shared) = tokio::try_join!(
-        store::mark_pending(client, rule.id, cidr, change.sent_at),
+        store::mark_pending(client, row_id, cidr, sent_at, &target),
         shared
     )?;
     if shared {
         // Someone else behind the same address keeps that rule; this owner gets its own.
         rule.aws_rule_id = None;
     }
-    match state.ec2.apply(&rule, cidr).await {
-        Ok(rule_id) => {
+    let placed =
+        capacity::apply_with_room(&state.ec2, &state.groups, &rule, cidr, target, async |g| {
+            store::mark_pending(client, row_id, cidr, sent_at, g).await
+        })
+        .await;
+    let failure = match placed {
+        Ok(Placed::Applied { rule_id, group }) => {
             // The change and its audit row commit together, or neither does (then the row
             // stays pending, and drift-check converges it).
             entry.outcome = AuditOutcome::Applied;
@@ -351,23 +392,31 @@ async fn update_locked(
             })
             .await?;
             rule.aws_rule_id = Some(rule_id);
-            Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old))
+            rule.placed_group_id = Some(group);
+            return Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old));
         }
-        Err(e) => {
-            let detail = e.to_string();
-            entry.outcome = AuditOutcome::Failed;
-            entry.detail = Some(&detail);
-            in_transaction(client, async || {
-                tokio::try_join!(
-                    store::mark_failed(client, rule.id, cidr.into(), &detail),
-                    store::audit(client, &entry)
-                )
-                .map(drop)
-            })
-            .await?;
-            Err(Error::Apply(e))
-        }
-    }
+        Err(capacity::PlaceFailed::Db(e)) => return Err(e.into()),
+        // Another request took the last slot between the count and the call: the row says
+        // failed with the reason, and drift-check creates the rule once a slot frees.
+        Ok(Placed::NoRoom(no_room)) => (AuditOutcome::RefusedNoRoom, Error::NoRoom(no_room)),
+        Err(capacity::PlaceFailed::Aws(e)) => (AuditOutcome::Failed, Error::Apply(e)),
+    };
+    let (outcome, error) = failure;
+    let detail = match &error {
+        Error::Apply(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    entry.outcome = outcome;
+    entry.detail = Some(&detail);
+    in_transaction(client, async || {
+        tokio::try_join!(
+            store::mark_failed(client, rule.id, cidr.into(), &detail),
+            store::audit(client, &entry)
+        )
+        .map(drop)
+    })
+    .await?;
+    Err(error)
 }
 
 #[cfg(test)]

@@ -7,13 +7,15 @@ use super::repo_root;
 
 /// Every function crate under `functions/`, which [`function_binary`] builds
 /// (`layout::every_function_crate_is_built_for_the_tests` keeps it complete).
-pub const FUNCTION_PACKAGES: [&str; 6] = [
+pub const FUNCTION_PACKAGES: [&str; 8] = [
+    "cfn-responder",
     "drift-check",
     "pool-trigger",
     "post-confirmation",
     "pre-sign-up",
     "schema-migrations",
     "sg-ip-update",
+    "sign-in-guard",
 ];
 
 /// The path of a function's debug binary, built (or found up to date) once per test process.

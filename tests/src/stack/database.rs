@@ -87,7 +87,7 @@ impl Stack {
 /// Each function that reads the database: its binary, its login user (made by
 /// `scripts/stack`, with the stack's app password) and its job's group role (made by the
 /// migrations). The harness runs each function as its login user, as a deploy does.
-pub const JOB_ROLES: [(&str, &str, &str); 4] = [
+pub const JOB_ROLES: [(&str, &str, &str); 5] = [
     (
         "post-confirmation",
         "post_confirmation_fn",
@@ -96,6 +96,7 @@ pub const JOB_ROLES: [(&str, &str, &str); 4] = [
     ("pre-sign-up", "pre_sign_up_fn", "db_sync_pre_sign_up"),
     ("sg-ip-update", "sg_ip_update_fn", "db_sync_sg_ip_update"),
     ("drift-check", "drift_check_fn", "db_sync_drift_check"),
+    ("sign-in-guard", "sign_in_guard_fn", "db_sync_sign_in_guard"),
 ];
 
 /// `env` with a `DATABASE_URL` for `app` turned into one for `function`'s login user, when it

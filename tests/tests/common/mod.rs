@@ -10,6 +10,7 @@ use harness::stack::repo_root;
 use serde_norway::Value;
 
 pub mod iam;
+pub mod layout;
 
 /// The python3 of the project's virtual environment (`DB_SYNC_VENV`, else `.venv`, as
 /// scripts/python-env makes it) when there is one, else `python3` from PATH.

@@ -32,11 +32,15 @@ pub enum Kind {
     /// A user's email, name or handle in Cognito differs from the row: the row follows in
     /// remediate mode, unless the new email is unverified or the handle invalid or taken.
     ProfileChanged,
+    /// A managed group's inbound rules (either address family) at 80 % or more of the quota
+    /// (`RULES_PER_SECURITY_GROUP`): only reported; the capacity alarm watches the groups'
+    /// use as a whole.
+    GroupCapacity,
 }
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
@@ -46,13 +50,18 @@ impl Kind {
         Kind::UnwritableUser,
         Kind::Expired,
         Kind::ProfileChanged,
+        Kind::GroupCapacity,
     ];
 
     /// Whether this kind is a difference to alarm on: `allowed` is expected, and `expired` is
     /// access lapsing as designed, and `profile_changed` users editing their profiles (both
-    /// counted, and shown on the dashboard, by kind).
+    /// counted, and shown on the dashboard, by kind), and `group_capacity` a group's use (its
+    /// own metric and alarm).
     pub fn is_drift(self) -> bool {
-        !matches!(self, Kind::Allowed | Kind::Expired | Kind::ProfileChanged)
+        !matches!(
+            self,
+            Kind::Allowed | Kind::Expired | Kind::ProfileChanged | Kind::GroupCapacity
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +75,7 @@ impl Kind {
             Self::UnwritableUser => "unwritable_user",
             Self::Expired => "expired",
             Self::ProfileChanged => "profile_changed",
+            Self::GroupCapacity => "group_capacity",
         }
     }
 }

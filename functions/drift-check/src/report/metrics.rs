@@ -8,6 +8,7 @@ use std::{
 
 use serde_json::{Value, json};
 
+use ingress::capacity::{GroupUse, whole_percent};
 use shared::metrics::rfc3339_millis;
 
 use crate::report::Kind;
@@ -61,6 +62,70 @@ pub fn metric_lines(counts: &BTreeMap<Kind, u64>, namespace: &str, at: SystemTim
     lines
 }
 
+/// The managed groups' use against the quota, printed like [`emit_metrics`]: one line per group
+/// (`GroupRulesUsedPercent`, dimension `SecurityGroupId`) and one of the groups as a whole
+/// (`ManagedRulesUsedPercent`, no dimension), which the capacity alarm watches, only when
+/// `whole`: the run read every managed group (a run of one group, or one cut short, would
+/// show that group alone as the whole). Nothing when the run read no group.
+pub fn emit_capacity(uses: &[GroupUse], quota: usize, namespace: &str, whole: bool) {
+    for line in capacity_lines(uses, quota, namespace, SystemTime::now(), whole) {
+        println!("{line}");
+    }
+}
+
+/// The EMF documents [`emit_capacity`] prints, stamped `at`.
+pub fn capacity_lines(
+    uses: &[GroupUse],
+    quota: usize,
+    namespace: &str,
+    at: SystemTime,
+    whole: bool,
+) -> Vec<Value> {
+    if uses.is_empty() {
+        return Vec::new();
+    }
+    let millis = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let timestamp = rfc3339_millis(millis);
+    let line = |dimensions: Value, name: &str, fields: Value| {
+        let mut doc = json!({
+            "level": METRIC_LEVEL,
+            "timestamp": timestamp,
+            "_aws": {"Timestamp": millis, "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": dimensions,
+                "Metrics": [{"Name": name, "Unit": "Percent"}],
+            }]},
+        });
+        if let (Value::Object(doc), Value::Object(fields)) = (&mut doc, fields) {
+            doc.extend(fields);
+        }
+        doc
+    };
+    let mut lines: Vec<Value> = uses
+        .iter()
+        .map(|u| {
+            line(
+                json!([["SecurityGroupId"]]),
+                "GroupRulesUsedPercent",
+                json!({"SecurityGroupId": u.group, "GroupRulesUsedPercent": u.percent(quota),
+                       "ipv4_rules": u.ipv4_rules, "ipv6_rules": u.ipv6_rules, "quota": quota}),
+            )
+        })
+        .collect();
+    if whole {
+        lines.push(line(
+            json!([[]]),
+            "ManagedRulesUsedPercent",
+            json!({"ManagedRulesUsedPercent": whole_percent(uses, quota), "groups": uses.len(),
+                   "quota": quota}),
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -85,5 +150,47 @@ mod tests {
         let total = lines.last().unwrap();
         assert_eq!(total["Findings"], 2, "allowlisted rules are not drift");
         assert!(total.get("Kind").is_none());
+    }
+
+    #[test]
+    fn capacity_lines_give_each_group_and_the_whole_against_the_quota() {
+        let uses = [
+            GroupUse {
+                group: "sg-0aaaaaaa".into(),
+                ipv4_rules: 48,
+                ipv6_rules: 2,
+            },
+            GroupUse {
+                group: "sg-0bbbbbbb".into(),
+                ipv4_rules: 12,
+                ipv6_rules: 0,
+            },
+        ];
+        let lines = capacity_lines(&uses, 60, "DriftCheck/prod", UNIX_EPOCH, true);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["SecurityGroupId"], "sg-0aaaaaaa");
+        assert_eq!(lines[0]["GroupRulesUsedPercent"], 80.0);
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["SecurityGroupId"]])
+        );
+        assert_eq!(lines[1]["GroupRulesUsedPercent"], 20.0);
+        assert_eq!(lines[2]["ManagedRulesUsedPercent"], 50.0);
+        assert_eq!(
+            lines[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        for l in &lines {
+            assert_eq!(l["level"], "WARN");
+            assert_eq!(
+                l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+                "Percent"
+            );
+        }
+        assert!(capacity_lines(&[], 60, "ns", UNIX_EPOCH, true).is_empty());
+        // Part of the groups only (one group's run, or a run cut short): no whole to give.
+        let part = capacity_lines(&uses[..1], 60, "ns", UNIX_EPOCH, false);
+        assert_eq!(part.len(), 1);
+        assert!(part[0].get("ManagedRulesUsedPercent").is_none());
     }
 }

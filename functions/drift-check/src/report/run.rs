@@ -69,6 +69,8 @@ pub struct Run {
     pub held_back: Vec<String>,
     /// Groups whose operator's release (`drift_releases`) this run spent.
     pub released: Vec<String>,
+    /// Each managed group's inbound rules as AWS reported them, for the capacity metrics.
+    pub capacity: Vec<ingress::capacity::GroupUse>,
     max_per_kind: u64,
 }
 
@@ -163,6 +165,7 @@ impl Run {
             paused_during_run: false,
             held_back: Vec::new(),
             released: Vec::new(),
+            capacity: Vec::new(),
             max_per_kind: config.max_findings_per_kind,
         })
     }

@@ -126,6 +126,7 @@ mod tests {
             principal: None,
             allow_unverified: false,
             aws_rule_id: id.map(str::to_owned),
+            placed_group_id: None,
             status: RuleStatus::Applied,
             last_request_at: None,
             expires_at: None,

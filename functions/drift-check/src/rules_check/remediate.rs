@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 use ingress::{
+    capacity::{self, Family, Groups, PlaceFailed, Placed},
     ec2::AwsRule,
     ip::HostCidr,
     rule::ManagedRule,
@@ -53,9 +54,10 @@ pub(crate) async fn expire(
 ) -> Result<Action, Error> {
     with_row(client, seen, async |rule| {
         let group = rule.security_group_id.as_str();
+        // The lapsed rule's slot frees in the group that holds it.
         if let Some(id) = rule.aws_rule_id.as_deref().filter(|_| in_aws)
-            && !store::rule_is_shared(client, rule.id, group, id).await?
-            && let Err(e) = state.ec2.revoke(group, id).await
+            && !store::rule_is_shared(client, rule.id, rule.group(), id).await?
+            && let Err(e) = state.ec2.revoke(rule.group(), id).await
         {
             return Ok(Action::Failed(e.to_string()));
         }
@@ -151,20 +153,64 @@ pub(crate) async fn fix_rule(
             Err(e) => return Ok(Action::Refused(e.to_string())),
         };
         if let Some(id) = rule.aws_rule_id.clone() {
-            if store::rule_is_shared(client, rule.id, &rule.security_group_id, &id).await? {
+            if store::rule_is_shared(client, rule.id, rule.group(), &id).await? {
                 rule.aws_rule_id = None;
             }
         }
-        match state.ec2.apply(&rule, host).await {
-            Ok(id) => {
-                store::mark_applied(client, rule.id, stored, &id, false).await?;
+        // A live rule stays in its group; one to be created goes where there is room, and
+        // with none the row is left as it is: refused now, tried again by a later run.
+        let groups = placement_groups(state, &rule);
+        let target = match capacity::kept_in(&rule, host) {
+            Some(g) => g.to_owned(),
+            None => {
+                let family = Family::of_ipv6(host.is_ipv6());
+                match groups
+                    .with_room(&state.ec2, family, Some(rule.group()), &[])
+                    .await
+                {
+                    Ok(Ok(g)) => g,
+                    Ok(Err(no_room)) => return Ok(Action::Refused(no_room.to_string())),
+                    Err(e) => {
+                        store::mark_failed(client, rule.id, stored, &e.to_string()).await?;
+                        return Ok(Action::Failed(e.to_string()));
+                    }
+                }
+            }
+        };
+        if rule.placed_group_id.as_deref() != Some(target.as_str()) {
+            store::mark_placed(client, rule.id, &target).await?;
+        }
+        let row_id = rule.id;
+        let placed =
+            capacity::apply_with_room(&state.ec2, &groups, &rule, host, target, async |g| {
+                store::mark_placed(client, row_id, g).await
+            })
+            .await;
+        match placed {
+            Ok(Placed::Applied { rule_id, .. }) => {
+                store::mark_applied(client, rule.id, stored, &rule_id, false).await?;
                 Ok(done)
             }
-            Err(e) => {
+            Ok(Placed::NoRoom(no_room)) => Ok(Action::Refused(no_room.to_string())),
+            Err(PlaceFailed::Db(e)) => Err(e.into()),
+            Err(PlaceFailed::Aws(e)) => {
                 store::mark_failed(client, rule.id, stored, &e.to_string()).await?;
                 Ok(Action::Failed(e.to_string()))
             }
         }
     })
     .await
+}
+
+/// The groups a rule may be placed in: the managed groups (`SECURITY_GROUP_IDS`, the first
+/// first), or where none are configured (local runs) the rule's own group only.
+fn placement_groups(state: &State, rule: &ManagedRule) -> Groups {
+    let ids = match &state.config.managed_groups {
+        Some(groups) => groups.iter().map(ToString::to_string).collect(),
+        None => vec![rule.group().to_owned()],
+    };
+    Groups {
+        ids,
+        rules_per_group: state.config.rules_per_group,
+    }
 }
