@@ -1,11 +1,15 @@
 //! drift-check and the user statuses that owe a row: an administrator's user gets none while
 //! they wait on their first sign-in (`FORCE_CHANGE_PASSWORD`) and theirs at the next run once
 //! they have set a password; a confirmed user whose password was reset (`RESET_REQUIRED`) is
-//! backfilled and followed. `EXTERNAL_PROVIDER`, which moto cannot make, is exercised on the
-//! recorded `ListUsers` shape in drift-check's `users_check::status` tests.
+//! backfilled and followed. `EXTERNAL_PROVIDER`, which moto cannot make, comes from the
+//! recorded `ListUsers` shape (functions/drift-check/src/users_check/list-users-statuses.json)
+//! handed to drift-check as its lister hands a listing over: a federated user whose provider's
+//! `email_verified` is mapped is backfilled; one whose provider's is not gets no row and is
+//! reported.
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
-use serde_json::json;
+use harness::stack::repo_root;
+use serde_json::{Value, json};
 
 #[path = "common/drift.rs"]
 mod drift;
@@ -82,4 +86,77 @@ async fn a_user_whose_password_was_reset_is_backfilled_and_followed() {
     ];
     expected.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(w.user_rows().await, expected);
+}
+
+/// The recorded `ListUsers` page's federated users (status `EXTERNAL_PROVIDER`, an
+/// `identities` attribute), as the lister hands users over.
+fn recorded_federated_users() -> Vec<Value> {
+    let path = repo_root().join("functions/drift-check/src/users_check/list-users-statuses.json");
+    let page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    page["Users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["UserStatus"] == "EXTERNAL_PROVIDER")
+        .map(|u| {
+            let attributes: serde_json::Map<String, Value> = u["Attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| (a["Name"].as_str().unwrap().to_owned(), a["Value"].clone()))
+                .collect();
+            json!({"username": u["Username"], "status": u["UserStatus"], "attributes": attributes})
+        })
+        .collect()
+}
+
+/// End to end through the users half: the federated users of the recorded page handed over
+/// (begin, one chunk, complete) to drift-check in remediate mode, on a database that has no
+/// row for either.
+#[tokio::test]
+async fn a_federated_user_whose_row_was_lost_is_backfilled_and_one_without_a_verified_email_is_reported()
+ {
+    let w = World::shared().await;
+    let users = recorded_federated_users();
+    assert_eq!(
+        users.len(),
+        2,
+        "the recorded page's federated users: {users:?}"
+    );
+    assert!(
+        users
+            .iter()
+            .all(|u| u["attributes"]["identities"].is_string())
+    );
+    let f = w
+        .start(&[("DRIFT_MODE", "remediate"), ("DRIFT_USERS_FROM", "lister")])
+        .await;
+    let hand = |op: Value| json!({"hand_over": op});
+    let begun = f
+        .invoke(&hand(json!({"op": "begin", "pool": w.pool})))
+        .await;
+    let listing = begun.response()["listing"].as_str().unwrap().to_owned();
+    let staged = f
+        .invoke(&hand(
+            json!({"op": "chunk", "listing": listing, "seq": 0, "users": users}),
+        ))
+        .await;
+    assert_eq!(staged.response()["chunks"], 1, "{:#}", staged.response());
+    let summary = f
+        .invoke(&hand(
+            json!({"op": "complete", "listing": listing, "chunks": 1, "users": 2}),
+        ))
+        .await
+        .response()
+        .clone();
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert_eq!(summary["actions"]["backfilled"], 1, "{summary:#}");
+    assert_eq!(summary["counts"]["unwritable_user"], 1, "{summary:#}");
+    let rows = w.user_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].0, "7c1d2f3e-0a4b-4c5d-8e9f-000000000101",
+        "{rows:?}"
+    );
+    assert_eq!(rows[0].2, "Grace Hopper", "{rows:?}");
 }
