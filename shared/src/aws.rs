@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_secretsmanager::{
     config::SharedHttpClient,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
@@ -66,6 +66,24 @@ pub fn operation_timeouts(total: Duration) -> TimeoutConfig {
 pub fn with_timeout(sdk: &SdkConfig, timeout: Duration) -> SdkConfig {
     sdk.to_builder()
         .timeout_config(operation_timeouts(timeout))
+        .build()
+}
+
+/// The shared configuration for a call that must never reach its service twice, such as a
+/// Lambda `Invoke` whose first attempt may already be running the function: one attempt, no
+/// SDK retry (the SDK would retry a timed-out attempt as transient), and the whole `timeout`
+/// for it. Only the caller may try again, and only on an answer proving the call did not run
+/// (Lambda's `TooManyRequestsException`).
+pub fn single_attempt(sdk: &SdkConfig, timeout: Duration) -> SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .operation_attempt_timeout(timeout)
+                .connect_timeout(timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::disabled())
         .build()
 }
 

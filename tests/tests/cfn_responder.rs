@@ -387,6 +387,53 @@ async fn a_migrator_not_ready_yet_is_asked_again_until_it_answers() {
     );
 }
 
+/// The migrations must never run twice for one request: the SDK's own retries would re-send a
+/// call whose first attempt failed with a 500 or timed out, perhaps while it still runs. Only a
+/// throttle (Lambda ran nothing) is asked again.
+#[tokio::test]
+async fn a_migrator_call_is_sent_once_unless_lambda_throttled_it() {
+    let stack = Stack::shared();
+    let db = stack.empty_database().await.unwrap();
+    let recorder = ResponseRecorder::start().await.unwrap();
+    let api = InvokeApi::start().await.unwrap();
+    let service_error = |status: u16, code: &str| Target::ServiceError {
+        status,
+        code: code.into(),
+        message: "Rate Exceeded.".into(),
+    };
+    api.serve(
+        MIGRATOR,
+        Target::sequence(vec![
+            service_error(429, "TooManyRequestsException"),
+            Target::binary("schema-migrations", &db.url_env(), Duration::from_secs(60)).await,
+        ]),
+    );
+    let f = responder(&api).await;
+    f.invoke(&request(&recorder, "throttled", "Create", None))
+        .await;
+    let a = answer(&recorder, "throttled").await;
+    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    assert_eq!(api.calls().len(), 2, "{:?}", api.calls());
+
+    // A 500 proves nothing about whether the migrator ran: answered FAILED after one call.
+    api.serve(MIGRATOR, service_error(500, "ServiceException"));
+    let before = api.calls().len();
+    f.invoke(&request(
+        &recorder,
+        "five-hundred",
+        "Update",
+        Some("schema-migrations"),
+    ))
+    .await;
+    let a = answer(&recorder, "five-hundred").await;
+    assert_eq!(a["Status"], "FAILED", "{a}");
+    assert!(
+        a["Reason"].as_str().unwrap().contains("ServiceException"),
+        "{a}"
+    );
+    assert_eq!(api.calls().len() - before, 1, "{:?}", api.calls());
+}
+
 #[tokio::test]
 async fn a_request_that_cannot_be_answered_or_is_malformed_never_reaches_the_migrator() {
     let recorder = ResponseRecorder::start().await.unwrap();

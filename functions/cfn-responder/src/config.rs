@@ -105,6 +105,9 @@ pub enum InitError {
     Answer(#[from] PutError),
 }
 
+/// Lambda's longest run: the client never ends an Invoke before the handler's budget does.
+const LONGEST_INVOKE: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// What lives for the whole execution environment.
 pub struct State {
     pub target: TargetFunction,
@@ -117,7 +120,10 @@ impl State {
         let sdk = shared::aws::sdk_config().await;
         Ok(Self {
             target: config.target,
-            lambda: aws_sdk_lambda::Client::new(&sdk),
+            // One attempt per Invoke: the SDK would re-send a timed-out attempt, which may
+            // already be running the migrations. The handler's own timeout bounds the wait;
+            // only a throttle (which proves the call did not run) is asked again.
+            lambda: aws_sdk_lambda::Client::new(&shared::aws::single_attempt(&sdk, LONGEST_INVOKE)),
             responder: Responder::new(config.response_urls)?,
         })
     }

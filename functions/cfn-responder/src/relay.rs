@@ -21,6 +21,10 @@ use crate::{State, TargetFunction};
 /// updated is pending (`ResourceConflictException`).
 pub const NOT_READY: [&str; 2] = ["ResourceNotReadyException", "ResourceConflictException"];
 
+/// Lambda's refusal of a call it did not run (the migrator's reserved concurrency is 1, so a
+/// call beside a run in progress is throttled): safe to send again.
+pub const THROTTLED: &str = "TooManyRequestsException";
+
 /// Why the target gave no answer to pass on.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -79,8 +83,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered
     .await
 }
 
-/// [`invoke`], again after a pause while the target is not ready ([`NOT_READY`]) and
-/// another attempt fits in `budget`.
+/// [`invoke`], again after a pause while the target is not ready ([`NOT_READY`]) or throttled
+/// ([`THROTTLED`]), and another attempt fits in `budget`.
 async fn invoke_when_ready(
     state: &State,
     payload: &Value,
@@ -91,7 +95,9 @@ async fn invoke_when_ready(
     loop {
         match invoke(state, payload).await {
             Err(RelayError::Invoke { source, detail, .. })
-                if source.code().is_some_and(|c| NOT_READY.contains(&c))
+                if source
+                    .code()
+                    .is_some_and(|c| NOT_READY.contains(&c) || c == THROTTLED)
                     && Instant::now() + pause < until =>
             {
                 tracing::warn!(error = %detail, "the target is not ready; asking again");
