@@ -74,6 +74,46 @@ pub fn mark(phase: &'static str) {
     );
 }
 
+/// When the state was built ([`initialised`]): the end of the init phase.
+static INITIALISED: OnceLock<Instant> = OnceLock::new();
+
+/// Longest wait between the end of init and the first event for which the event is taken to
+/// have been waiting on the init (an on-demand cold start: the runtime's first poll finds it
+/// already queued). A longer wait means Lambda initialised the environment ahead of any event
+/// (proactive initialisation, provisioned concurrency): the caller's wait began after init.
+pub const QUEUED_EVENT_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records the end of the init phase (called by [`crate::entry::init`]).
+pub fn initialised() {
+    INITIALISED.get_or_init(Instant::now);
+}
+
+/// How much of a caller's wait the cold start has used when the first event arrives: the time
+/// since [`begin`] when that event was queued behind the init phase, which Lambda's deadline
+/// for the invocation does not count (Cognito waits five seconds from its own call). `None`
+/// after [`end`], without [`begin`], or when the event came more than [`QUEUED_EVENT_GAP`]
+/// after init ended (an environment initialised ahead of its events).
+pub fn init_elapsed() -> Option<std::time::Duration> {
+    if ENDED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let origin = ORIGIN.get()?;
+    init_cost(origin.at, INITIALISED.get().copied(), Instant::now())
+}
+
+/// [`init_elapsed`] for a process that began at `began`, ended init at `initialised` (`None`:
+/// not recorded, so counted in full) and takes its first event at `now`.
+fn init_cost(
+    began: Instant,
+    initialised: Option<Instant>,
+    now: Instant,
+) -> Option<std::time::Duration> {
+    match initialised {
+        Some(done) if now.saturating_duration_since(done) > QUEUED_EVENT_GAP => None,
+        _ => Some(now.saturating_duration_since(began)),
+    }
+}
+
 /// Records the last phase of the first invocation; every later [`mark`] is ignored.
 pub fn end(phase: &'static str) {
     mark(phase);
@@ -100,5 +140,32 @@ impl Usage {
             cpu_us: cpu_ns / 1000,
             minflt,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_event_queued_behind_init_is_charged_the_init_one_that_came_later_is_not() {
+        let began = Instant::now();
+        let done = began + Duration::from_millis(1800);
+        // On-demand: the first poll finds the event waiting; the caller waited out the init.
+        let queued = done + Duration::from_millis(20);
+        assert_eq!(
+            init_cost(began, Some(done), queued),
+            Some(Duration::from_millis(1820))
+        );
+        // Initialised ahead of its events: the caller's wait began after the init.
+        let later = done + QUEUED_EVENT_GAP + Duration::from_millis(1);
+        assert_eq!(init_cost(began, Some(done), later), None);
+        // Init's end not recorded: counted in full, the cautious reading.
+        assert_eq!(
+            init_cost(began, None, later),
+            Some(later.duration_since(began))
+        );
     }
 }

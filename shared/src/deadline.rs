@@ -94,6 +94,46 @@ impl Deadline {
     }
 }
 
+/// How long Cognito waits for a trigger's answer, counted from its call: on a cold start this
+/// includes the init phase (the secret fetch and the connection), which Lambda's deadline for
+/// the invocation does not.
+pub const COGNITO_WAIT: Duration = Duration::from_secs(5);
+
+/// Kept back from [`COGNITO_WAIT`] on a cold start for what the process cannot time itself:
+/// the sandbox and runtime starting before `main`, and the answer's way back to Cognito.
+pub const COLD_START_MARGIN: Duration = Duration::from_millis(500);
+
+impl Deadline {
+    /// The deadline brought forward, on the first invocation of an execution environment, so
+    /// the answer reaches a caller that waits `caller_wait` from its call: at most
+    /// `caller_wait - init - COLD_START_MARGIN` from now, where `init` is the time since `main`
+    /// began ([`crate::cold_start::init_elapsed`], `None` when warm: then unchanged).
+    pub fn within_caller_wait(self, caller_wait: Duration, init: Option<Duration>) -> Self {
+        self.within_caller_wait_at(caller_wait, init, Instant::now())
+    }
+
+    /// [`Deadline::within_caller_wait`] at the moment `now`.
+    pub fn within_caller_wait_at(
+        self,
+        caller_wait: Duration,
+        init: Option<Duration>,
+        now: Instant,
+    ) -> Self {
+        let Some(init) = init else {
+            return self;
+        };
+        let left = caller_wait
+            .saturating_sub(init)
+            .saturating_sub(COLD_START_MARGIN);
+        let at = self.at.min(now + left);
+        Self {
+            at,
+            wall: self.wall - self.at.duration_since(at),
+            source: self.source,
+        }
+    }
+}
+
 /// How long until the invocation's deadline, zero once it has passed. A runtime deadline
 /// already past on arrival reads as zero here: prefer [`Deadline::of`] with the function's
 /// budget.
@@ -161,6 +201,28 @@ mod tests {
         let now = SystemTime::now();
         let (d, _) = at(now, now);
         assert_eq!(d.source(), Source::Budget);
+    }
+
+    #[test]
+    fn a_cold_start_leaves_cognitos_wait_less_init_and_the_margin() {
+        let now = SystemTime::now();
+        let (d, instant) = at(now, now + Duration::from_secs(3));
+        // Init took 1.8 s of Cognito's 5: 5 - 1.8 - 0.5 = 2.7 s left, before Lambda's 3 s.
+        let cold =
+            d.within_caller_wait_at(COGNITO_WAIT, Some(Duration::from_millis(1800)), instant);
+        assert_eq!(cold.instant(), instant + Duration::from_millis(2700));
+        assert_eq!(cold.wall(), now + Duration::from_millis(2700));
+        assert_eq!(cold.source(), Source::Runtime);
+        // A quick init leaves Lambda's deadline the earlier one: unchanged.
+        let quick =
+            d.within_caller_wait_at(COGNITO_WAIT, Some(Duration::from_millis(100)), instant);
+        assert_eq!(quick.instant(), instant + Duration::from_secs(3));
+        // Init past the whole wait: no time left, not an underflow.
+        let late = d.within_caller_wait_at(COGNITO_WAIT, Some(Duration::from_secs(6)), instant);
+        assert_eq!(late.instant(), instant);
+        // Warm: unchanged.
+        let warm = d.within_caller_wait_at(COGNITO_WAIT, None, instant);
+        assert_eq!(warm.instant(), instant + Duration::from_secs(3));
     }
 
     #[test]

@@ -58,11 +58,12 @@ pub fn config<C, E: Display>(read: Result<C, E>) -> Result<C, E> {
     Ok(config)
 }
 
-/// The function's state, built once: logs an error as `init failed` and marks the `init`
-/// phase.
+/// The function's state, built once: logs an error as `init failed`, marks the `init` phase
+/// and records its end ([`crate::cold_start::initialised`]).
 pub fn init<S, E: Display>(built: Result<S, E>) -> Result<S, E> {
     let state = built.inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
     crate::cold_start::mark("init");
+    crate::cold_start::initialised();
     Ok(state)
 }
 

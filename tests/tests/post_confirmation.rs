@@ -355,6 +355,10 @@ async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
     let f = start_behind(&db, front.port, "1500", &[]).await;
     let during_init = front.accepted();
     front.stall_below(during_init + 1);
+    // The event comes well after the init, as to an environment Lambda initialised ahead of
+    // its events: Cognito's five seconds began with the event, so the function's whole
+    // budget is there (the next test takes the event queued behind the slow init).
+    tokio::time::sleep(shared::cold_start::QUEUED_EVENT_GAP + Duration::from_millis(500)).await;
 
     let e = event("post-confirmation.json");
     let inv = f.invoke(&e).await;
@@ -367,6 +371,28 @@ async fn a_login_that_stalls_is_tried_again_while_the_budget_lasts() {
     );
     let logs = f.logs_of(&[&inv]).await.join("\n");
     assert!(logs.contains("database unavailable; retrying"), "{logs}");
+}
+
+/// An on-demand cold start: the event waited out the init (its stalled login, 1.5 s) inside
+/// Cognito's five seconds, which Lambda's deadline does not count. What is left (5 - init -
+/// 0.5 s kept back) has no room for a second 1.5 s login and the answer, so the invocation
+/// answers retryable after the one stalled login rather than past Cognito's wait.
+#[tokio::test]
+async fn an_event_queued_behind_a_slow_init_has_only_what_is_left_of_cognitos_wait() {
+    let db = Stack::shared().fresh_database().await.unwrap();
+    let front = stalling_front(&db).await;
+    let f = start_behind(&db, front.port, "1500", &[]).await;
+    let during_init = front.accepted();
+    front.stall_below(during_init + 1);
+    let inv = f.invoke(&event("post-confirmation.json")).await;
+    let (t, m) = inv.error();
+    assert_eq!(t, "Retryable.DatabaseUnavailable", "{m}");
+    assert_eq!(
+        front.accepted() - during_init,
+        1,
+        "no second login once Cognito's wait has no room for it"
+    );
+    assert!(rows(&db).await.is_empty());
 }
 
 #[tokio::test]

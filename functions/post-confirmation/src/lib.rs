@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError, Pooling},
-    deadline::Deadline,
+    deadline::{COGNITO_WAIT, Deadline},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     schema::{SchemaBehind, SchemaGuard},
@@ -185,7 +185,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
     // Read first: a local Runtime API's deadline already past counts as the budget.
-    let invocation = Deadline::of(&context, state.budget);
+    let invocation = Deadline::of(&context, state.budget)
+        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed());
     let budget = state
         .budget
         .min(invocation.left().saturating_sub(Duration::from_millis(100)));

@@ -41,7 +41,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError},
-    deadline::Deadline,
+    deadline::{COGNITO_WAIT, Deadline},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     metrics,
@@ -205,7 +205,8 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
     // Read first: a local Runtime API's deadline already past counts as the budget.
-    let invocation = Deadline::of(&context, state.budget);
+    let invocation = Deadline::of(&context, state.budget)
+        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed());
     let source = payload
         .get("triggerSource")
         .and_then(Value::as_str)

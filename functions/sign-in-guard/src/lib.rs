@@ -42,7 +42,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError, Pooling},
-    deadline::Deadline,
+    deadline::{COGNITO_WAIT, Deadline},
     env::{ConfigError, Env, ProcessEnv},
     errors::{Classified, diagnostic_for_client, truncate},
     metrics,
@@ -215,8 +215,11 @@ pub fn parse_event(
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
     shared::cold_start::mark("event");
     let (payload, context) = event.into_parts();
-    // Read first: a local Runtime API's deadline already past counts as the budget.
+    // Read first: a local Runtime API's deadline already past counts as the budget. On a cold
+    // start Cognito's five seconds include init: what is left of them caps the budget, so a
+    // cold start during an outage still fails open in time.
     let left = Deadline::of(&context, state.budget)
+        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed())
         .left()
         .saturating_sub(Duration::from_millis(200));
     let budget = state.budget.min(left);
