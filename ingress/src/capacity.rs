@@ -138,6 +138,11 @@ pub struct NoRoom {
     pub per_group: usize,
 }
 
+/// The most groups `AdditionalDatabaseSecurityGroupIds` may name: the template grants the
+/// functions each of them through four conditions (`HasAdditionalGroup1`..`4`); a fifth would
+/// be refused by IAM, an error no one reads as "full". Both configs refuse more at cold start.
+pub const MAX_ADDITIONAL_GROUPS: usize = 4;
+
 /// The managed groups a rule may be placed in, the first (`DatabaseSecurityGroupId`) first,
 /// and the quota each is held to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +152,12 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// Whether `group` is one of the managed groups (the function's IAM grants cover these
+    /// only).
+    pub fn manages(&self, group: &str) -> bool {
+        self.ids.iter().any(|g| g == group)
+    }
+
     /// A group with room for one more `family` rule, `prefer` first (the group the rule was in),
     /// then the others in order, skipping `full` (groups AWS just refused a rule in). Reads each
     /// group from AWS until one has room.
@@ -188,11 +199,14 @@ impl Groups {
 }
 
 /// The group a rule moving to `cidr` stays in without looking for room: a live rule stays in
-/// its group while the address family is the same (it is modified in place). `None`: the rule
-/// is to be created (never applied, lapsed, or a change of family), where there is room.
-pub fn kept_in(rule: &ManagedRule, cidr: HostCidr) -> Option<&str> {
+/// its group while the address family is the same (it is modified in place) and the group is
+/// still managed. `None`: the rule is to be created (never applied, lapsed, a change of
+/// family, or its group was removed from the managed ones, where the function has no grant),
+/// where there is room.
+pub fn kept_in<'r>(rule: &'r ManagedRule, cidr: HostCidr, groups: &Groups) -> Option<&'r str> {
     let same_family = rule.cidr.is_some_and(|c| c.is_ipv6() == cidr.is_ipv6());
-    (rule.aws_rule_id.is_some() && same_family).then(|| rule.group())
+    (rule.aws_rule_id.is_some() && same_family && groups.manages(rule.group()))
+        .then(|| rule.group())
 }
 
 /// What came of [`apply_with_room`].
@@ -322,5 +336,39 @@ mod tests {
         ] {
             assert!(e.contains(says), "{says:?} in {e}");
         }
+    }
+
+    #[test]
+    fn a_live_rule_stays_in_its_group_only_while_the_group_is_managed() {
+        let groups = Groups {
+            ids: vec!["sg-0a1b2c3d".into(), "sg-0e1f2a3b".into()],
+            rules_per_group: 60,
+        };
+        let live = |placed: &str| crate::rule::ManagedRule {
+            id: 1,
+            security_group_id: "sg-0a1b2c3d".into(),
+            owner: "dev".into(),
+            description: String::new(),
+            ip_protocol: "tcp".into(),
+            from_port: 5432,
+            to_port: 5432,
+            cidr: Cidr::parse("34.201.17.5/32"),
+            allow_private: false,
+            principal: None,
+            allow_unverified: true,
+            aws_rule_id: Some("sgr-1".into()),
+            placed_group_id: Some(placed.into()),
+            status: crate::rule::RuleStatus::Applied,
+            last_request_at: None,
+            expires_at: None,
+        };
+        let to =
+            crate::ip::HostCidr::recheck(Cidr::parse("34.201.17.6/32").unwrap(), false).unwrap();
+        assert_eq!(
+            kept_in(&live("sg-0e1f2a3b"), to, &groups),
+            Some("sg-0e1f2a3b")
+        );
+        // Removed from the managed groups: no grant there, so it is placed again.
+        assert_eq!(kept_in(&live("sg-0c0c0c0c"), to, &groups), None);
     }
 }

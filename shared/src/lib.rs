@@ -5,6 +5,7 @@
 //! | [`env`](mod@env) | reading settings from the environment; [`env::ConfigError`] names the variable |
 //! | [`db`] | database settings, error classification, IAM tokens, and the pool ([`db::Db`]) with rotation handling |
 //! | [`secret`] | RDS credentials from Secrets Manager, cached, refreshed on rotation |
+//! | [`signing`] | a stack's HMAC-SHA256 signing key, read from a secret the template generates |
 //! | [`tls`] | rustls for Postgres (`disable`, `require`, `verify-full` with a CA bundle) |
 //! | [`cold_start`] | debug lines timing each phase of a cold start, for the bench |
 //! | [`entry`] | what every function's `main` shares: the runtime, logging, config and state read once, each phase marked |
@@ -34,5 +35,6 @@ pub mod metrics;
 pub mod migrate;
 pub mod schema;
 pub mod secret;
+pub mod signing;
 pub mod tls;
 pub mod users;

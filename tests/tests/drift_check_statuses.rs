@@ -131,9 +131,13 @@ async fn a_federated_user_whose_row_was_lost_is_backfilled_and_one_without_a_ver
     let f = w
         .start(&[("DRIFT_MODE", "remediate"), ("DRIFT_USERS_FROM", "lister")])
         .await;
-    let hand = |op: Value| json!({"hand_over": op});
+    // Signed with the stack's hand-over key, as the lister signs it.
+    let hand = |op: Value| w.seal(&json!({"hand_over": op}));
+    let now = drift_check::listing::unix_now();
     let begun = f
-        .invoke(&hand(json!({"op": "begin", "pool": w.pool})))
+        .invoke(&hand(
+            json!({"op": "begin", "pool": w.pool, "issued_at": now}),
+        ))
         .await;
     let listing = begun.response()["listing"].as_str().unwrap().to_owned();
     let staged = f

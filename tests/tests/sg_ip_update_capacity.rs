@@ -339,3 +339,70 @@ async fn sg_drift_logs(f: &Function, inv: &harness::Invocation) -> Vec<String> {
     )
     .await
 }
+
+/// An operator removed a group from `AdditionalDatabaseSecurityGroupIds` while rules were still
+/// placed in it: the function has no grant there any more. A developer's next address is placed
+/// again in a managed group (not modified in the removed one), the old rule revoked where the
+/// call is allowed (moto allows it; AWS without the grant refuses, and the rule is left for the
+/// operator); drift-check, which visits only the managed groups, reports the rows still
+/// placed outside them.
+#[tokio::test]
+async fn a_rule_placed_in_a_group_no_longer_managed_is_placed_again_and_reported() {
+    let fx = Fixture::shared().await;
+    let groups = three_groups(&fx).await;
+    fill(&fx, &groups[0], 0, QUOTA).await;
+    fill(&fx, &groups[1], 1, QUOTA).await;
+    developers(&fx, 0, 2).await;
+    let all = fx
+        .start_with(&[("ADDITIONAL_SECURITY_GROUP_IDS", &additional(&groups))])
+        .await;
+    for i in 0..2 {
+        let v = all.invoke(&change(&owner(i), &address(i))).await;
+        assert_eq!(v.response()["outcome"], "applied", "{}", v.response());
+        assert_eq!(placement(&fx, &owner(i)).await.1, Some(groups[2].clone()));
+    }
+    let (old_id, ..) = placement(&fx, &owner(0)).await;
+
+    // groups[2] is removed from the parameter; groups[1] gets room.
+    let kept = &groups[..2];
+    let first = rule_ids(&fx, &groups[1]).await[0].clone();
+    fx.ec2
+        .revoke_security_group_ingress()
+        .group_id(&groups[1])
+        .security_group_rule_ids(first)
+        .send()
+        .await
+        .unwrap();
+    let f = fx
+        .start_with(&[("ADDITIONAL_SECURITY_GROUP_IDS", &additional(kept))])
+        .await;
+    let v = f.invoke(&change(&owner(0), "52.14.9.9")).await;
+    assert_eq!(v.response()["outcome"], "applied", "{}", v.response());
+    let (id, group, status) = placement(&fx, &owner(0)).await;
+    assert_eq!(group.as_deref(), Some(groups[1].as_str()));
+    assert_eq!(status, "applied");
+    assert_ne!(id, old_id);
+    assert!(rule_ids(&fx, &groups[1]).await.contains(&id.unwrap()));
+    assert!(!rule_ids(&fx, &groups[2]).await.contains(&old_id.unwrap()));
+
+    // dev001 is still placed in the removed group: drift-check reports it.
+    let drift = drift_check(&fx, kept).await;
+    let summary = drift.invoke(&json!({})).await.response().clone();
+    assert_eq!(summary["counts"]["placed_outside"], 1, "{summary:#}");
+    let found: Vec<(String, Value)> = fx
+        .db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query(
+            "SELECT resource, actual FROM drift_findings WHERE kind = 'placed_outside'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, format!("{}/owner:{}", groups[2], owner(1)));
+}

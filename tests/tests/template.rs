@@ -299,7 +299,10 @@ fn the_lister_alone_lists_the_pool_and_invokes_drift_check() {
     let expected: BTreeSet<String> = ["cognito-idp:ListUsers", "lambda:InvokeFunction"]
         .map(String::from)
         .into();
-    assert_eq!(lister, expected);
+    // Besides the hand-over key, which signs what it invokes drift-check with.
+    let mut with_key = expected.clone();
+    with_key.insert("secretsmanager:GetSecretValue".into());
+    assert_eq!(lister, with_key);
     let check = calls_of(&t, &ws, "DriftCheckFunction", "drift-check");
     assert!(check.is_disjoint(&expected), "{check:?}");
     // The split can fire: the crate as a whole makes both calls.
@@ -325,6 +328,48 @@ fn the_lister_alone_lists_the_pool_and_invokes_drift_check() {
     assert!(f["Events"]["Schedule"]["Type"].as_str() == Some("ScheduleV2"));
     let check_events = &t["Resources"]["DriftCheckFunction"]["Properties"]["Events"];
     assert!(check_events["Schedule"].is_null());
+}
+
+/// The hand-over key (docs/security-model.md): a secret the stack generates with drift-check,
+/// given to the lister and drift-check by ARN, and readable by their two roles only.
+#[test]
+fn only_the_lister_and_drift_check_read_the_hand_over_key() {
+    let t = template();
+    let key = &t["Resources"]["DriftHandOverKey"];
+    assert_eq!(key["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    assert_eq!(key["Condition"].as_str(), Some("DriftCheck"));
+    let generated = &key["Properties"]["GenerateSecretString"];
+    assert!(
+        generated["PasswordLength"].as_u64() >= Some(32),
+        "{generated:?}"
+    );
+    assert!(generated.get("SecretStringTemplate").is_none());
+    let mut readers: Vec<String> = all_statements()
+        .into_iter()
+        .filter(|(_, s)| is_ref_to(&s["Resource"], "DriftHandOverKey"))
+        .inspect(|(owner, s)| {
+            assert_eq!(
+                strings(&s["Action"]),
+                ["secretsmanager:GetSecretValue"],
+                "{owner}"
+            );
+        })
+        .map(|(owner, _)| owner)
+        .collect();
+    readers.sort();
+    assert_eq!(readers, ["DriftCheckFunction", "DriftCheckListerFunction"]);
+    for f in &readers {
+        let env = &t["Resources"][f.as_str()]["Properties"]["Environment"]["Variables"];
+        assert!(
+            is_ref_to(&env["DRIFT_HANDOVER_KEY_SECRET_ARN"], "DriftHandOverKey"),
+            "{f}"
+        );
+    }
+    // Nothing names the key anywhere else (another role's statement, another function).
+    let mentions = format!("{:?}", t["Resources"])
+        .matches("DriftHandOverKey")
+        .count();
+    assert_eq!(mentions, 5, "the secret, two grants and two variables");
 }
 
 /// The checks read the functions from the template: one planted beside the others, reading the

@@ -5,7 +5,9 @@
 use serde_norway::Value;
 
 mod common;
+use common::layout::Layout;
 use common::{is_ref_to, tagged, template, untag};
+use harness::stack::repo_root;
 
 /// `(condition, when true, when false)` of an `!If`.
 fn if_parts(v: &Value) -> Option<(&str, &Value, &Value)> {
@@ -250,6 +252,131 @@ fn reservations_are_optional_and_the_check_before_deploying_is_named() {
     );
 }
 
+/// Every part deployed: the sign-up sync on a pool the stack creates (so pre-sign-up and
+/// sign-in-guard too), developer access and both halves of drift-check.
+const EVERY_PART: [(&str, &str); 5] = [
+    ("DeploySignUpSync", "true"),
+    ("DeployDeveloperAccess", "true"),
+    ("DeployDriftCheck", "true"),
+    ("DeploySignInGuard", "true"),
+    ("DatabaseSecurityGroupId", "sg-0bbbbbbbbbbbbbbb2"),
+];
+
+/// `(reserved executions, most database connections)` of what `given` deploys: each
+/// function's reservation, and that of each function in the VPC (those reach the database, one
+/// connection per environment: no function sets `DB_POOL_SIZE`, whose default is 1).
+fn reservations(t: &Value, given: &[(&str, &str)]) -> (u64, u64) {
+    let l = Layout::new(t, given);
+    let (mut reserved, mut connections) = (0, 0);
+    for (name, f) in l.functions() {
+        let env = l.environment(f);
+        assert!(
+            !env.contains_key("DB_POOL_SIZE"),
+            "{name} sets DB_POOL_SIZE"
+        );
+        let Some(v) = l.value(&f["Properties"]["ReservedConcurrentExecutions"]) else {
+            continue;
+        };
+        let n = v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("{name}: {v}"));
+        reserved += n;
+        if f["Properties"].get("VpcConfig").is_some() {
+            connections += n;
+        }
+    }
+    (reserved, connections)
+}
+
+/// The number right after `before` in `text`.
+fn number_after(text: &str, before: &str) -> Option<u64> {
+    let rest = &text[text.find(before)? + before.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The totals the `ReserveConcurrency` description and docs/deploying.md state, against
+/// `(every part, a default deploy)` as `(reserved, connections)`: what each says that is not
+/// so.
+fn stated_reservation_problems(
+    description: &str,
+    deploying: &str,
+    every: (u64, u64),
+    default: (u64, u64),
+) -> Vec<String> {
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (description, deploying) = (flat(description), flat(deploying));
+    let checks = [
+        (
+            "description",
+            &description,
+            "every part deployed reserves ",
+            every.0,
+        ),
+        (
+            "description",
+            &description,
+            "a default deploy reserves ",
+            default.0,
+        ),
+        ("description", &description, "at least 100 + ", every.0),
+        (
+            "deploying.md",
+            &deploying,
+            "`ConcurrentExecutions` of at least 100 + ",
+            every.0,
+        ),
+        (
+            "deploying.md",
+            &deploying,
+            "a default deploy reserves ",
+            default.0,
+        ),
+        (
+            "deploying.md",
+            &deploying,
+            "a default deploy holds at most ",
+            default.1,
+        ),
+        (
+            "deploying.md",
+            &deploying,
+            "every part deployed at most ",
+            every.1,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter_map(
+            |(doc, text, before, want)| match number_after(text, before) {
+                Some(n) if n == want => None,
+                got => Some(format!("{doc}: \"{before}\" {got:?}, is {want}")),
+            },
+        )
+        .collect()
+}
+
+#[test]
+fn the_stated_reservations_and_connections_are_what_the_functions_reserve() {
+    let t = template();
+    let every = reservations(&t, &EVERY_PART);
+    let default = reservations(&t, &[]);
+    let description = t["Parameters"]["ReserveConcurrency"]["Description"]
+        .as_str()
+        .unwrap();
+    let deploying = std::fs::read_to_string(repo_root().join("docs/deploying.md")).unwrap();
+    let problems = stated_reservation_problems(description, &deploying, every, default);
+    assert!(problems.is_empty(), "{every:?} {default:?}: {problems:#?}");
+
+    // The checker fires on a planted wrong number.
+    let planted = description.replacen(&every.0.to_string(), &(every.0 - 1).to_string(), 1);
+    assert!(
+        !stated_reservation_problems(&planted, &deploying, every, default).is_empty(),
+        "{planted}"
+    );
+}
+
 #[test]
 fn each_job_reads_the_secret_of_its_own_role_given_or_made_by_the_stack() {
     let t = template();
@@ -308,7 +435,14 @@ fn each_job_reads_the_secret_of_its_own_role_given_or_made_by_the_stack() {
         // The one secret it may read is the one it is told to.
         let policies = format!("{:?}", f["Policies"]);
         let reads: Vec<&str> = policies.matches("GetSecretValue").collect();
-        assert_eq!(reads.len(), 1, "{function}: {policies}");
+        // drift-check reads the hand-over key too (DriftHandOverKey), no database login.
+        let handover = usize::from(function == "DriftCheckFunction");
+        assert_eq!(
+            policies.matches("DriftHandOverKey").count(),
+            handover,
+            "{function}: {policies}"
+        );
+        assert_eq!(reads.len(), 1 + handover, "{function}: {policies}");
         let statement_resource = format!("{env:?}");
         assert!(
             policies.contains(&statement_resource),

@@ -23,6 +23,9 @@ const MODES: [&str; 3] = ["create", "existing", "none"];
 
 const VPC: &str = "vpc-0aaaaaaaaaaaaaaa1";
 
+/// The managed group: with it drift-check's rules half, which calls EC2, is deployed.
+const GROUP: &str = "sg-0bbbbbbbbbbbbbbb2";
+
 /// The VPC's CIDRs as a deploy gives them: one, two, and the most a VPC holds by default (5).
 const CLIENT_CIDRS: [&str; 3] = [
     "10.0.0.0/16",
@@ -55,14 +58,15 @@ fn endpoints(l: &Layout) -> Vec<Endpoint> {
         .collect()
 }
 
-/// The layout's parameters beyond the required ones: `modes` per service, and the VPC and its
-/// CIDRs an endpoint created needs.
+/// The layout's parameters beyond the required ones: `modes` per service, a managed group (so
+/// that a part calls EC2), and the VPC and its CIDRs an endpoint created needs.
 fn network(modes: [&'static str; 2], cidrs: &'static str) -> Vec<(&'static str, &'static str)> {
     let mut given: Vec<(&str, &str)> = SERVICES
         .iter()
         .zip(modes)
         .map(|((parameter, _), mode)| (*parameter, mode))
         .collect();
+    given.push(("DatabaseSecurityGroupId", GROUP));
     given.push(("VpcId", VPC));
     given.push(("EndpointClientCidrs", cidrs));
     given
@@ -368,6 +372,12 @@ fn an_endpoint_is_created_only_for_a_deployed_part_that_calls_its_service() {
         services
     };
     assert_eq!(created(&[]), ["ec2", "secretsmanager"]);
+    // drift-check's users half alone (no managed group) calls Cognito from its lister, outside
+    // the VPC, and never EC2.
+    assert_eq!(
+        created(&[("DatabaseSecurityGroupId", "")]),
+        ["secretsmanager"]
+    );
     // The sign-up sync alone calls Secrets Manager only (pool-trigger runs outside the VPC).
     assert_eq!(
         created(&[
@@ -375,5 +385,34 @@ fn an_endpoint_is_created_only_for_a_deployed_part_that_calls_its_service() {
             ("DeployDriftCheck", "false")
         ]),
         ["secretsmanager"]
+    );
+}
+
+#[test]
+fn an_ec2_endpoint_asked_for_where_no_part_calls_ec2_needs_no_vpc_or_clients() {
+    let t = template();
+    // The users half of drift-check alone (no managed group, no developer access), in a VPC
+    // that has its own Secrets Manager endpoint: Ec2VpcEndpoint=create creates nothing, so
+    // neither VpcId nor EndpointClientCidrs is asked for.
+    let given = [
+        ("DeployDeveloperAccess", "false"),
+        ("DeployDriftCheck", "true"),
+        ("DatabaseSecurityGroupId", ""),
+        ("SecretsManagerVpcEndpoint", "existing"),
+        ("Ec2VpcEndpoint", "create"),
+    ];
+    let l = Layout::new(&t, &given);
+    assert!(l.condition("DriftUsers") && !l.condition("DriftRules"));
+    assert!(endpoints(&l).is_empty());
+    assert_eq!(l.refusals(), Vec::<String>::new());
+
+    // With the rules half (a managed group) the endpoint is created, and both are asked for.
+    let mut with_group = given.to_vec();
+    with_group.push(("DatabaseSecurityGroupId", GROUP));
+    let refused = Layout::new(&t, &with_group).refusals();
+    assert!(
+        refused.iter().any(|r| r.contains("VpcId"))
+            && refused.iter().any(|r| r.contains("EndpointClientCidrs")),
+        "{refused:?}"
     );
 }

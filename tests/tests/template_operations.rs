@@ -25,6 +25,7 @@ const ALARM_LOOKBACK_MAX_S: u64 = 86_400;
 
 const PROXY: &str = "app-proxy.proxy-abcdefghijkl.eu-west-1.rds.amazonaws.com";
 const OWN_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:own-AbCdEf";
+const POOL: &str = "eu-west-1_AbCdEf123";
 
 /// The layouts of issue 36 (a new account; an existing VPC with its own endpoints; an
 /// existing pool; the sign-up sync alone) and the two proxy layouts, by the parameters each
@@ -396,43 +397,81 @@ fn an_alarm_fires_when_drift_check_has_not_run_in_two_schedule_periods() {
 /// never among them. The layouts the Rules let deploy where one does not.
 fn proxy_logins_it_cannot_know(t: &Value) -> Vec<String> {
     let mut unknown = Vec::new();
-    for iam in ["false", "true"] {
-        for post in ["", OWN_SECRET] {
-            for pre in ["", OWN_SECRET] {
-                let given = [
-                    ("DbProxyEndpoint", PROXY),
-                    ("DbProxyIamAuth", iam),
-                    ("DbProxyResourceId", "prx-0abc"),
-                    ("DbIamUser", "post_confirmation_iam"),
-                    ("PostConfirmationSecretArn", post),
-                    ("PreSignUpSecretArn", pre),
-                    // sign-in-guard logs in with a password too, like pre-sign-up.
-                    ("SignInGuardSecretArn", pre),
-                ];
-                let l = Layout::new(t, &given);
-                if !l.refusals().is_empty() {
-                    continue;
-                }
-                for (name, f) in l.functions() {
-                    let env = l.environment(f);
-                    let got = |var: &str| env.get(var).cloned().flatten();
-                    if got("DB_HOST").as_ref().and_then(J::as_str) != Some(PROXY) {
+    // A pool created here; an existing one without our PreSignUp, with it, with sign-in-guard.
+    let pools = [
+        ("", "false", "false"),
+        (POOL, "false", "false"),
+        (POOL, "true", "false"),
+        (POOL, "false", "true"),
+    ];
+    for (pool, pre_sign_up, guard) in pools {
+        for iam in ["false", "true"] {
+            for post in ["", OWN_SECRET] {
+                for pre in ["", OWN_SECRET] {
+                    let given = [
+                        ("UserPoolId", pool),
+                        ("PreSignUpOnExistingPool", pre_sign_up),
+                        ("SignInGuardOnExistingPool", guard),
+                        ("DbProxyEndpoint", PROXY),
+                        ("DbProxyIamAuth", iam),
+                        ("DbProxyResourceId", "prx-0abc"),
+                        ("DbIamUser", "post_confirmation_iam"),
+                        ("PostConfirmationSecretArn", post),
+                        ("PreSignUpSecretArn", pre),
+                        // sign-in-guard logs in with a password too, like pre-sign-up.
+                        ("SignInGuardSecretArn", pre),
+                    ];
+                    let l = Layout::new(t, &given);
+                    if !l.refusals().is_empty() {
                         continue;
                     }
-                    let iam_login = got("DB_AUTH").as_ref().and_then(J::as_str) == Some("iam");
-                    let given_secret =
-                        got("DB_SECRET_ARN").as_ref().and_then(J::as_str) == Some(OWN_SECRET);
-                    if !iam_login && !given_secret {
-                        unknown.push(format!(
-                            "iam={iam} post={post:?} pre={pre:?}: {name} logs in with {:?}",
+                    for (name, f) in l.functions() {
+                        let env = l.environment(f);
+                        let got = |var: &str| env.get(var).cloned().flatten();
+                        if got("DB_HOST").as_ref().and_then(J::as_str) != Some(PROXY) {
+                            continue;
+                        }
+                        let iam_login = got("DB_AUTH").as_ref().and_then(J::as_str) == Some("iam");
+                        let given_secret =
+                            got("DB_SECRET_ARN").as_ref().and_then(J::as_str) == Some(OWN_SECRET);
+                        if !iam_login && !given_secret {
+                            unknown.push(format!(
+                            "iam={iam} post={post:?} pre={pre:?} pool={pool:?}: {name} logs in with {:?}",
                             got("DB_SECRET_ARN")
                         ));
+                        }
                     }
                 }
             }
         }
     }
     unknown
+}
+
+#[test]
+fn behind_the_proxy_an_existing_pool_without_our_pre_sign_up_needs_no_pre_sign_up_secret() {
+    let t = template();
+    // Layout (c), an existing pool that keeps its own PreSignUp, behind the proxy with passwords.
+    let c_behind_the_proxy = vec![
+        ("UserPoolId", POOL),
+        ("DatabaseSecurityGroupId", "sg-0bbbbbbbbbbbbbbb2"),
+        ("DbProxyEndpoint", PROXY),
+        ("PostConfirmationSecretArn", OWN_SECRET),
+    ];
+    let l = Layout::new(&t, &c_behind_the_proxy);
+    let functions: Vec<&str> = l.functions().into_iter().map(|(n, _)| n).collect();
+    assert!(!functions.contains(&"PreSignUpFunction"), "{functions:?}");
+    assert!(!functions.contains(&"SignInGuardFunction"), "{functions:?}");
+    assert_eq!(l.refusals(), Vec::<String>::new());
+
+    // Our PreSignUp wired on that pool: its secret is asked for again.
+    let mut wired = c_behind_the_proxy.clone();
+    wired.push(("PreSignUpOnExistingPool", "true"));
+    let refused = Layout::new(&t, &wired).refusals();
+    assert!(
+        refused.len() == 1 && refused[0].contains("PreSignUpSecretArn"),
+        "{refused:?}"
+    );
 }
 
 #[test]

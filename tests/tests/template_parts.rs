@@ -147,8 +147,9 @@ const DEVELOPER_ACCESS: [&str; 10] = [
     "SgIpUpdateFailuresAlarm",
     "SgIpUpdateThrottlesAlarm",
 ];
-const DRIFT_CHECK: [&str; 8] = [
+const DRIFT_CHECK: [&str; 9] = [
     "DriftCheckLogGroup",
+    "DriftHandOverKey",
     "DriftCheckFailures",
     "DriftCheckFailuresPolicy",
     "DriftCheckFunction",

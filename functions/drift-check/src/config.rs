@@ -61,6 +61,9 @@ pub struct Config {
     /// the quota "Inbound or outbound rules per security group"; 60 by default): each group's
     /// use is reported against it, and a missing rule is created only where there is room.
     pub rules_per_group: usize,
+    /// The secret holding the hand-over key (`DRIFT_HANDOVER_KEY_SECRET_ARN`): required where
+    /// the users half takes the lister's hand-over, each of which must be signed with it.
+    pub handover_key_secret: Option<String>,
 }
 
 /// The namespace when `METRICS_NAMESPACE` is unset (local runs).
@@ -125,10 +128,16 @@ impl Config {
                 "printable ASCII, at most 255 characters, not starting with AWS/",
             ));
         }
+        let users_from = crate::listing::UsersFrom::from_lookup(env)?;
+        let handover_key_secret = crate::listing::handover_key_secret(
+            env,
+            checks.users && users_from == crate::listing::UsersFrom::Lister,
+        )?;
         Ok(Self {
             db: DbConfig::from_lookup(env)?,
             checks,
-            users_from: crate::listing::UsersFrom::from_lookup(env)?,
+            users_from,
+            handover_key_secret,
             user_pool_id,
             mode,
             lapse,
@@ -201,6 +210,19 @@ fn managed_groups(env: &impl Env) -> Result<Option<Vec<SecurityGroupId>>, Config
             "expected sg-... ids, comma-separated",
         ));
     }
+    // DatabaseSecurityGroupId and AdditionalDatabaseSecurityGroupIds: the IAM grants cover
+    // the first and four more.
+    let most = 1 + ingress::capacity::MAX_ADDITIONAL_GROUPS;
+    if groups.len() > most {
+        return Err(ConfigError::invalid(
+            VAR,
+            format!(
+                "{} groups named; at most {most} (DatabaseSecurityGroupId and at most four \
+                 AdditionalDatabaseSecurityGroupIds: the template grants no more)",
+                groups.len()
+            ),
+        ));
+    }
     Ok(Some(groups))
 }
 
@@ -232,6 +254,8 @@ pub struct State {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub config: Config,
     pub schema: SchemaGuard,
+    /// The hand-over key, read on the first hand-over (`None`: no hand-over is taken).
+    pub handover_key: Option<crate::listing::key::HandOverKey>,
 }
 
 impl State {
@@ -244,7 +268,12 @@ impl State {
             &sdk,
             config.aws_timeout,
         ));
+        let handover_key = config.handover_key_secret.clone().map(|arn| {
+            let sdk = shared::aws::with_timeout(&sdk, config.aws_timeout);
+            crate::listing::key::HandOverKey::new(aws_sdk_secretsmanager::Client::new(&sdk), arn)
+        });
         Ok(Self {
+            handover_key,
             db,
             ec2: Ec2::new(&sdk, config.aws_timeout),
             cognito,
@@ -281,6 +310,22 @@ mod tests {
         assert_eq!(c.lapse, Lapse::Report);
         let e = config(&[("DRIFT_LAPSE", "never")]).unwrap_err();
         assert_eq!(e.var(), "DRIFT_LAPSE");
+    }
+
+    /// A users half fed by the lister takes hand-overs only signed with the stack's key: it
+    /// does not start without the secret holding it.
+    #[test]
+    fn the_lister_s_hand_over_needs_its_key() {
+        let e = config(&[("DRIFT_USERS_FROM", "lister")]).unwrap_err();
+        assert_eq!(e.var(), "DRIFT_HANDOVER_KEY_SECRET_ARN");
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf";
+        let c = config(&[
+            ("DRIFT_USERS_FROM", "lister"),
+            ("DRIFT_HANDOVER_KEY_SECRET_ARN", arn),
+        ])
+        .unwrap();
+        assert_eq!(c.handover_key_secret.as_deref(), Some(arn));
+        assert_eq!(config(&[]).unwrap().handover_key_secret, None);
     }
 
     /// Both halves unless told; a half named is the only one run; the users half needs its
@@ -343,7 +388,16 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(ids, ["sg-0123456789abcdef0", "sg-0a1b2c3d"]);
-        for bad in ["sg-XYZ", "sg-0a1b2c3d,0.0.0.0/0", " , "] {
+        let five = "sg-0a1b2c3d,sg-0aaaaaaa,sg-0bbbbbbb,sg-0ccccccc,sg-0ddddddd";
+        assert_eq!(
+            config(&[("SECURITY_GROUP_IDS", five)])
+                .unwrap()
+                .managed_groups
+                .map(|g| g.len()),
+            Some(5)
+        );
+        let six = "sg-0a1b2c3d,sg-0aaaaaaa,sg-0bbbbbbb,sg-0ccccccc,sg-0ddddddd,sg-0eeeeeee";
+        for bad in ["sg-XYZ", "sg-0a1b2c3d,0.0.0.0/0", " , ", six] {
             let e = config(&[("SECURITY_GROUP_IDS", bad)]).unwrap_err();
             assert_eq!(e.var(), "SECURITY_GROUP_IDS", "{bad}: {e}");
         }

@@ -86,20 +86,30 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answer, 
 async fn run(state: &State, event: LambdaEvent<Value>) -> Result<Answer, Error> {
     let started = Instant::now();
     let (payload, context) = event.into_parts();
-    let parsed = match listing::parse(&payload) {
+    let parsed = match listing::envelope(&payload) {
         None => request::parse(&payload)
             .map(|r| (r, Users::Configured))
             .map_err(Error::from),
-        Some(hand_over) => match hand_over {
-            Ok(h) if state.config.users_from == UsersFrom::Lister && state.config.checks.users => {
-                match hand_over_request(state, h).await {
-                    Ok(Ok(staged)) => return Ok(Answer::Staged(staged)),
-                    Ok(Err(run)) => Ok(run),
+        Some(sealed) => match (sealed, &state.handover_key) {
+            (Ok(sealed), Some(key))
+                if state.config.users_from == UsersFrom::Lister && state.config.checks.users =>
+            {
+                // Opened (signature, freshness, limits) before anything reaches the database.
+                let opened = match key.get().await {
+                    Ok(key) => sealed.open(key, listing::unix_now()),
+                    Err(e) => Err(e),
+                };
+                match opened.map_err(Error::from) {
+                    Ok(h) => match hand_over_request(state, h).await {
+                        Ok(Ok(staged)) => return Ok(Answer::Staged(staged)),
+                        Ok(Err(run)) => Ok(run),
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 }
             }
-            Ok(_) => Err(HandOverError::NotExpected.into()),
-            Err(e) => Err(e.into()),
+            (Ok(_), _) => Err(HandOverError::NotExpected.into()),
+            (Err(e), _) => Err(e.into()),
         },
     };
     let (request, users) = match parsed {
@@ -227,6 +237,10 @@ async fn check(
             }
             rules_check::check_group(state, client, group, run, deadline).await?;
         }
+        // Rows placed in a group removed from the configured ones: no pass above visits it.
+        if *scope == Scope::All && state.config.managed_groups.is_some() {
+            rules_check::report_placed_outside(client, &groups, run).await?;
+        }
     } else if *scope != Scope::All {
         // Deployed without the rules half (no managed group): a security-group event has
         // nothing here to check.
@@ -280,7 +294,7 @@ async fn hand_over_request(
         )))
     };
     match h {
-        HandOver::Begin { pool: asked } if asked != pool => {
+        HandOver::Begin { pool: asked, .. } if asked != pool => {
             Err(HandOverError::ForeignPool(shared::errors::truncate(&asked, 64)).into())
         }
         HandOver::Begin { .. } => {

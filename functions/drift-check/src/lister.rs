@@ -5,9 +5,13 @@
 //! well under the 6 MB payload), and ends with `complete`, in which drift-check runs the whole
 //! check, both halves; its answer is the lister's. A listing that breaks off ends with
 //! `broken_off`: drift-check checks the rules half only, compares nothing of the listing, and
-//! the lister fails, so its errors alarm says so.
+//! the lister fails, so its errors alarm says so. A listing that cannot begin (the hand-over
+//! key unreadable, `begin` refused or unanswered) still asks drift-check for the rules half's
+//! run, so a lapsed rule is revoked on time, and the lister fails. Every hand-over is signed
+//! with the stack's hand-over key ([`crate::listing::seal`]).
 
 pub mod config;
+pub mod key;
 
 use std::time::{Duration, Instant};
 
@@ -17,13 +21,14 @@ use serde_json::{Value, json};
 use shared::{
     deadline::Deadline,
     errors::{Classified, diagnostic},
+    signing::SigningKey,
 };
 
 pub use config::{Lister, ListerConfig};
 
 use crate::{
     cognito_pages::{self, Fetched, Pool},
-    listing::{MAX_CHUNK_USERS, Staged},
+    listing::{MAX_CHUNK_USERS, Staged, seal, unix_now},
     pacing::{Pacer, backoff},
     request::{self, Scope},
 };
@@ -89,20 +94,35 @@ pub async fn handle(lister: &Lister, event: LambdaEvent<Value>) -> Result<Value,
     let deadline = end.checked_sub(lister.config.final_call).unwrap_or(started);
     let mode = request.mode.map(|m| m.as_str());
     let trigger = shared::errors::truncate(&request.trigger, 64);
+    // The rules half's run alone, without a listing.
+    let rules_only = json!({"mode": mode, "trigger": format!("lister:{trigger}")});
     let Some(pool) = lister.config.user_pool_id.as_deref() else {
         // No users half: only the rules half's run, started here as the schedule's target.
-        let start = json!({"mode": mode, "trigger": format!("lister:{trigger}")});
         return invoke(
             &lister.lambda_final,
             &lister.config.check_function,
-            &start,
-            end,
+            &rules_only,
+            Within {
+                deadline: end,
+                room: lister.config.final_call,
+            },
         )
         .await
         .inspect_err(|e| tracing::error!(error = %e, outcome = "error", "drift-check lister"));
     };
+    let key = match &lister.handover_key {
+        Some(source) => source.get().await.map_err(ListerError::HandOver),
+        None => Err(ListerError::HandOver(
+            "no hand-over key (DRIFT_HANDOVER_KEY_SECRET_ARN)".into(),
+        )),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => return not_begun(lister, e, &rules_only, end).await,
+    };
     let mut run = Handing {
         lister,
+        key,
         pool,
         listing: String::new(),
         chunks: 0,
@@ -110,9 +130,15 @@ pub async fn handle(lister: &Lister, event: LambdaEvent<Value>) -> Result<Value,
         buffer: Vec::new(),
         buffered_bytes: 0,
     };
-    let begin = json!({"hand_over": {"op": "begin", "pool": pool}});
-    let staged: Staged = serde_json::from_value(run.call(&begin, deadline).await?)
-        .map_err(|e| ListerError::HandOver(format!("drift-check's answer to begin: {e}")))?;
+    let begin = json!({"hand_over": {"op": "begin", "pool": pool, "issued_at": unix_now()}});
+    let begun = run.call(&begin, deadline).await.and_then(|answer| {
+        serde_json::from_value::<Staged>(answer)
+            .map_err(|e| ListerError::HandOver(format!("drift-check's answer to begin: {e}")))
+    });
+    let staged = match begun {
+        Ok(staged) => staged,
+        Err(e) => return not_begun(lister, e, &rules_only, end).await,
+    };
     run.listing = staged.listing;
     run.chunks = staged.chunks;
     run.users = staged.users;
@@ -136,11 +162,18 @@ pub async fn handle(lister: &Lister, event: LambdaEvent<Value>) -> Result<Value,
         }
     };
     let broke_off = end_call["hand_over"]["op"] == "broken_off";
+    // A throttled last call is tried again only while drift-check's whole run still fits: the
+    // lister would otherwise time out before the answer while the run goes on unseen. If it
+    // does not, the lister fails (HandOver) and nothing of the listing is compared; the
+    // listing is left staging, unsuspended, and the next run's `begin` supersedes it.
     let summary = invoke(
         &lister.lambda_final,
         &lister.config.check_function,
-        &end_call,
-        end,
+        &seal(key, &end_call),
+        Within {
+            deadline: end,
+            room: lister.config.final_call,
+        },
     )
     .await
     .inspect_err(|e| tracing::error!(error = %e, outcome = "error", "drift-check lister"))?;
@@ -159,9 +192,44 @@ pub async fn handle(lister: &Lister, event: LambdaEvent<Value>) -> Result<Value,
     Ok(summary)
 }
 
+/// A listing that could not begin: nothing of the pool is handed over, but the tick still
+/// runs the rules half (`rules_only`), as where there is no pool; then the lister fails with
+/// why the listing did not begin, so its errors alarm says so.
+async fn not_begun(
+    lister: &Lister,
+    e: ListerError,
+    rules_only: &Value,
+    end: Instant,
+) -> Result<Value, ListerError> {
+    tracing::warn!(error = %e, "the user listing could not begin; drift-check checks the rules half only");
+    let within = Within {
+        deadline: end,
+        room: lister.config.final_call,
+    };
+    match invoke(
+        &lister.lambda_final,
+        &lister.config.check_function,
+        rules_only,
+        within,
+    )
+    .await
+    {
+        Ok(summary) => {
+            tracing::info!(status = %summary["status"], "drift-check lister: rules half")
+        }
+        Err(run) => {
+            tracing::error!(error = %run, "drift-check lister: the rules half's run failed too")
+        }
+    }
+    tracing::error!(error = %e, outcome = "error", "drift-check lister");
+    Err(e)
+}
+
 /// One listing being handed over.
 struct Handing<'a> {
     lister: &'a Lister,
+    /// Signs every hand-over.
+    key: &'a SigningKey,
     pool: &'a str,
     listing: String,
     chunks: i32,
@@ -171,12 +239,16 @@ struct Handing<'a> {
 }
 
 impl Handing<'_> {
+    /// Hands `payload` (`{"hand_over": ...}`) over, signed.
     async fn call(&self, payload: &Value, deadline: Instant) -> Result<Value, ListerError> {
         invoke(
             &self.lister.lambda,
             &self.lister.config.check_function,
-            payload,
-            deadline,
+            &seal(self.key, payload),
+            Within {
+                deadline,
+                room: Duration::ZERO,
+            },
         )
         .await
     }
@@ -273,14 +345,31 @@ impl Handing<'_> {
     }
 }
 
-/// Invokes drift-check synchronously; its error answer is an error here. A throttled call
-/// (drift-check runs one invocation at a time: a CloudTrail run may hold it) waits and tries
-/// again while the deadline allows.
+/// The time a call has: it is tried again only while, sent after its wait, it still has `room`
+/// (the time it may take) before `deadline`.
+#[derive(Debug, Clone, Copy)]
+struct Within {
+    deadline: Instant,
+    room: Duration,
+}
+
+impl Within {
+    /// Whether a call throttled at `now` may be sent again after `wait`.
+    fn may_retry(self, now: Instant, wait: Duration) -> bool {
+        now + wait + self.room < self.deadline
+    }
+}
+
+/// Invokes drift-check synchronously; its error answer is an error here. The client makes one
+/// attempt ([`shared::aws::single_attempt`]): a call given up on may still be running in
+/// drift-check, so it is never sent again. Only a throttled call (drift-check runs one
+/// invocation at a time: a CloudTrail run may hold it), which Lambda refused without running
+/// it, waits and is tried again while `within` allows.
 async fn invoke(
     client: &aws_sdk_lambda::Client,
     function: &str,
     payload: &Value,
-    deadline: Instant,
+    within: Within,
 ) -> Result<Value, ListerError> {
     let body = Blob::new(payload.to_string().into_bytes());
     let mut throttled = 0;
@@ -296,9 +385,9 @@ async fn invoke(
             Err(e) if e.code() == Some("TooManyRequestsException") => {
                 let wait = backoff(throttled);
                 throttled += 1;
-                if Instant::now() + wait >= deadline {
+                if !within.may_retry(Instant::now(), wait) {
                     return Err(ListerError::HandOver(
-                        "drift-check stayed busy (throttled)".into(),
+                        "drift-check stayed busy (throttled) until too little time was left".into(),
                     ));
                 }
                 tracing::warn!(
@@ -323,5 +412,36 @@ async fn invoke(
             )));
         }
         return Ok(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throttled last call is not sent again once drift-check's whole run no longer fits
+    /// before the lister's end: it would start a run whose answer the lister never sees.
+    #[test]
+    fn a_throttled_last_call_is_retried_only_while_the_whole_run_still_fits() {
+        let now = Instant::now();
+        let final_call = Duration::from_secs(310);
+        let wait = Duration::from_secs(2);
+        let last = |left: u64| Within {
+            deadline: now + Duration::from_secs(left),
+            room: final_call,
+        };
+        assert!(last(900).may_retry(now, wait));
+        assert!(last(313).may_retry(now, wait));
+        // Before the end, but with less than the run's time left after the wait.
+        assert!(!last(312).may_retry(now, wait));
+        assert!(!last(200).may_retry(now, wait));
+        // A hand-over needs no room beyond its deadline (the listing's, already short of the
+        // last call's time).
+        let handover = Within {
+            deadline: now + Duration::from_secs(3),
+            room: Duration::ZERO,
+        };
+        assert!(handover.may_retry(now, wait));
+        assert!(!handover.may_retry(now, Duration::from_secs(3)));
     }
 }

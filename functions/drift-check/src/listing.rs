@@ -4,16 +4,22 @@
 //! synchronous invocation, well under Lambda's 6 MB payload) and ends with `complete` or
 //! `broken_off`; drift-check stages the chunks in Postgres ([`store`]) and compares only a
 //! listing whose every counted chunk arrived. What arrives is checked here first: whoever may
-//! invoke drift-check can send anything.
+//! invoke drift-check can send anything. Every hand-over is signed with the stack's hand-over
+//! key ([`seal`], [`Sealed::open`]), which only the lister's and drift-check's roles may read:
+//! a forged one is refused before anything reaches the database.
 
+pub mod key;
 pub mod store;
 
 use std::collections::HashMap;
 
 use aws_sdk_cognitoidentityprovider::types::UserStatusType;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use shared::env::{ConfigError, Env};
+use serde_json::{Value, json};
+use shared::{
+    env::{ConfigError, Env},
+    signing::SigningKey,
+};
 
 use crate::request::Mode;
 
@@ -38,6 +44,28 @@ impl UsersFrom {
                 "expected cognito or lister",
             )),
         }
+    }
+}
+
+/// The secret holding the stack's hand-over key (`DRIFT_HANDOVER_KEY_SECRET_ARN`): required
+/// where hand-overs are signed or opened (`required`), an ARN of Secrets Manager's.
+pub fn handover_key_secret(env: &impl Env, required: bool) -> Result<Option<String>, ConfigError> {
+    const VAR: &str = "DRIFT_HANDOVER_KEY_SECRET_ARN";
+    let value = if required {
+        Some(env.required(VAR, "(arn:aws:secretsmanager:...), for the hand-over")?)
+    } else {
+        env.non_empty(VAR)
+    };
+    match value {
+        Some(arn)
+            if !arn.starts_with("arn:") || arn.split(':').nth(2) != Some("secretsmanager") =>
+        {
+            Err(ConfigError::invalid(
+                VAR,
+                "expected a Secrets Manager secret ARN",
+            ))
+        }
+        other => Ok(other),
     }
 }
 
@@ -89,8 +117,10 @@ const MAX_REASON_CHARS: usize = 1000;
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HandOver {
     /// Opens a listing of `pool` (which must be drift-check's own), or continues the one a
-    /// run suspended; the answer names it (and the token to continue from).
-    Begin { pool: String },
+    /// run suspended; the answer names it (and the token to continue from). `issued_at`
+    /// (Unix seconds) must be within [`BEGIN_FRESH_SECS`] of drift-check's clock: an old
+    /// `begin`, replayed, would supersede the listing being staged.
+    Begin { pool: String, issued_at: i64 },
     /// Stages chunk `seq` (0, 1, 2, ... with no gap) of `listing`.
     Chunk {
         listing: String,
@@ -134,6 +164,12 @@ pub enum HandOver {
 pub enum HandOverError {
     #[error("not a hand-over: {0}")]
     Malformed(String),
+    #[error("the hand-over is not signed with the stack's hand-over key")]
+    BadSignature,
+    #[error("the begin was issued {0} s from drift-check's clock: too far")]
+    Stale(i64),
+    #[error("the hand-over key could not be read: {0}")]
+    NoKey(String),
     #[error("the hand-over is too large: {0}")]
     TooLarge(String),
     #[error("the listing names pool {0:?}, not drift-check's")]
@@ -150,18 +186,70 @@ pub enum HandOverError {
     NotExpected,
 }
 
-/// Reads a hand-over out of a payload: `None` when the payload is not one (any other request),
-/// an error when it is one but malformed or over a limit.
-pub fn parse(payload: &Value) -> Option<Result<HandOver, HandOverError>> {
-    let inner = payload.as_object()?.get("hand_over")?;
-    if payload.as_object().is_some_and(|o| o.len() != 1) {
-        return Some(Err(HandOverError::Malformed(
-            "fields besides hand_over".into(),
-        )));
+/// How far a `begin`'s `issued_at` may be from drift-check's clock, either way.
+pub const BEGIN_FRESH_SECS: i64 = 300;
+
+/// A hand-over as it arrives: the op's JSON, exactly the bytes signed, and the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    body: String,
+    signature: String,
+}
+
+/// The payload that hands `payload` (`{"hand_over": {"op": ...}}`) over: the op as the JSON
+/// text signed (so no one need serialize it the same way twice) and its signature.
+pub fn seal(key: &SigningKey, payload: &Value) -> Value {
+    let body = payload["hand_over"].to_string();
+    let signature = key.sign(body.as_bytes());
+    json!({"hand_over": body, "signature": signature})
+}
+
+/// Reads a sealed hand-over out of a payload: `None` when the payload is not one (any other
+/// request), an error when its envelope is malformed.
+pub fn envelope(payload: &Value) -> Option<Result<Sealed, HandOverError>> {
+    let object = payload.as_object()?;
+    let inner = object.get("hand_over")?;
+    let malformed = |why: &str| Some(Err(HandOverError::Malformed(why.into())));
+    if object.keys().any(|k| k != "hand_over" && k != "signature") {
+        return malformed("fields besides hand_over and signature");
     }
-    let parsed = HandOver::deserialize(inner)
-        .map_err(|e| HandOverError::Malformed(shared::errors::truncate(&e.to_string(), 200)));
-    Some(parsed.and_then(|h| check(&h).map(|()| h)))
+    let (Some(body), Some(signature)) = (inner.as_str(), object.get("signature")) else {
+        return Some(Err(HandOverError::BadSignature));
+    };
+    let Some(signature) = signature.as_str() else {
+        return Some(Err(HandOverError::BadSignature));
+    };
+    Some(Ok(Sealed {
+        body: body.to_owned(),
+        signature: signature.to_owned(),
+    }))
+}
+
+impl Sealed {
+    /// The hand-over, once its signature is `key`'s and, for `begin`, it was issued within
+    /// [`BEGIN_FRESH_SECS`] of `now` (Unix seconds); then the limits every hand-over keeps.
+    pub fn open(&self, key: &SigningKey, now: i64) -> Result<HandOver, HandOverError> {
+        if !key.verifies(self.body.as_bytes(), &self.signature) {
+            return Err(HandOverError::BadSignature);
+        }
+        let h: HandOver = serde_json::from_str(&self.body)
+            .map_err(|e| HandOverError::Malformed(shared::errors::truncate(&e.to_string(), 200)))?;
+        if let HandOver::Begin { issued_at, .. } = h {
+            let skew = now.saturating_sub(issued_at);
+            if skew.saturating_abs() > BEGIN_FRESH_SECS {
+                return Err(HandOverError::Stale(skew));
+            }
+        }
+        check(&h)?;
+        Ok(h)
+    }
+}
+
+/// Now in Unix seconds, as `begin`'s `issued_at` is written and read.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn too_large(what: String) -> HandOverError {
@@ -171,7 +259,7 @@ fn too_large(what: String) -> HandOverError {
 /// The limits every hand-over keeps, whoever sent it.
 fn check(h: &HandOver) -> Result<(), HandOverError> {
     match h {
-        HandOver::Begin { pool } if pool.len() > 64 => Err(too_large("the pool id".into())),
+        HandOver::Begin { pool, .. } if pool.len() > 64 => Err(too_large("the pool id".into())),
         HandOver::Begin { .. } => Ok(()),
         HandOver::Chunk {
             listing,
@@ -299,80 +387,4 @@ pub struct Staged {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    const ID: &str = "0b5e7a51-dead-4bee-8a0a-000000000000";
-
-    #[test]
-    fn drift_check_lists_the_pool_itself_unless_told_the_lister_does() {
-        let from = |v: &'static str| {
-            let env: HashMap<&str, &str> = [("DRIFT_USERS_FROM", v)].into_iter().collect();
-            UsersFrom::from_lookup(&env)
-        };
-        assert_eq!(from("").unwrap(), UsersFrom::Cognito);
-        assert_eq!(from("cognito").unwrap(), UsersFrom::Cognito);
-        assert_eq!(from("lister").unwrap(), UsersFrom::Lister);
-        assert_eq!(from("both").unwrap_err().var(), "DRIFT_USERS_FROM");
-    }
-
-    #[test]
-    fn other_requests_are_not_hand_overs() {
-        for p in [
-            json!({}),
-            json!(null),
-            json!({"mode": "report"}),
-            json!([1]),
-        ] {
-            assert!(parse(&p).is_none(), "{p}");
-        }
-    }
-
-    #[test]
-    fn a_chunk_is_read_with_its_users() {
-        let p = json!({"hand_over": {"op": "chunk", "listing": ID, "seq": 0, "users": [
-            {"username": "u", "status": "CONFIRMED", "attributes": {"sub": "s"}}]}});
-        let HandOver::Chunk { users, .. } = parse(&p).unwrap().unwrap() else {
-            panic!()
-        };
-        assert!(users[0].owes_row());
-    }
-
-    #[test]
-    fn hostile_hand_overs_are_refused_by_what_is_wrong() {
-        let chunk = |users: Value| json!({"hand_over": {"op": "chunk", "listing": ID, "seq": 0, "users": users}});
-        let big = "x".repeat(MAX_ATTRIBUTE_VALUE_BYTES + 1);
-        let many: HashMap<String, String> = (0..=MAX_ATTRIBUTES)
-            .map(|i| (format!("a{i}"), "v".to_owned()))
-            .collect();
-        let cases = [
-            chunk(json!([{"username": "u", "status": null, "attributes": {"sub": big}}])),
-            chunk(json!([{"username": "u", "status": null, "attributes": many}])),
-            chunk(json!(
-                (0..=MAX_CHUNK_USERS)
-                    .map(|_| json!({"username": null, "status": null, "attributes": {}}))
-                    .collect::<Vec<_>>()
-            )),
-        ];
-        for c in cases {
-            assert!(
-                matches!(parse(&c), Some(Err(HandOverError::TooLarge(_)))),
-                "{:.200}",
-                c.to_string()
-            );
-        }
-        let malformed = [
-            json!({"hand_over": {"op": "chunk", "listing": "1' OR '1'='1", "seq": 0, "users": []}}),
-            json!({"hand_over": {"op": "chunk", "listing": ID, "seq": -1, "users": []}}),
-            json!({"hand_over": {"op": "delete_everything"}}),
-            json!({"hand_over": {"op": "begin", "pool": "p"}, "mode": "remediate"}),
-            json!({"hand_over": {"op": "chunk", "listing": ID, "seq": 0, "users": [
-                {"username": "u", "status": null, "attributes": {}, "extra": 1}]}}),
-        ];
-        for m in malformed {
-            assert!(matches!(parse(&m), Some(Err(_))), "{m}");
-        }
-    }
-}
+mod tests;

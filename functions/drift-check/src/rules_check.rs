@@ -220,6 +220,28 @@ pub async fn check_group(
     Ok(())
 }
 
+/// Reports each row whose rule is placed outside the `managed` groups: no run visits that
+/// group, so its rule neither lapses nor is revoked, and the function has no grant to change
+/// it. The developer's next update places it again; until then the operator sees it here.
+pub async fn report_placed_outside(
+    client: &ClientWrapper,
+    managed: &[String],
+    run: &mut Run,
+) -> Result<(), Error> {
+    for rule in store::rules_placed_outside(client, managed).await? {
+        let finding = Finding {
+            kind: Kind::PlacedOutside,
+            resource: format!("{}/owner:{}", rule.group(), rule.owner),
+            desired: Some(json!({"managed_groups": managed,
+                "drain": "docs/operating.md: draining a group before removing it"})),
+            actual: Some(desired_json(&rule)),
+            action: Action::Reported,
+        };
+        run.record(client, finding).await?;
+    }
+    Ok(())
+}
+
 /// The share of the quota at which a group's use is reported (and the capacity alarm fires).
 pub const CAPACITY_WARNING_PERCENT: f64 = 80.0;
 

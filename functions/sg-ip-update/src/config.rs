@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use ingress::{capacity::Groups, ec2::Ec2, group::SecurityGroupId};
+use ingress::{
+    capacity::{Groups, MAX_ADDITIONAL_GROUPS},
+    ec2::Ec2,
+    group::SecurityGroupId,
+};
 use shared::{
     db::{Db, DbConfig, DbError},
     env::{ConfigError, Env, ProcessEnv},
@@ -69,7 +73,8 @@ impl Config {
 }
 
 /// `security_group_id`, then the comma-separated `ADDITIONAL_SECURITY_GROUP_IDS` (each checked,
-/// none twice), held to `RULES_PER_SECURITY_GROUP` rules each.
+/// none twice, at most [`MAX_ADDITIONAL_GROUPS`]), held to `RULES_PER_SECURITY_GROUP` rules
+/// each.
 fn managed_groups(env: &impl Env, first: &SecurityGroupId) -> Result<Groups, ConfigError> {
     const VAR: &str = "ADDITIONAL_SECURITY_GROUP_IDS";
     let mut ids = vec![first.to_string()];
@@ -82,6 +87,16 @@ fn managed_groups(env: &impl Env, first: &SecurityGroupId) -> Result<Groups, Con
             return Err(ConfigError::invalid(VAR, format!("{id} is named twice")));
         }
         ids.push(group.to_string());
+    }
+    if ids.len() > 1 + MAX_ADDITIONAL_GROUPS {
+        return Err(ConfigError::invalid(
+            VAR,
+            format!(
+                "{} groups named; at most {MAX_ADDITIONAL_GROUPS} \
+                 (AdditionalDatabaseSecurityGroupIds: the template grants no more)",
+                ids.len() - 1
+            ),
+        ));
     }
     Ok(Groups {
         ids,
@@ -167,10 +182,17 @@ mod tests {
             ["sg-0123456789abcdef0", "sg-0aaaaaaa", "sg-0bbbbbbb"]
         );
         assert_eq!(c.groups.rules_per_group, 120);
+        let four = "sg-0aaaaaaa,sg-0bbbbbbb,sg-0ccccccc,sg-0ddddddd";
+        let c = with(&[("ADDITIONAL_SECURITY_GROUP_IDS", four)]).unwrap();
+        assert_eq!(c.groups.ids.len(), 5);
         for bad in [
             ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0aaaaaaa,sg-XYZ"),
             ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0aaaaaaa,sg-0aaaaaaa"),
             ("ADDITIONAL_SECURITY_GROUP_IDS", "sg-0123456789abcdef0"),
+            (
+                "ADDITIONAL_SECURITY_GROUP_IDS",
+                "sg-0aaaaaaa,sg-0bbbbbbb,sg-0ccccccc,sg-0ddddddd,sg-0eeeeeee",
+            ),
             ("RULES_PER_SECURITY_GROUP", "0"),
             ("RULES_PER_SECURITY_GROUP", "1001"),
             ("RULES_PER_SECURITY_GROUP", "sixty"),

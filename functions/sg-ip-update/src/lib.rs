@@ -21,6 +21,7 @@ pub mod handler;
 pub mod replay;
 pub mod request;
 pub mod source;
+pub mod stale;
 pub mod update;
 
 pub use config::{Config, State};
@@ -30,4 +31,4 @@ pub use request::{
     Envelope, IpChange, Request, Sender, caller_of, parse_event, parse_event_at, way_in,
 };
 pub use source::{Source, check_source};
-pub use update::is_stale;
+pub use stale::is_stale;

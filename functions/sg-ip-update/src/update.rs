@@ -3,8 +3,6 @@
 //! address, record the desired state, apply it in AWS and record the result with its audit
 //! row in one transaction. A sender the row does not accept never takes the lock.
 
-use std::time::SystemTime;
-
 use ingress::{
     capacity::{self, Family, Placed},
     ip::host_cidr,
@@ -13,7 +11,7 @@ use ingress::{
 };
 use shared::errors::truncate;
 
-use crate::{Error, Request, Sender, State, Summary, replay, request::storable};
+use crate::{Error, Request, Sender, State, Summary, replay, request::storable, stale::is_stale};
 
 /// Whether `sender` may move `rule`: a proven caller only when the row's principal names it,
 /// an unproven sender only when the row allows that. `Err` carries the refusal and the audit
@@ -235,19 +233,6 @@ async fn in_transaction(
     }
 }
 
-/// Whether a request sent at `sent` is older than the newest one the row has taken.
-/// EventBridge stamps events to the whole second while a direct request is stamped on
-/// arrival to the microsecond, so both are compared to the second: a request in the same
-/// second as the newest is taken (the later arrival wins), and only one from an earlier
-/// second is stale. A newer request is never dropped.
-pub fn is_stale(sent: Option<SystemTime>, newest: Option<SystemTime>) -> bool {
-    let second = |t: SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
-    matches!((sent, newest), (Some(s), Some(n)) if second(s) < second(n))
-}
-
 async fn update_locked(
     state: &State,
     client: &deadpool_postgres::ClientWrapper,
@@ -298,7 +283,9 @@ async fn update_locked(
         rule.description = d.clone();
     }
 
-    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied {
+    // A rule in a group no longer managed is placed again below, even at the same address.
+    let managed = state.groups.manages(rule.group());
+    if old == Some(cidr.into()) && rule.status == RuleStatus::Applied && managed {
         // The row says applied, but a rule deleted or edited by hand since would leave the
         // developer locked out until a remediate run: look before answering "unchanged".
         if let Some(id) = rule.aws_rule_id.as_deref() {
@@ -330,7 +317,7 @@ async fn update_locked(
     // Where the rule goes: a live rule stays in its group (moved in place, without looking for
     // room); a rule to be created goes to a managed group with room. With none, the request is
     // refused before anything is recorded: the row promises nothing no one can keep.
-    let target = match capacity::kept_in(&rule, cidr) {
+    let target = match capacity::kept_in(&rule, cidr, &state.groups) {
         Some(g) => g.to_owned(),
         None => {
             let family = Family::of_ipv6(cidr.is_ipv6());
@@ -340,11 +327,16 @@ async fn update_locked(
                 .await;
             match found {
                 Ok(Ok(g)) => g,
-                // The groups could not be read: try the rule's own group, whose failure is
-                // recorded and answered as any failure to apply is.
+                // The groups could not be read: try the rule's own group if it is still
+                // managed (else the first), whose failure is recorded and answered as any
+                // failure to apply is.
                 Err(e) => {
                     tracing::warn!(error = %e, "could not count the managed groups' rules");
-                    rule.group().to_owned()
+                    if managed {
+                        rule.group().to_owned()
+                    } else {
+                        state.groups.ids[0].clone()
+                    }
                 }
                 Ok(Err(no_room)) => {
                     let detail = no_room.to_string();
@@ -373,6 +365,16 @@ async fn update_locked(
         // Someone else behind the same address keeps that rule; this owner gets its own.
         rule.aws_rule_id = None;
     }
+    // The rule's group was removed from the managed ones: the rule is created in a managed
+    // group, and the old one revoked after, if the function may still (its IAM grant went
+    // with the group, so in AWS it usually may not: drift-check reports the row until then).
+    let left_behind = if managed {
+        None
+    } else {
+        rule.aws_rule_id
+            .take()
+            .map(|id| (rule.group().to_owned(), id))
+    };
     let placed =
         capacity::apply_with_room(&state.ec2, &state.groups, &rule, cidr, target, async |g| {
             store::mark_pending(client, row_id, cidr, sent_at, g).await
@@ -393,6 +395,13 @@ async fn update_locked(
             .await?;
             rule.aws_rule_id = Some(rule_id);
             rule.placed_group_id = Some(group);
+            if let Some((old_group, old_id)) = left_behind {
+                if let Err(e) = state.ec2.revoke(&old_group, &old_id).await {
+                    tracing::warn!(group = %old_group, rule_id = %old_id, error = %e,
+                        "could not revoke the rule left in a group no longer managed; \
+                         the operator removes it (docs/operating.md)");
+                }
+            }
             return Ok(Summary::of(&rule, AuditOutcome::Applied, cidr_text, old));
         }
         Err(capacity::PlaceFailed::Db(e)) => return Err(e.into()),
@@ -417,23 +426,4 @@ async fn update_locked(
     })
     .await?;
     Err(error)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn a_request_from_the_same_second_is_never_stale() {
-        let at = |ms: u64| Some(std::time::UNIX_EPOCH + Duration::from_millis(ms));
-        // A direct request at 58.317 s, then an EventBridge event stamped 58 s: the event is
-        // the newer one and must be taken.
-        assert!(!is_stale(at(58_000), at(58_317)));
-        assert!(is_stale(at(57_999), at(58_317)));
-        assert!(!is_stale(at(59_000), at(58_317)));
-        assert!(!is_stale(None, at(58_317)));
-        assert!(!is_stale(at(58_000), None));
-    }
 }

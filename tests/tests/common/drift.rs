@@ -13,6 +13,7 @@ use harness::{
     function_binary,
 };
 use serde_json::Value;
+use shared::signing::SigningKey;
 
 /// One test's world: a fresh database, a Cognito pool of its own, and clients for moto.
 pub struct World {
@@ -21,6 +22,10 @@ pub struct World {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub pool: String,
     pub moto: Stack,
+    /// The hand-over key's secret (`DRIFT_HANDOVER_KEY_SECRET_ARN`, given to every function
+    /// started here) and the key it holds, to sign hand-overs as the lister does.
+    pub handover_key_arn: String,
+    pub handover_key: String,
 }
 
 impl World {
@@ -29,13 +34,33 @@ impl World {
         let sdk = moto.sdk_config().await;
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
         let pool = aws::create_pool(&cognito).await;
+        let handover_key = format!("hand-over-{}", uuid::Uuid::new_v4().simple());
+        let handover_key_arn = aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(format!("handover-{}", uuid::Uuid::new_v4().simple()))
+            .secret_string(&handover_key)
+            .send()
+            .await
+            .expect("create_secret")
+            .arn()
+            .expect("arn")
+            .to_owned();
         World {
             db,
             ec2: aws_sdk_ec2::Client::new(&sdk),
             cognito,
             pool,
             moto,
+            handover_key_arn,
+            handover_key,
         }
+    }
+
+    /// `payload` (`{"hand_over": {"op": ...}}`) signed with the world's hand-over key, as the
+    /// lister sends it.
+    pub fn seal(&self, payload: &Value) -> Value {
+        let key = SigningKey::new(self.handover_key.as_bytes()).expect("a long enough key");
+        drift_check::listing::seal(&key, payload)
     }
 
     pub async fn shared() -> World {
@@ -43,7 +68,13 @@ impl World {
     }
 
     pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut vars = vec![("USER_POOL_ID", self.pool.as_str())];
+        let mut vars = vec![
+            ("USER_POOL_ID", self.pool.as_str()),
+            (
+                "DRIFT_HANDOVER_KEY_SECRET_ARN",
+                self.handover_key_arn.as_str(),
+            ),
+        ];
         vars.extend_from_slice(extra);
         function_env(&self.db, &self.moto, &vars)
     }

@@ -68,8 +68,10 @@ pub fn functions(ws: &Workspace) -> Vec<(String, String)> {
 /// A function whose binary carries `shared`'s database code but whose own code never reaches
 /// it, so it reads no database secret (and needs no key for one); and the names its crates
 /// would have to use to reach it. pool-trigger uses `shared` for logging and the SDK config;
-/// the one secret it reads is its own record key, granted as such. cfn-responder only
-/// invokes the migrations and answers CloudFormation.
+/// the one secret it reads is its own record key, granted as such. The drift-check lister's
+/// one secret is the hand-over key (`DriftHandOverKey`, under Secrets Manager's own key, so no
+/// `SecretKeyDecrypt`), granted as such. cfn-responder only invokes the migrations and
+/// answers CloudFormation.
 pub const NO_DATABASE: [(&str, &[&str]); 3] = [
     (
         "PoolTriggerFunction",

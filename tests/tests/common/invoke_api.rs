@@ -3,7 +3,7 @@
 //! loopback port answering `POST /2015-03-31/functions/{FunctionName}/invocations` as Lambda
 //! does. Each function name is served by a [`Target`]: the REAL binary run through the
 //! harness's Runtime API, or a planted fault (a function error, a service error, a connection
-//! closed unanswered, no answer at all). Every call is recorded.
+//! closed unanswered, no answer at all, an answer delayed). Every call is recorded.
 //!
 //! A function process reaches it through the SDK's `AWS_ENDPOINT_URL` ([`InvokeApi::env`]) or
 //! `AWS_ENDPOINT_URL_LAMBDA` ([`InvokeApi::endpoint`]). Used by cfn_responder.rs,
@@ -52,6 +52,8 @@ pub enum Target {
     Unreachable,
     /// The request is held and never answered: the caller must give up on its own.
     Silent,
+    /// `then`'s answer, given only after `delay`: a function that runs long.
+    Delayed { delay: Duration, then: Box<Target> },
     /// Each call takes the next of these targets; the last one stays (a function that is not
     /// ready at first, say, then answers).
     Sequence(Arc<Mutex<VecDeque<Target>>>),
@@ -283,6 +285,10 @@ async fn answer(target: Option<Target>, name: &str, payload: &Value) -> Answer {
         )),
         Some(Target::Unreachable) => None,
         Some(Target::Silent) => std::future::pending().await,
+        Some(Target::Delayed { delay, then }) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer(Some(*then), name, payload)).await
+        }
         Some(Target::Sequence(_)) => panic!("a sequence inside a sequence"),
     }
 }

@@ -21,10 +21,19 @@ pub struct ListerConfig {
     /// The bytes of users one hand-over aims at (`DRIFT_HANDOVER_BYTES`, default 1 MiB): well
     /// under Lambda's 6 MB synchronous payload and drift-check's own limit.
     pub handover_bytes: usize,
+    /// Each Cognito call's budget (`AWS_CALL_TIMEOUT_MS`, default 5 s).
     pub aws_timeout: Duration,
+    /// Each hand-over's (`begin`, `chunk`) budget, one attempt never re-sent
+    /// (`DRIFT_HANDOVER_TIMEOUT_MS`, default 30 s): room for a cold start of drift-check in the
+    /// VPC, whose init (Lambda allows it 10 s) fetches its secret and connects to Postgres
+    /// before it stages anything under its own statement timeouts.
+    pub handover_timeout: Duration,
     /// The time kept back for the last call, in which drift-check runs the whole check
     /// (`DRIFT_FINAL_CALL_MS`, default 310 s: drift-check's 300 s timeout and a margin).
     pub final_call: Duration,
+    /// The secret holding the hand-over key (`DRIFT_HANDOVER_KEY_SECRET_ARN`), required with a
+    /// pool: every hand-over is signed with it ([`crate::listing::seal`]).
+    pub handover_key_secret: Option<String>,
 }
 
 impl ListerConfig {
@@ -60,13 +69,20 @@ impl ListerConfig {
                 format!("expected 256 to {} bytes", MAX_CHUNK_BYTES / 2),
             ));
         }
+        let handover_key_secret = crate::listing::handover_key_secret(env, user_pool_id.is_some())?;
         Ok(Self {
+            handover_key_secret,
             user_pool_id,
             check_function,
             list_users_per_second,
             page_size,
             handover_bytes,
             aws_timeout: env.millis_or("AWS_CALL_TIMEOUT_MS", 5000, 500..=60_000)?,
+            handover_timeout: env.millis_or(
+                "DRIFT_HANDOVER_TIMEOUT_MS",
+                30_000,
+                1_000..=300_000,
+            )?,
             final_call: env.millis_or("DRIFT_FINAL_CALL_MS", 310_000, 1_000..=900_000)?,
         })
     }
@@ -76,21 +92,34 @@ impl ListerConfig {
 pub struct Lister {
     pub config: ListerConfig,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
-    /// For the hand-overs, each answered within the call timeout.
+    /// For the hand-overs, each answered within `handover_timeout`.
     pub lambda: aws_sdk_lambda::Client,
-    /// For the last call, which runs the whole check.
+    /// For the last call, which runs the whole check within `final_call`.
     pub lambda_final: aws_sdk_lambda::Client,
+    /// The hand-over key, read on the first listing (`None` without a pool).
+    pub handover_key: Option<super::key::ListerKey>,
 }
 
 impl Lister {
     pub async fn init(config: ListerConfig) -> Self {
         let sdk = shared::aws::sdk_config().await;
-        let short = shared::aws::with_timeout(&sdk, config.aws_timeout);
-        let long = shared::aws::with_timeout(&sdk, config.final_call);
+        // An Invoke is never re-sent by the SDK: an attempt given up on may still be running
+        // drift-check, so a second would stage or run it twice (and, at its reserved
+        // concurrency of 1, be throttled by the first). Only a throttle, which proves the call
+        // did not run, is tried again ([`super::invoke`]).
+        let handover = shared::aws::single_attempt(&sdk, config.handover_timeout);
+        let last = shared::aws::single_attempt(&sdk, config.final_call);
         Self {
-            cognito: aws_sdk_cognitoidentityprovider::Client::new(&short),
-            lambda: aws_sdk_lambda::Client::new(&short),
-            lambda_final: aws_sdk_lambda::Client::new(&long),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&shared::aws::with_timeout(
+                &sdk,
+                config.aws_timeout,
+            )),
+            lambda: aws_sdk_lambda::Client::new(&handover),
+            lambda_final: aws_sdk_lambda::Client::new(&last),
+            handover_key: config.handover_key_secret.clone().map(|arn| {
+                let sdk = shared::aws::with_timeout(&sdk, config.aws_timeout);
+                super::key::ListerKey::new(aws_sdk_secretsmanager::Client::new(&sdk), arn)
+            }),
             config,
         }
     }
@@ -106,6 +135,10 @@ mod tests {
         let mut env: HashMap<&str, &str> = [
             ("USER_POOL_ID", "us-east-1_abc"),
             ("DRIFT_CHECK_FUNCTION", "stack-DriftCheckFunction-AbC123"),
+            (
+                "DRIFT_HANDOVER_KEY_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
+            ),
         ]
         .into_iter()
         .collect();
@@ -118,22 +151,38 @@ mod tests {
     fn the_lister_needs_its_pool_and_drift_check_and_nothing_of_the_database() {
         let c = config(&[]).unwrap();
         assert_eq!(
-            (c.handover_bytes, c.final_call.as_secs(), c.page_size),
-            (1024 * 1024, 310, 60)
+            (
+                c.handover_bytes,
+                c.handover_timeout.as_secs(),
+                c.final_call.as_secs(),
+                c.page_size
+            ),
+            (1024 * 1024, 30, 310, 60)
         );
         for (var, value) in [
             ("DRIFT_CHECK_FUNCTION", "x; rm -rf /"),
             ("DRIFT_HANDOVER_BYTES", "10"),
             ("DRIFT_HANDOVER_BYTES", "6000000"),
             ("DRIFT_FINAL_CALL_MS", "5"),
+            ("DRIFT_HANDOVER_TIMEOUT_MS", "500"),
             ("USER_POOL_ID", "nope"),
             ("DRIFT_LIST_USERS_PER_SECOND", "31"),
+            ("DRIFT_HANDOVER_KEY_SECRET_ARN", "key"),
+            ("DRIFT_HANDOVER_KEY_SECRET_ARN", "arn:aws:s3:::bucket"),
+            ("DRIFT_HANDOVER_KEY_SECRET_ARN", ""),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var(), var, "{value}: {e}");
         }
         let mut env: HashMap<&str, &str> = HashMap::new();
         env.insert("USER_POOL_ID", "us-east-1_abc");
+        env.insert("DRIFT_CHECK_FUNCTION", "f");
+        // A pool is listed only with the key that signs its hand-overs.
+        assert_eq!(
+            ListerConfig::from_lookup(&env).unwrap_err().var(),
+            "DRIFT_HANDOVER_KEY_SECRET_ARN"
+        );
+        env.remove("DRIFT_CHECK_FUNCTION");
         assert_eq!(
             ListerConfig::from_lookup(&env).unwrap_err().var(),
             "DRIFT_CHECK_FUNCTION"

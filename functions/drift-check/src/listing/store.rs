@@ -44,9 +44,13 @@ pub enum StageError {
     Db(#[from] tokio_postgres::Error),
 }
 
-/// Continues the listing of `pool` an earlier run suspended, or opens one. Earlier listings
-/// of the pool give up their chunks (one still staging and not suspended is superseded: its
-/// lister broke off or died).
+/// How long a finished listing's record is kept (its chunks go when it is compared or closed).
+pub const RETENTION_DAYS: i32 = 14;
+
+/// Continues the listing of `pool` an earlier run suspended, or opens one. A listing of the
+/// pool still staging and not suspended is superseded (its lister broke off or died) and gives
+/// up its chunks; a complete one keeps them (a run may be comparing it). Listings of the pool
+/// finished more than [`RETENTION_DAYS`] ago are deleted, with any chunks they kept.
 pub async fn begin(client: &ClientWrapper, pool: &str) -> Result<Staged, tokio_postgres::Error> {
     // Taken once: a lister that dies while continuing leaves it unsuspended, to be superseded.
     let suspended = client
@@ -72,17 +76,19 @@ pub async fn begin(client: &ClientWrapper, pool: &str) -> Result<Staged, tokio_p
     }
     client
         .execute(
-            "UPDATE drift_listings SET status = $2, finished_at = now(), \
-             reason = 'superseded by a newer listing' \
-             WHERE user_pool_id = $1 AND status = 'staging'",
+            "WITH superseded AS ( \
+                 UPDATE drift_listings SET status = $2, finished_at = now(), \
+                 reason = 'superseded by a newer listing' \
+                 WHERE user_pool_id = $1 AND status = 'staging' RETURNING id) \
+             DELETE FROM drift_listing_chunks WHERE listing_id IN (SELECT id FROM superseded)",
             &[&pool, &ListingStatus::BrokenOff.as_str()],
         )
         .await?;
     client
         .execute(
-            "DELETE FROM drift_listing_chunks WHERE listing_id IN \
-             (SELECT id FROM drift_listings WHERE user_pool_id = $1)",
-            &[&pool],
+            "DELETE FROM drift_listings WHERE user_pool_id = $1 AND status <> 'staging' \
+             AND finished_at < now() - make_interval(days => $2)",
+            &[&pool, &RETENTION_DAYS],
         )
         .await?;
     let row = client
@@ -186,8 +192,9 @@ pub async fn stage(
     result
 }
 
-/// Closes a listing as complete when the lister's counts are what arrived; otherwise closes
-/// it as broken off (nothing of it is ever compared) and says why.
+/// Closes a listing as complete when the lister's counts are what arrived, in one statement
+/// (no chunk can slip in between the count and the close); otherwise closes it as broken off
+/// (nothing of it is ever compared) and says why.
 pub async fn complete(
     client: &ClientWrapper,
     pool: &str,
@@ -195,6 +202,23 @@ pub async fn complete(
     chunks: i32,
     users: i64,
 ) -> Result<(), StageError> {
+    let closed = client
+        .query_opt(
+            "UPDATE drift_listings SET status = $5, finished_at = now() \
+             WHERE id = $1::text::uuid AND user_pool_id = $2 AND status = 'staging' \
+             AND chunks = $3 AND users = $4 RETURNING id",
+            &[
+                &listing,
+                &pool,
+                &chunks,
+                &users,
+                &ListingStatus::Complete.as_str(),
+            ],
+        )
+        .await?;
+    if closed.is_some() {
+        return Ok(());
+    }
     let row = client
         .query_opt(
             "SELECT chunks, users FROM drift_listings \
@@ -206,25 +230,12 @@ pub async fn complete(
         return Err(HandOverError::UnknownListing(listing.to_owned()).into());
     };
     let staged: (i32, i64) = (row.get(0), row.get(1));
-    if staged != (chunks, users) {
-        let e = HandOverError::CountsDiffer {
-            claimed: format!("{chunks} chunks of {users} users"),
-            staged: format!("{} chunks of {} users", staged.0, staged.1),
-        };
-        break_off(client, pool, listing, &e.to_string()).await?;
-        return Err(e.into());
-    }
-    let closed = client
-        .execute(
-            "UPDATE drift_listings SET status = $2, finished_at = now() \
-             WHERE id = $1::text::uuid AND status = 'staging'",
-            &[&listing, &ListingStatus::Complete.as_str()],
-        )
-        .await?;
-    if closed != 1 {
-        return Err(HandOverError::UnknownListing(listing.to_owned()).into());
-    }
-    Ok(())
+    let e = HandOverError::CountsDiffer {
+        claimed: format!("{chunks} chunks of {users} users"),
+        staged: format!("{} chunks of {} users", staged.0, staged.1),
+    };
+    break_off(client, pool, listing, &e.to_string()).await?;
+    Err(e.into())
 }
 
 /// Closes a listing being staged as broken off and drops its chunks. `false`: there was no

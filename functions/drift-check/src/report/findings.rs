@@ -36,11 +36,16 @@ pub enum Kind {
     /// (`RULES_PER_SECURITY_GROUP`): only reported; the capacity alarm watches the groups'
     /// use as a whole.
     GroupCapacity,
+    /// A row whose rule is placed in a group no longer managed (removed from
+    /// `AdditionalDatabaseSecurityGroupIds` before it was drained): no run visits that group,
+    /// so the rule neither lapses nor is revoked there. Only reported; the developer's next
+    /// update places it again in a managed group.
+    PlacedOutside,
 }
 
 impl Kind {
     /// Every kind, in the order of the SQL CHECK list.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Missing,
         Kind::Changed,
         Kind::Unexpected,
@@ -51,6 +56,7 @@ impl Kind {
         Kind::Expired,
         Kind::ProfileChanged,
         Kind::GroupCapacity,
+        Kind::PlacedOutside,
     ];
 
     /// Whether this kind is a difference to alarm on: `allowed` is expected, and `expired` is
@@ -76,6 +82,7 @@ impl Kind {
             Self::Expired => "expired",
             Self::ProfileChanged => "profile_changed",
             Self::GroupCapacity => "group_capacity",
+            Self::PlacedOutside => "placed_outside",
         }
     }
 }

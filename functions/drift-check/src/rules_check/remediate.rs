@@ -160,7 +160,7 @@ pub(crate) async fn fix_rule(
         // A live rule stays in its group; one to be created goes where there is room, and
         // with none the row is left as it is: refused now, tried again by a later run.
         let groups = placement_groups(state, &rule);
-        let target = match capacity::kept_in(&rule, host) {
+        let target = match capacity::kept_in(&rule, host, &groups) {
             Some(g) => g.to_owned(),
             None => {
                 let family = Family::of_ipv6(host.is_ipv6());
