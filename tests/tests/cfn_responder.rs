@@ -69,6 +69,17 @@ async fn answer(recorder: &ResponseRecorder, key: &str) -> Value {
     body
 }
 
+/// [`answer`], checked: its `Status` is `status` and its `Reason` contains each of `reason`.
+async fn answered(recorder: &ResponseRecorder, key: &str, status: &str, reason: &[&str]) -> Value {
+    let a = answer(recorder, key).await;
+    assert_eq!(a["Status"], status, "{a}");
+    let text = a["Reason"].as_str().unwrap_or_default();
+    for part in reason {
+        assert!(text.contains(part), "{part:?} not in the reason: {a}");
+    }
+    a
+}
+
 #[tokio::test]
 async fn create_is_answered_with_the_migrations_own_result_against_postgres() {
     let stack = Stack::shared();
@@ -84,8 +95,7 @@ async fn create_is_answered_with_the_migrations_own_result_against_postgres() {
         .invoke(&request(&recorder, "create", "Create", None))
         .await;
     assert_eq!(inv.response()["status"], "SUCCESS", "{:?}", inv.outcome);
-    let a = answer(&recorder, "create").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let a = answered(&recorder, "create", "SUCCESS", &[]).await;
     assert_eq!(a["PhysicalResourceId"], "schema-migrations", "{a}");
     assert_eq!(
         a["Data"]["Version"],
@@ -157,8 +167,7 @@ async fn a_failing_migration_is_answered_failed_with_the_migrators_reason() {
         Some("schema-migrations"),
     ))
     .await;
-    let a = answer(&recorder, "diverged").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
+    let a = answered(&recorder, "diverged", "FAILED", &[]).await;
     assert!(
         a["Reason"]
             .as_str()
@@ -185,8 +194,7 @@ async fn a_migrator_that_errors_or_cannot_start_fails_create_and_update_with_the
     );
     f.invoke(&request(&recorder, "timed-out", "Create", None))
         .await;
-    let a = answer(&recorder, "timed-out").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
+    let a = answered(&recorder, "timed-out", "FAILED", &[]).await;
     let reason = a["Reason"].as_str().unwrap();
     assert!(reason.contains("Sandbox.Timedout"), "{reason}");
     assert!(
@@ -211,8 +219,7 @@ async fn a_migrator_that_errors_or_cannot_start_fails_create_and_update_with_the
         Some("schema-migrations"),
     ))
     .await;
-    let a = answer(&recorder, "no-init").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
+    let a = answered(&recorder, "no-init", "FAILED", &[]).await;
     assert_eq!(a["PhysicalResourceId"], "schema-migrations", "{a}");
     assert!(
         a["Reason"].as_str().unwrap().contains("Runtime.ExitError"),
@@ -231,8 +238,7 @@ async fn create_with_the_migrator_unreachable_is_answered_failed() {
         .invoke(&request(&recorder, "create", "Create", None))
         .await;
     assert_eq!(inv.response()["status"], "FAILED", "{:?}", inv.outcome);
-    let a = answer(&recorder, "create").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
+    let a = answered(&recorder, "create", "FAILED", &[]).await;
     let reason = a["Reason"].as_str().unwrap();
     assert!(reason.contains("could not invoke"), "{reason}");
     assert!(reason.contains(MIGRATOR), "{reason}");
@@ -243,15 +249,13 @@ async fn create_with_the_migrator_unreachable_is_answered_failed() {
     let g = responder(&other).await;
     g.invoke(&request(&recorder, "not-found", "Create", None))
         .await;
-    let a = answer(&recorder, "not-found").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
-    assert!(
-        a["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("ResourceNotFoundException"),
-        "{a}"
-    );
+    answered(
+        &recorder,
+        "not-found",
+        "FAILED",
+        &["ResourceNotFoundException"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -274,8 +278,7 @@ async fn delete_is_answered_success_within_the_deadline_whatever_the_migrator_do
         )
         .await;
     assert_eq!(inv.response()["status"], "SUCCESS", "{:?}", inv.outcome);
-    let a = answer(&recorder, "unreachable").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let a = answered(&recorder, "unreachable", "SUCCESS", &[]).await;
     assert_eq!(a["PhysicalResourceId"], "schema-migrations", "{a}");
     let reason = a["Reason"].as_str().unwrap();
     assert!(reason.contains("Delete answered SUCCESS"), "{reason}");
@@ -293,12 +296,7 @@ async fn delete_is_answered_success_within_the_deadline_whatever_the_migrator_do
         Some("schema-migrations"),
     ))
     .await;
-    let a = answer(&recorder, "no-init").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
-    assert!(
-        a["Reason"].as_str().unwrap().contains("Runtime.ExitError"),
-        "{a}"
-    );
+    answered(&recorder, "no-init", "SUCCESS", &["Runtime.ExitError"]).await;
 
     // Never answers: the responder stops waiting before its own deadline (a 12 s function
     // timeout, 5 s kept for the answer) and still answers, as the harness's invocation ends.
@@ -310,15 +308,7 @@ async fn delete_is_answered_success_within_the_deadline_whatever_the_migrator_do
         )
         .await;
     assert_eq!(inv.response()["status"], "SUCCESS", "{:?}", inv.outcome);
-    let a = answer(&recorder, "silent").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
-    assert!(
-        a["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("did not answer within"),
-        "{a}"
-    );
+    answered(&recorder, "silent", "SUCCESS", &["did not answer within"]).await;
 
     // The rollback of a Create that failed: its Delete finds nothing, and is answered by the
     // real migrator's own SUCCESS.
@@ -331,8 +321,7 @@ async fn delete_is_answered_success_within_the_deadline_whatever_the_migrator_do
     let physical = "SchemaMigrations-not-created-r-1";
     f.invoke(&request(&recorder, "rollback", "Delete", Some(physical)))
         .await;
-    let a = answer(&recorder, "rollback").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let a = answered(&recorder, "rollback", "SUCCESS", &[]).await;
     assert_eq!(a["Reason"], "Delete done", "{a}");
 }
 
@@ -360,8 +349,7 @@ async fn a_migrator_not_ready_yet_is_asked_again_until_it_answers() {
 
     f.invoke(&request(&recorder, "pending", "Create", None))
         .await;
-    let a = answer(&recorder, "pending").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    let a = answered(&recorder, "pending", "SUCCESS", &[]).await;
     assert_eq!(
         a["Data"]["Version"],
         shared::migrate::latest_version(),
@@ -376,15 +364,7 @@ async fn a_migrator_not_ready_yet_is_asked_again_until_it_answers() {
         Duration::from_secs(12),
     )
     .await;
-    let a = answer(&recorder, "never").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
-    assert!(
-        a["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("ResourceConflictException"),
-        "{a}"
-    );
+    answered(&recorder, "never", "FAILED", &["ResourceConflictException"]).await;
 }
 
 /// The migrations must never run twice for one request: the SDK's own retries would re-send a
@@ -411,8 +391,7 @@ async fn a_migrator_call_is_sent_once_unless_lambda_throttled_it() {
     let f = responder(&api).await;
     f.invoke(&request(&recorder, "throttled", "Create", None))
         .await;
-    let a = answer(&recorder, "throttled").await;
-    assert_eq!(a["Status"], "SUCCESS", "{a}");
+    answered(&recorder, "throttled", "SUCCESS", &[]).await;
     assert_eq!(api.calls().len(), 2, "{:?}", api.calls());
 
     // A 500 proves nothing about whether the migrator ran: answered FAILED after one call.
@@ -425,12 +404,7 @@ async fn a_migrator_call_is_sent_once_unless_lambda_throttled_it() {
         Some("schema-migrations"),
     ))
     .await;
-    let a = answer(&recorder, "five-hundred").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
-    assert!(
-        a["Reason"].as_str().unwrap().contains("ServiceException"),
-        "{a}"
-    );
+    answered(&recorder, "five-hundred", "FAILED", &["ServiceException"]).await;
     assert_eq!(api.calls().len() - before, 1, "{:?}", api.calls());
 }
 
@@ -453,8 +427,7 @@ async fn a_request_that_cannot_be_answered_or_is_malformed_never_reaches_the_mig
     let mut e = request(&recorder, "unknown", "Create", None);
     e["RequestType"] = json!("Destroy");
     f.invoke(&e).await;
-    let a = answer(&recorder, "unknown").await;
-    assert_eq!(a["Status"], "FAILED", "{a}");
+    let a = answered(&recorder, "unknown", "FAILED", &[]).await;
     assert!(a["Reason"].as_str().unwrap().contains("Destroy"), "{a}");
     assert!(api.calls().is_empty(), "{:?}", api.calls());
 }

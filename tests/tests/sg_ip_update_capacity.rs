@@ -262,6 +262,23 @@ async fn a_lapsed_rules_slot_is_taken_by_the_next_developer() {
     assert_eq!(placement(&fx, &owner(0)).await.2, "expired");
 }
 
+/// drift-check's findings of `kind`: each one's resource and what it found.
+async fn findings(fx: &Fixture, kind: &str) -> Vec<(String, Value)> {
+    fx.db
+        .connect_as_app()
+        .await
+        .unwrap()
+        .query(
+            "SELECT resource, actual FROM drift_findings WHERE kind = $1",
+            &[&kind],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 #[tokio::test]
 async fn drift_check_reports_a_group_at_80_percent_of_the_quota() {
     let fx = Fixture::shared().await;
@@ -273,20 +290,7 @@ async fn drift_check_reports_a_group_at_80_percent_of_the_quota() {
     let inv = drift.invoke(&json!({})).await;
     let summary = inv.response().clone();
     assert_eq!(summary["counts"]["group_capacity"], 1, "{summary:#}");
-    let found: Vec<(String, Value)> = fx
-        .db
-        .connect_as_app()
-        .await
-        .unwrap()
-        .query(
-            "SELECT resource, actual FROM drift_findings WHERE kind = 'group_capacity'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let found = findings(&fx, "group_capacity").await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, groups[0]);
     assert_eq!(found[0].1["ipv4_rules"], 48, "{:?}", found[0].1);
@@ -389,20 +393,7 @@ async fn a_rule_placed_in_a_group_no_longer_managed_is_placed_again_and_reported
     let drift = drift_check(&fx, kept).await;
     let summary = drift.invoke(&json!({})).await.response().clone();
     assert_eq!(summary["counts"]["placed_outside"], 1, "{summary:#}");
-    let found: Vec<(String, Value)> = fx
-        .db
-        .connect_as_app()
-        .await
-        .unwrap()
-        .query(
-            "SELECT resource, actual FROM drift_findings WHERE kind = 'placed_outside'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let found = findings(&fx, "placed_outside").await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, format!("{}/owner:{}", groups[2], owner(1)));
 }
