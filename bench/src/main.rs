@@ -46,6 +46,7 @@ mod sg_ip_update;
 mod sign_in_guard;
 mod stats;
 mod subjects;
+mod turns;
 
 use anyhow::Result;
 

@@ -7,16 +7,17 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Result, bail};
-use harness::{Function, event, fixtures::unique};
+use anyhow::Result;
+use harness::{event, fixtures::unique};
 use serde_json::{Value, json};
 
 use crate::{
     fixtures::signup,
     report::Provenance,
     setup::Setup,
-    stats::{median, ms, pct},
-    subjects::{Subject, is_ok, secret_env},
+    stats::{median, pct},
+    subjects::{Subject, secret_env},
+    turns::{self, Counts, Turned},
 };
 
 pub const BEGIN: &str = "<!-- pre-sign-up:begin -->";
@@ -41,73 +42,29 @@ fn sign_up(i: usize) -> Value {
     e
 }
 
-struct Subj {
-    name: &'static str,
-    subject: Subject,
-    event: fn(usize) -> Value,
-    timings: Timings,
-    kept: Option<Function>,
-}
+const COUNTS: Counts = Counts {
+    cold: COLD,
+    warm: WARM,
+    turn: TURN,
+};
 
 pub async fn measure(s: &Setup) -> Result<(Timings, Timings)> {
+    let pre = Subject::Rust {
+        name: "pre-sign-up",
+        env: secret_env(s),
+    };
     let mut subjects = [
-        Subj {
-            name: "pre-sign-up",
-            subject: Subject::Rust {
-                name: "pre-sign-up",
-                env: secret_env(s),
-            },
-            event: sign_up,
-            timings: Timings::default(),
-            kept: None,
-        },
-        Subj {
-            name: "post-confirmation",
-            subject: Subject::ours(s),
-            event: |i| signup("psu-post", i),
-            timings: Timings::default(),
-            kept: None,
-        },
+        Turned::new("pre-sign-up", pre, sign_up),
+        Turned::new("post-confirmation", Subject::ours(s), |i| {
+            signup("psu-post", i)
+        }),
     ];
-    let mut n = 0;
-    for c in 0..COLD {
-        for subj in &mut subjects {
-            let f = subj.subject.spawn(s).await?;
-            n += 1;
-            let first = f.invoke(&(subj.event)(n)).await;
-            if !is_ok(&first.outcome) {
-                bail!(
-                    "{}: the cold invocation failed: {:?}",
-                    subj.name,
-                    first.outcome
-                );
-            }
-            subj.timings.cold.push(ms(first.elapsed));
-            if c + 1 == COLD {
-                subj.kept = Some(f);
-            } else {
-                f.stop().await;
-            }
-        }
-    }
-    for _ in 0..WARM / TURN {
-        for subj in &mut subjects {
-            let f = subj.kept.as_ref().expect("kept");
-            for _ in 0..TURN {
-                n += 1;
-                let inv = f.invoke(&(subj.event)(n)).await;
-                if !is_ok(&inv.outcome) {
-                    bail!("{}: a warm invocation failed: {:?}", subj.name, inv.outcome);
-                }
-                subj.timings.warm.push(ms(inv.elapsed));
-            }
-        }
-    }
-    let [pre, post] = subjects;
-    for f in [pre.kept, post.kept].into_iter().flatten() {
-        f.stop().await;
-    }
-    Ok((pre.timings, post.timings))
+    turns::measure(s, &mut subjects, &COUNTS, &mut 0).await?;
+    let [pre, post] = subjects.map(|t| Timings {
+        cold: t.cold,
+        warm: t.warm,
+    });
+    Ok((pre, post))
 }
 
 /// The section, between its markers.

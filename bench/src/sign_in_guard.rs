@@ -10,15 +10,16 @@
 use std::{fmt::Write as _, time::Duration};
 
 use anyhow::{Result, bail};
-use harness::{Function, event, fixtures::unique, latency::LatencyFront};
+use harness::{event, fixtures::unique, latency::LatencyFront};
 use serde_json::{Value, json};
 
 use crate::{
     fixtures::signup,
     report::Provenance,
     setup::Setup,
-    stats::{median, ms, pct},
+    stats::{median, pct},
     subjects::{Subject, is_ok, secret_env},
+    turns::{self, Counts, Turned},
 };
 
 pub const BEGIN: &str = "<!-- sign-in-guard:begin -->";
@@ -59,13 +60,14 @@ fn new_user(i: usize) -> Value {
     sign_in(&unique(&format!("sig{i}")))
 }
 
-struct Subj {
-    name: &'static str,
-    binary: &'static str,
-    event: fn(usize) -> Value,
-    timings: Timings,
-    kept: Option<Function>,
-}
+/// A subject: its name in the table, its binary, its `n`th event.
+type Measured = (&'static str, &'static str, fn(usize) -> Value);
+
+const COUNTS: Counts = Counts {
+    cold: COLD,
+    warm: WARM,
+    turn: TURN,
+};
 
 fn subject(s: &Setup, binary: &'static str, extra: &[(String, String)]) -> Subject {
     let mut env = secret_env(s);
@@ -74,93 +76,46 @@ fn subject(s: &Setup, binary: &'static str, extra: &[(String, String)]) -> Subje
 }
 
 pub async fn measure(s: &Setup) -> Result<Vec<Timings>> {
-    let mut subjects = [
-        Subj {
-            name: "sign-in-guard, the row there",
-            binary: "sign-in-guard",
-            event: known_user,
-            timings: Timings::default(),
-            kept: None,
-        },
-        Subj {
-            name: "sign-in-guard, the row missing",
-            binary: "sign-in-guard",
-            event: new_user,
-            timings: Timings::default(),
-            kept: None,
-        },
-        Subj {
-            name: "post-confirmation",
-            binary: "post-confirmation",
-            event: |i| signup("sig-post", i),
-            timings: Timings::default(),
-            kept: None,
-        },
+    let measured: [Measured; 3] = [
+        ("sign-in-guard, the row there", "sign-in-guard", known_user),
+        ("sign-in-guard, the row missing", "sign-in-guard", new_user),
+        ("post-confirmation", "post-confirmation", |i| {
+            signup("sig-post", i)
+        }),
     ];
+    let mut turned =
+        measured.map(|(name, binary, event)| Turned::new(name, subject(s, binary, &[]), event));
     let mut n = 0;
-    for c in 0..COLD {
-        for subj in &mut subjects {
-            let f = subject(s, subj.binary, &[]).spawn(s).await?;
-            n += 1;
-            let first = f.invoke(&(subj.event)(n)).await;
-            if !is_ok(&first.outcome) {
-                bail!(
-                    "{}: the cold invocation failed: {:?}",
-                    subj.name,
-                    first.outcome
-                );
-            }
-            subj.timings.cold.push(ms(first.elapsed));
-            if c + 1 == COLD {
-                subj.kept = Some(f);
-            } else {
-                f.stop().await;
-            }
-        }
-    }
-    for _ in 0..WARM / TURN {
-        for subj in &mut subjects {
-            let f = subj.kept.as_ref().expect("kept");
-            for _ in 0..TURN {
-                n += 1;
-                let inv = f.invoke(&(subj.event)(n)).await;
-                if !is_ok(&inv.outcome) {
-                    bail!("{}: a warm invocation failed: {:?}", subj.name, inv.outcome);
-                }
-                subj.timings.warm.push(ms(inv.elapsed));
-            }
-        }
-    }
-    for subj in &mut subjects {
-        if let Some(f) = subj.kept.take() {
-            f.stop().await;
-        }
+    turns::measure(s, &mut turned, &COUNTS, &mut n).await?;
+    let mut out = Vec::with_capacity(turned.len());
+    for ((_, binary, event), t) in measured.into_iter().zip(turned) {
         // The exchanges: Postgres behind a front with no added delay, one warm-up first.
         let front = LatencyFront::start(s.stack.pg_port, Duration::ZERO)?;
         let extra = [
             ("DB_HOST".to_owned(), "127.0.0.1".to_owned()),
             ("DB_PORT".to_owned(), front.port.to_string()),
         ];
-        let f = subject(s, subj.binary, &extra).spawn(s).await?;
+        let f = subject(s, binary, &extra).spawn(s).await?;
         n += 1;
-        f.invoke(&(subj.event)(n)).await;
+        f.invoke(&event(n)).await;
         let before = front.exchanges();
         for _ in 0..COUNTED {
             n += 1;
-            let inv = f.invoke(&(subj.event)(n)).await;
+            let inv = f.invoke(&event(n)).await;
             if !is_ok(&inv.outcome) {
-                bail!(
-                    "{}: a counted invocation failed: {:?}",
-                    subj.name,
-                    inv.outcome
-                );
+                bail!("{}: a counted invocation failed: {:?}", t.name, inv.outcome);
             }
         }
-        subj.timings.exchanges = (front.exchanges() - before) as f64 / COUNTED as f64;
+        let exchanges = (front.exchanges() - before) as f64 / COUNTED as f64;
         f.stop().await;
-        subj.timings.name = subj.name;
+        out.push(Timings {
+            name: t.name,
+            cold: t.cold,
+            warm: t.warm,
+            exchanges,
+        });
     }
-    Ok(subjects.into_iter().map(|s| s.timings).collect())
+    Ok(out)
 }
 
 /// The section, between its markers.
