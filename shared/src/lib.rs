@@ -16,6 +16,7 @@
 //! | [`metrics`] | counts as CloudWatch metrics (Embedded Metric Format lines) for alarms |
 //! | [`migrate`] | the versioned schema in `migrations/` |
 //! | [`schema`] | the guard that stops a function on a schema older than its build |
+//! | [`trigger`] | what the Cognito triggers share: their settings, their state, the time one event has within Cognito's wait, the row's insert with the schema guard |
 //! | [`users`] | Cognito attributes to a `users` row ([`users::NewUser`]), the handle rules ([`users::handle_problem`]), the idempotent insert ([`users::insert_confirmed_user`]) |
 //!
 //! A function's `State::init` loads [`aws::sdk_config`] once and hands it to
@@ -37,4 +38,5 @@ pub mod schema;
 pub mod secret;
 pub mod signing;
 pub mod tls;
+pub mod trigger;
 pub mod users;

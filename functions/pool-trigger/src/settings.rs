@@ -86,7 +86,7 @@ fn admin_create_user_config(pool: &UserPoolType) -> Option<AdminCreateUserConfig
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use aws_sdk_cognitoidentityprovider::{Client, config::Region, types::*};
@@ -99,6 +99,18 @@ mod tests {
             .region(Region::new("us-east-1"))
             .build();
         Client::from_conf(config)
+    }
+
+    /// The request that puts a function of ours in as `pool`'s PostConfirmation trigger,
+    /// recording it signed, as a Create does.
+    pub(crate) fn wire_ours(pool: &UserPoolType) -> UpdateUserPoolFluentBuilder {
+        carry_over(
+            client().update_user_pool(),
+            pool,
+            Trigger::PostConfirmation,
+            Some("ours".into()),
+            Record::Signed,
+        )
     }
 
     /// A pool with every setting DescribeUserPool can return set.
@@ -197,13 +209,7 @@ mod tests {
         let mut debugs = Vec::new();
         let mut unset_in_each = Vec::new();
         for pool in [&full, &deprecated_only] {
-            let request = carry_over(
-                client().update_user_pool(),
-                pool,
-                Trigger::PostConfirmation,
-                Some("ours".into()),
-                Record::Signed,
-            );
+            let request = wire_ours(pool);
             // The input's own fields sit at one level of indentation in its pretty Debug; a
             // field this code does not fill (a new one in a later SDK) shows as `None` there.
             let debug = format!("{:#?}", request.as_input());
@@ -235,13 +241,7 @@ mod tests {
             "db-sync:previous-post-confirmation".into(),
             "arn:aws:lambda:us-east-1:1:function:planted".into(),
         );
-        let request = carry_over(
-            client().update_user_pool(),
-            &pool,
-            Trigger::PostConfirmation,
-            Some("ours".into()),
-            Record::Signed,
-        );
+        let request = wire_ours(&pool);
         let tags = request.as_input().get_user_pool_tags().clone().unwrap();
         assert_eq!(
             tags.get("db-sync:record-post-confirmation")

@@ -83,13 +83,11 @@ pub fn verification_messages(pool: &UserPoolType) -> VerificationMessages {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_cognitoidentityprovider::{
-        Client,
-        config::{BehaviorVersion, Region},
-        types::{DefaultEmailOptionType, UserPoolType, VerificationMessageTemplateType},
+    use aws_sdk_cognitoidentityprovider::types::{
+        DefaultEmailOptionType, UserPoolType, VerificationMessageTemplateType,
     };
 
-    use crate::{pool_triggers::Record, settings::carry_over, trigger::Trigger};
+    use crate::settings::tests::wire_ours;
 
     const CODE: &str = "Your verification code is {####}. ";
     const SUBJECT: &str = "Your verification code";
@@ -98,25 +96,11 @@ mod tests {
     const LINK_SUBJECT: &str = "Your verification link";
     const SMS: &str = "Your SMS code is {####}. ";
 
-    fn client() -> Client {
-        let config = aws_sdk_cognitoidentityprovider::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .build();
-        Client::from_conf(config)
-    }
-
     /// The verification-message fields of the UpdateUserPool request made for `pool`, by their
     /// names in the request (`VerificationMessageTemplate` itself when a template is sent at
     /// all, even an empty one).
     fn sent(pool: &UserPoolType) -> Vec<(&'static str, String)> {
-        let request = carry_over(
-            client().update_user_pool(),
-            pool,
-            Trigger::PostConfirmation,
-            Some("ours".into()),
-            Record::Signed,
-        );
+        let request = wire_ours(pool);
         let input = request.as_input();
         let mut out = Vec::new();
         let mut put = |name: &'static str, value: Option<&str>| {
@@ -167,41 +151,68 @@ mod tests {
         fields.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
     }
 
+    /// What a code-mode template holding all three messages is sent as.
+    const CODE_TEMPLATE: [(&str, &str); 5] = [
+        ("VerificationMessageTemplate", "sent"),
+        (
+            "VerificationMessageTemplate.DefaultEmailOption",
+            "CONFIRM_WITH_CODE",
+        ),
+        ("VerificationMessageTemplate.EmailMessage", CODE),
+        ("VerificationMessageTemplate.EmailSubject", SUBJECT),
+        ("VerificationMessageTemplate.SmsMessage", SMS),
+    ];
+
+    /// What a link-mode template is sent as: the link messages, and the SMS message, since SMS
+    /// verification is always by code and its message goes with either option.
+    const LINK_TEMPLATE: [(&str, &str); 5] = [
+        ("VerificationMessageTemplate", "sent"),
+        (
+            "VerificationMessageTemplate.DefaultEmailOption",
+            "CONFIRM_WITH_LINK",
+        ),
+        ("VerificationMessageTemplate.EmailMessageByLink", LINK),
+        (
+            "VerificationMessageTemplate.EmailSubjectByLink",
+            LINK_SUBJECT,
+        ),
+        ("VerificationMessageTemplate.SmsMessage", SMS),
+    ];
+
+    /// A pool as DescribeUserPool reports it: its `template`, and its deprecated top-level
+    /// fields (the email message, the email subject, the SMS message).
+    fn pool(
+        template: Option<VerificationMessageTemplateType>,
+        [email, subject, sms]: [Option<&str>; 3],
+    ) -> UserPoolType {
+        UserPoolType::builder()
+            .set_verification_message_template(template)
+            .set_email_verification_message(email.map(str::to_owned))
+            .set_email_verification_subject(subject.map(str::to_owned))
+            .set_sms_verification_message(sms.map(str::to_owned))
+            .build()
+    }
+
     /// A pool made in the console, as DescribeUserPool returns it: the template holds the code
     /// and the link messages both, whichever `option` is chosen, and the deprecated top-level
     /// fields repeat the code ones.
     fn console_pool(option: DefaultEmailOptionType) -> UserPoolType {
-        UserPoolType::builder()
-            .verification_message_template(
-                VerificationMessageTemplateType::builder()
-                    .default_email_option(option)
-                    .email_message(CODE)
-                    .email_subject(SUBJECT)
-                    .email_message_by_link(LINK)
-                    .email_subject_by_link(LINK_SUBJECT)
-                    .sms_message(SMS)
-                    .build(),
-            )
-            .email_verification_message(CODE)
-            .email_verification_subject(SUBJECT)
-            .sms_verification_message(SMS)
-            .build()
+        let template = VerificationMessageTemplateType::builder()
+            .default_email_option(option)
+            .email_message(CODE)
+            .email_subject(SUBJECT)
+            .email_message_by_link(LINK)
+            .email_subject_by_link(LINK_SUBJECT)
+            .sms_message(SMS)
+            .build();
+        pool(Some(template), [Some(CODE), Some(SUBJECT), Some(SMS)])
     }
 
     #[test]
     fn a_console_pool_in_code_mode_sends_the_code_messages_in_the_template_only() {
         assert_eq!(
             sent(&console_pool(DefaultEmailOptionType::ConfirmWithCode)),
-            owned(&[
-                ("VerificationMessageTemplate", "sent"),
-                (
-                    "VerificationMessageTemplate.DefaultEmailOption",
-                    "CONFIRM_WITH_CODE"
-                ),
-                ("VerificationMessageTemplate.EmailMessage", CODE),
-                ("VerificationMessageTemplate.EmailSubject", SUBJECT),
-                ("VerificationMessageTemplate.SmsMessage", SMS),
-            ])
+            owned(&CODE_TEMPLATE)
         );
     }
 
@@ -211,32 +222,15 @@ mod tests {
     fn a_console_pool_in_link_mode_sends_the_link_messages_in_the_template_only() {
         assert_eq!(
             sent(&console_pool(DefaultEmailOptionType::ConfirmWithLink)),
-            owned(&[
-                ("VerificationMessageTemplate", "sent"),
-                (
-                    "VerificationMessageTemplate.DefaultEmailOption",
-                    "CONFIRM_WITH_LINK"
-                ),
-                ("VerificationMessageTemplate.EmailMessageByLink", LINK),
-                (
-                    "VerificationMessageTemplate.EmailSubjectByLink",
-                    LINK_SUBJECT
-                ),
-                // SMS verification is always by code: its message goes with either option.
-                ("VerificationMessageTemplate.SmsMessage", SMS),
-            ])
+            owned(&LINK_TEMPLATE)
         );
     }
 
     #[test]
     fn a_cli_pool_with_only_the_deprecated_fields_sends_those() {
-        let pool = UserPoolType::builder()
-            .email_verification_message(CODE)
-            .email_verification_subject(SUBJECT)
-            .sms_verification_message(SMS)
-            .build();
+        let cli = pool(None, [Some(CODE), Some(SUBJECT), Some(SMS)]);
         assert_eq!(
-            sent(&pool),
+            sent(&cli),
             owned(&[
                 ("EmailVerificationMessage", CODE),
                 ("EmailVerificationSubject", SUBJECT),
@@ -244,48 +238,28 @@ mod tests {
             ])
         );
         // `create-user-pool` with no message at all: none is sent (Cognito's defaults stay).
-        assert_eq!(sent(&UserPoolType::builder().build()), []);
+        assert_eq!(sent(&pool(None, [None; 3])), []);
     }
 
     /// `AWS::Cognito::UserPool` with a VerificationMessageTemplate: sent as it is.
     #[test]
     fn a_cloudformation_pool_sends_its_template_as_it_is() {
-        let code = UserPoolType::builder()
-            .verification_message_template(
-                VerificationMessageTemplateType::builder()
-                    .default_email_option(DefaultEmailOptionType::ConfirmWithCode)
-                    .email_message(CODE)
-                    .email_subject(SUBJECT)
-                    .sms_message(SMS)
-                    .build(),
-            )
+        let code = VerificationMessageTemplateType::builder()
+            .default_email_option(DefaultEmailOptionType::ConfirmWithCode)
+            .email_message(CODE)
+            .email_subject(SUBJECT)
+            .sms_message(SMS)
             .build();
-        assert_eq!(
-            sent(&code),
-            owned(&[
-                ("VerificationMessageTemplate", "sent"),
-                (
-                    "VerificationMessageTemplate.DefaultEmailOption",
-                    "CONFIRM_WITH_CODE"
-                ),
-                ("VerificationMessageTemplate.EmailMessage", CODE),
-                ("VerificationMessageTemplate.EmailSubject", SUBJECT),
-                ("VerificationMessageTemplate.SmsMessage", SMS),
-            ])
-        );
+        assert_eq!(sent(&pool(Some(code), [None; 3])), owned(&CODE_TEMPLATE));
         // Without DefaultEmailOption Cognito verifies by code: the code messages go, the link
         // ones (unused) do not, and the option stays unset.
-        let no_option = UserPoolType::builder()
-            .verification_message_template(
-                VerificationMessageTemplateType::builder()
-                    .email_message(CODE)
-                    .email_subject(SUBJECT)
-                    .email_message_by_link(LINK)
-                    .build(),
-            )
+        let no_option = VerificationMessageTemplateType::builder()
+            .email_message(CODE)
+            .email_subject(SUBJECT)
+            .email_message_by_link(LINK)
             .build();
         assert_eq!(
-            sent(&no_option),
+            sent(&pool(Some(no_option), [None; 3])),
             owned(&[
                 ("VerificationMessageTemplate", "sent"),
                 ("VerificationMessageTemplate.EmailMessage", CODE),
@@ -298,54 +272,27 @@ mod tests {
     /// in the template, the SMS message in the template and in the deprecated field.
     #[test]
     fn a_link_mode_pool_never_sends_a_code_message() {
-        let pool = UserPoolType::builder()
-            .verification_message_template(
-                VerificationMessageTemplateType::builder()
-                    .default_email_option(DefaultEmailOptionType::ConfirmWithLink)
-                    .email_message_by_link(LINK)
-                    .email_subject_by_link(LINK_SUBJECT)
-                    .sms_message(SMS)
-                    .build(),
-            )
-            .sms_verification_message(SMS)
-            // Left from before the pool was switched to links.
-            .email_verification_message(CODE)
-            .email_verification_subject(SUBJECT)
+        let link = VerificationMessageTemplateType::builder()
+            .default_email_option(DefaultEmailOptionType::ConfirmWithLink)
+            .email_message_by_link(LINK)
+            .email_subject_by_link(LINK_SUBJECT)
+            .sms_message(SMS)
             .build();
-        assert_eq!(
-            sent(&pool),
-            owned(&[
-                ("VerificationMessageTemplate", "sent"),
-                (
-                    "VerificationMessageTemplate.DefaultEmailOption",
-                    "CONFIRM_WITH_LINK"
-                ),
-                ("VerificationMessageTemplate.EmailMessageByLink", LINK),
-                (
-                    "VerificationMessageTemplate.EmailSubjectByLink",
-                    LINK_SUBJECT
-                ),
-                ("VerificationMessageTemplate.SmsMessage", SMS),
-            ])
-        );
+        // The email code fields are left from before the pool was switched to links.
+        let cdk = pool(Some(link), [Some(CODE), Some(SUBJECT), Some(SMS)]);
+        assert_eq!(sent(&cdk), owned(&LINK_TEMPLATE));
     }
 
     /// A message only the deprecated field holds is still carried (in code mode), never twice.
     #[test]
     fn a_message_the_template_lacks_comes_from_the_deprecated_field() {
-        let pool = UserPoolType::builder()
-            .verification_message_template(
-                VerificationMessageTemplateType::builder()
-                    .default_email_option(DefaultEmailOptionType::ConfirmWithCode)
-                    .email_subject(SUBJECT)
-                    .build(),
-            )
-            .email_verification_message(CODE)
-            .email_verification_subject("an older subject")
-            .sms_verification_message(SMS)
+        let subject_only = VerificationMessageTemplateType::builder()
+            .default_email_option(DefaultEmailOptionType::ConfirmWithCode)
+            .email_subject(SUBJECT)
             .build();
+        let deprecated = [Some(CODE), Some("an older subject"), Some(SMS)];
         assert_eq!(
-            sent(&pool),
+            sent(&pool(Some(subject_only), deprecated)),
             owned(&[
                 ("EmailVerificationMessage", CODE),
                 ("SmsVerificationMessage", SMS),
@@ -363,10 +310,8 @@ mod tests {
     /// deprecated fields are the pool's messages.
     #[test]
     fn an_empty_template_is_no_template() {
-        let pool = UserPoolType::builder()
-            .verification_message_template(VerificationMessageTemplateType::builder().build())
-            .email_verification_message(CODE)
-            .build();
-        assert_eq!(sent(&pool), owned(&[("EmailVerificationMessage", CODE)]));
+        let empty = VerificationMessageTemplateType::builder().build();
+        let moto = pool(Some(empty), [Some(CODE), None, None]);
+        assert_eq!(sent(&moto), owned(&[("EmailVerificationMessage", CODE)]));
     }
 }

@@ -6,6 +6,9 @@
 //! each failure with its class and what Cognito is told; [`handle`], one invocation; and
 //! [`parse_event`], the event to a [`shared::users::NewUser`] without I/O.
 #![forbid(unsafe_code)]
+// The handler's future holds the shared insert's (`TriggerState::insert_user`): computing
+// its layout across the two crates needs more than the default query depth.
+#![recursion_limit = "256"]
 
 use std::time::{Duration, Instant};
 
@@ -14,67 +17,27 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    db::{Db, DbConfig, DbError, Pooling},
-    deadline::{COGNITO_WAIT, Deadline},
-    env::{ConfigError, Env, ProcessEnv},
+    db::DbError,
     errors::{Classified, diagnostic_for_client, truncate},
-    schema::{SchemaBehind, SchemaGuard},
-    users::{
-        AttributeMapping, InsertMode, InsertOutcome, NewUser, UserError, insert_confirmed_user_with,
-    },
+    schema::SchemaBehind,
+    trigger::{TriggerDefaults, TriggerSettings, TriggerState, sub_of, trigger_source},
+    users::{AttributeMapping, InsertOutcome, NewUser, UserError},
 };
 
-/// The function's settings, read once at cold start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub db: DbConfig,
-    pub mapping: AttributeMapping,
-    /// How long one invocation may take before it gives up with a clear error. Cognito waits
-    /// 5 s, so the default leaves room for the answer to travel back.
-    pub budget: Duration,
-}
+/// What this function's settings default to. One invocation may take 4.5 s before it gives
+/// up with a clear error: Cognito waits 5 s, so that leaves room for the answer to travel
+/// back. It sends no metrics.
+pub const DEFAULTS: TriggerDefaults = TriggerDefaults {
+    budget_ms: 4500,
+    metrics_namespace: None,
+};
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&ProcessEnv)
-    }
+/// The function's settings, read once at cold start (`Config::from_env(&DEFAULTS)`).
+pub type Config = TriggerSettings;
 
-    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            db: DbConfig::for_trigger(env)?,
-            mapping: AttributeMapping::from_lookup(env)?,
-            budget: env.millis_or("RESPONSE_BUDGET_MS", 4500, 500..=900_000)?,
-        })
-    }
-}
-
-/// What lives for the whole execution environment.
-pub struct State {
-    pub db: Db,
-    pub mapping: AttributeMapping,
-    pub budget: Duration,
-    pub schema: SchemaGuard,
-    /// Whether each statement sets its own timeout in a transaction of its own
-    /// ([`Pooling::Transaction`]); otherwise the session's, set at login, applies.
-    pub stateless: bool,
-}
-
-impl State {
-    /// Builds the pool and opens its connection during init (best effort). The secret is the
-    /// only AWS call, so the SDK is set up only when there is a secret to fetch. The schema
-    /// is not asked here: the first insert carries its guard (see `confirm`).
-    pub async fn init(config: Config) -> Result<Self, DbError> {
-        let db = Db::init_alone(&config.db).await?;
-        let schema = SchemaGuard::new();
-        Ok(Self {
-            db,
-            mapping: config.mapping,
-            budget: config.budget,
-            schema,
-            stateless: config.db.pooling == Pooling::Transaction,
-        })
-    }
-}
+/// What lives for the whole execution environment: the pool, the attribute mapping, the
+/// budget, and the schema guard the first insert carries (see `confirm`).
+pub type State = TriggerState;
 
 /// The two trigger sources Cognito sends to a PostConfirmation trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,28 +145,10 @@ impl From<Error> for Diagnostic {
 /// Handles one PostConfirmation event. Returns the event exactly as received, which is the
 /// only answer Cognito accepts.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    shared::cold_start::mark("event");
-    let (payload, context) = event.into_parts();
-    // Read first: a local Runtime API's deadline already past counts as the budget.
-    let invocation = Deadline::of(&context, state.budget)
-        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed());
-    let budget = state
-        .budget
-        .min(invocation.left().saturating_sub(Duration::from_millis(100)));
-
-    let source = payload
-        .get("triggerSource")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let sub = payload
-        .pointer(&format!(
-            "/request/userAttributes/{}",
-            state.mapping.sub.replace('~', "~0").replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned();
+    let (payload, invocation) = state.receive(event);
+    let budget = state.budget_before(&invocation, Duration::from_millis(100));
+    let source = trigger_source(&payload).unwrap_or("").to_owned();
+    let sub = sub_of(&payload, &state.mapping).unwrap_or("-").to_owned();
 
     let deadline = Instant::now() + budget;
     let result = match tokio::time::timeout(budget, confirm(state, &payload, deadline)).await {
@@ -244,10 +189,7 @@ pub fn parse_event(
     payload: &Value,
     mapping: &AttributeMapping,
 ) -> Result<(Trigger, NewUser), Error> {
-    let source = payload
-        .get("triggerSource")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let source = trigger_source(payload).unwrap_or("");
     // Checked before the typed parse, whose error for an unknown enum value is less clear.
     let trigger =
         Trigger::parse(source).ok_or_else(|| Error::UnknownTrigger(truncate(source, 64)))?;
@@ -272,43 +214,7 @@ async fn confirm(
     // password reset heals a row an earlier failure lost, and neither overwrites. A restart
     // of the server is ridden out while the budget allows: each failure here is a person
     // who sees an error at sign-up.
-    // The schema is checked in the insert's own round trip, and only until it is found
-    // current: the guard fails the insert's transaction on a schema this build was not made
-    // for, and only then does a second query say how far behind it is.
-    let timeout = state.stateless.then(|| state.db.statement_timeout());
-    match state
-        .db
-        .run_until(deadline, async |client| {
-            let guard = state.schema.guard_statement();
-            let mode = InsertMode {
-                timeout,
-                guard: guard.as_deref(),
-            };
-            match insert_confirmed_user_with(client, &user, mode).await {
-                Err(e) if guard.is_some() && SchemaGuard::refused(&e) => {
-                    if let Err(behind) = state.schema.check(client).await? {
-                        return Ok(Err(behind));
-                    }
-                    // Migrated between the two: the insert changed nothing, so run it again.
-                    let mode = InsertMode {
-                        timeout,
-                        guard: None,
-                    };
-                    insert_confirmed_user_with(client, &user, mode)
-                        .await
-                        .map(Ok)
-                }
-                Ok(outcome) => {
-                    if guard.is_some() {
-                        state.schema.found_current();
-                    }
-                    Ok(Ok(outcome))
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .await??
-    {
+    match state.insert_user(&user, deadline).await?? {
         InsertOutcome::HandleTaken { other_sub } => Err(Error::HandleTaken { other_sub }),
         outcome => Ok(outcome),
     }
@@ -317,6 +223,8 @@ async fn confirm(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use shared::{db::Pooling, env::ConfigError};
 
     use super::*;
 
@@ -330,7 +238,7 @@ mod tests {
         if let Some(p) = pooling {
             env.insert("DB_POOLING", p);
         }
-        Config::from_lookup(&env)
+        Config::from_lookup(&env, &DEFAULTS)
     }
 
     #[test]

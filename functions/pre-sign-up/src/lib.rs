@@ -40,11 +40,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    db::{Db, DbConfig, DbError},
-    deadline::{COGNITO_WAIT, Deadline},
-    env::{ConfigError, Env, ProcessEnv},
+    db::DbError,
+    deadline::Deadline,
     errors::{Classified, diagnostic_for_client, truncate},
-    metrics,
+    trigger::{TriggerDefaults, TriggerSettings, TriggerState, trigger_source},
     users::{AttributeMapping, SignUp, UserError, handle_is_taken},
 };
 
@@ -55,51 +54,19 @@ pub const MISCONFIGURED_METRIC: &str = "HandleCheckMisconfigured";
 /// The metrics' namespace when `METRICS_NAMESPACE` is unset (local runs).
 pub const DEFAULT_METRICS_NAMESPACE: &str = "PreSignUp";
 
-/// The function's settings, read once at cold start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub db: DbConfig,
-    pub mapping: AttributeMapping,
-    /// How long the taken-handle check may take. Cognito waits 5 s for the trigger.
-    pub budget: Duration,
-    /// Where the metrics go (`METRICS_NAMESPACE`).
-    pub metrics_namespace: String,
-}
+/// What this function's settings default to: the taken-handle check may take 4 s (Cognito
+/// waits 5 s for the trigger), and the metrics go to [`DEFAULT_METRICS_NAMESPACE`].
+pub const DEFAULTS: TriggerDefaults = TriggerDefaults {
+    budget_ms: 4000,
+    metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE),
+};
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&ProcessEnv)
-    }
+/// The function's settings, read once at cold start (`Config::from_env(&DEFAULTS)`).
+pub type Config = TriggerSettings;
 
-    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            db: DbConfig::for_trigger(env)?,
-            mapping: AttributeMapping::from_lookup(env)?,
-            budget: env.millis_or("RESPONSE_BUDGET_MS", 4000, 500..=900_000)?,
-            metrics_namespace: metrics::namespace_from(env, DEFAULT_METRICS_NAMESPACE)?,
-        })
-    }
-}
-
-/// What lives for the whole execution environment.
-pub struct State {
-    pub db: Db,
-    pub mapping: AttributeMapping,
-    pub budget: Duration,
-    pub metrics_namespace: String,
-}
-
-impl State {
-    /// Builds the pool and opens its connection during init (best effort).
-    pub async fn init(config: Config) -> Result<Self, DbError> {
-        Ok(Self {
-            db: Db::init_alone(&config.db).await?,
-            mapping: config.mapping,
-            budget: config.budget,
-            metrics_namespace: config.metrics_namespace,
-        })
-    }
-}
+/// What lives for the whole execution environment: the pool, the attribute mapping, the
+/// budget and the metrics' namespace.
+pub type State = TriggerState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -174,7 +141,7 @@ pub enum Source {
 impl Source {
     /// The event's source; an unknown or missing one is checked as a sign-up.
     pub fn of(payload: &Value) -> Self {
-        match payload.get("triggerSource").and_then(Value::as_str) {
+        match trigger_source(payload) {
             Some("PreSignUp_AdminCreateUser") => Self::AdminCreateUser,
             Some("PreSignUp_ExternalProvider") => Self::ExternalProvider,
             _ => Self::SignUp,
@@ -202,20 +169,13 @@ pub fn parse_event(payload: &Value, mapping: &AttributeMapping) -> Result<SignUp
 /// Handles one PreSignUp event: the event unchanged (nothing auto-confirmed or auto-verified)
 /// when the sign-up may go on, else the refusal.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    shared::cold_start::mark("event");
-    let (payload, context) = event.into_parts();
-    // Read first: a local Runtime API's deadline already past counts as the budget.
-    let invocation = Deadline::of(&context, state.budget)
-        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed());
-    let source = payload
-        .get("triggerSource")
-        .and_then(Value::as_str)
-        .map_or_else(String::new, |s| truncate(s, 64));
+    let (payload, invocation) = state.receive(event);
+    let source = trigger_source(&payload).map_or_else(String::new, |s| truncate(s, 64));
     let result = check(state, &payload, &invocation).await;
     match &result {
         Ok(()) => tracing::info!(trigger_source = %source, outcome = "accepted", "pre-sign-up"),
         Err(e @ Error::Misconfigured(_)) => {
-            metrics::emit_count(&state.metrics_namespace, MISCONFIGURED_METRIC, 1);
+            state.count(MISCONFIGURED_METRIC);
             tracing::error!(
                 trigger_source = %source,
                 outcome = "error",
@@ -256,8 +216,7 @@ async fn check(state: &State, payload: &Value, invocation: &Deadline) -> Result<
         );
         return Ok(());
     }
-    let left = invocation.left().saturating_sub(Duration::from_millis(200));
-    let budget = state.budget.min(left);
+    let budget = state.budget_before(invocation, Duration::from_millis(200));
     let handle = sign_up.handle.as_str();
     let asked = tokio::time::timeout(
         budget,
@@ -270,13 +229,13 @@ async fn check(state: &State, payload: &Value, invocation: &Deadline) -> Result<
         Ok(Ok(true)) => Err(Error::HandleTaken),
         Ok(Ok(false)) => Ok(()),
         Ok(Err(e)) if e.is_unreachable() => {
-            metrics::emit_count(&state.metrics_namespace, FAILED_OPEN_METRIC, 1);
+            state.count(FAILED_OPEN_METRIC);
             tracing::warn!(error = %e, "could not check the handle; the sign-up goes on");
             Ok(())
         }
         Ok(Err(e)) => Err(Error::Misconfigured(e)),
         Err(_) => {
-            metrics::emit_count(&state.metrics_namespace, FAILED_OPEN_METRIC, 1);
+            state.count(FAILED_OPEN_METRIC);
             tracing::warn!(
                 budget_ms = budget.as_millis() as u64,
                 "the handle check took too long; the sign-up goes on"
@@ -383,7 +342,7 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(
-            Config::from_lookup(&env).unwrap_err().var(),
+            Config::from_lookup(&env, &DEFAULTS).unwrap_err().var(),
             "METRICS_NAMESPACE"
         );
     }

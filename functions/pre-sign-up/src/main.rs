@@ -5,14 +5,14 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{Error, run, service_fn};
-use pre_sign_up::{Config, State, handle};
+use pre_sign_up::{Config, DEFAULTS, State, handle};
 use shared::{cold_start, entry};
 
 fn main() -> Result<(), Error> {
     cold_start::begin();
     entry::runtime()?.block_on(async {
         entry::logging();
-        let config = entry::config(Config::from_env())?;
+        let config = entry::config(Config::from_env(&DEFAULTS))?;
         let state = entry::init(State::init(config).await)?;
         run(service_fn(|event| handle(&state, event))).await
     })

@@ -33,6 +33,9 @@
 //! what Cognito passes on; [`parse_event`], the event to the row without I/O; [`handle`], one
 //! invocation.
 #![forbid(unsafe_code)]
+// The handler's future holds the shared insert's (`TriggerState::insert_user`): computing
+// its layout across the two crates needs more than the default query depth.
+#![recursion_limit = "256"]
 
 use std::time::{Duration, Instant};
 
@@ -41,13 +44,11 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
-    db::{Db, DbConfig, DbError, Pooling},
-    deadline::{COGNITO_WAIT, Deadline},
-    env::{ConfigError, Env, ProcessEnv},
+    db::DbError,
     errors::{Classified, diagnostic_for_client, truncate},
-    metrics,
-    schema::{SchemaBehind, SchemaGuard},
-    users::{AttributeMapping, InsertMode, InsertOutcome, NewUser, insert_confirmed_user_with},
+    schema::SchemaBehind,
+    trigger::{TriggerDefaults, TriggerSettings, TriggerState, sub_of, trigger_source},
+    users::{AttributeMapping, InsertOutcome, NewUser},
 };
 
 /// The metric counting sign-ins let on without their row because the database could not be
@@ -58,58 +59,20 @@ pub const DEFAULT_METRICS_NAMESPACE: &str = "SignInGuard";
 /// The only trigger source Cognito sends to a PostAuthentication trigger.
 pub const TRIGGER_SOURCE: &str = "PostAuthentication_Authentication";
 
-/// The function's settings, read once at cold start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub db: DbConfig,
-    pub mapping: AttributeMapping,
-    /// How long the insert may take before the sign-in goes on without it. Cognito waits 5 s
-    /// for the trigger, and a person waits on this at every sign-in.
-    pub budget: Duration,
-    /// Where the metrics go (`METRICS_NAMESPACE`).
-    pub metrics_namespace: String,
-}
+/// What this function's settings default to: the insert may take 3 s before the sign-in goes
+/// on without it (Cognito waits 5 s for the trigger, and a person waits on this at every
+/// sign-in), and the metrics go to [`DEFAULT_METRICS_NAMESPACE`].
+pub const DEFAULTS: TriggerDefaults = TriggerDefaults {
+    budget_ms: 3000,
+    metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE),
+};
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&ProcessEnv)
-    }
+/// The function's settings, read once at cold start (`Config::from_env(&DEFAULTS)`).
+pub type Config = TriggerSettings;
 
-    pub fn from_lookup(env: &impl Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            db: DbConfig::for_trigger(env)?,
-            mapping: AttributeMapping::from_lookup(env)?,
-            budget: env.millis_or("RESPONSE_BUDGET_MS", 3000, 500..=900_000)?,
-            metrics_namespace: metrics::namespace_from(env, DEFAULT_METRICS_NAMESPACE)?,
-        })
-    }
-}
-
-/// What lives for the whole execution environment.
-pub struct State {
-    pub db: Db,
-    pub mapping: AttributeMapping,
-    pub budget: Duration,
-    pub metrics_namespace: String,
-    pub schema: SchemaGuard,
-    /// Whether each statement sets its own timeout in a transaction of its own
-    /// ([`Pooling::Transaction`]); otherwise the session's, set at login, applies.
-    pub stateless: bool,
-}
-
-impl State {
-    /// Builds the pool and opens its connection during init (best effort).
-    pub async fn init(config: Config) -> Result<Self, DbError> {
-        Ok(Self {
-            db: Db::init_alone(&config.db).await?,
-            mapping: config.mapping,
-            budget: config.budget,
-            metrics_namespace: config.metrics_namespace,
-            schema: SchemaGuard::new(),
-            stateless: config.db.pooling == Pooling::Transaction,
-        })
-    }
-}
+/// What lives for the whole execution environment: the pool, the attribute mapping, the
+/// budget, the metrics' namespace and the schema guard the first insert carries.
+pub type State = TriggerState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -193,10 +156,7 @@ pub fn parse_event(
     payload: &Value,
     mapping: &AttributeMapping,
 ) -> Result<Result<NewUser, String>, Error> {
-    let source = payload
-        .get("triggerSource")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let source = trigger_source(payload).unwrap_or("");
     if source != TRIGGER_SOURCE {
         return Err(Error::UnknownTrigger(truncate(source, 64)));
     }
@@ -213,23 +173,11 @@ pub fn parse_event(
 /// Handles one PostAuthentication event: the event unchanged, the only answer Cognito
 /// accepts, unless the sign-in is refused.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    shared::cold_start::mark("event");
-    let (payload, context) = event.into_parts();
-    // Read first: a local Runtime API's deadline already past counts as the budget. On a cold
-    // start Cognito's five seconds include init: what is left of them caps the budget, so a
-    // cold start during an outage still fails open in time.
-    let left = Deadline::of(&context, state.budget)
-        .within_caller_wait(COGNITO_WAIT, shared::cold_start::init_elapsed())
-        .left()
-        .saturating_sub(Duration::from_millis(200));
-    let budget = state.budget.min(left);
-    let sub = payload
-        .pointer(&format!(
-            "/request/userAttributes/{}",
-            state.mapping.sub.replace('~', "~0").replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .map_or_else(|| "-".to_owned(), |s| truncate(s, 64));
+    // On a cold start Cognito's five seconds include init: what is left of them caps the
+    // budget, so a cold start during an outage still fails open in time.
+    let (payload, invocation) = state.receive(event);
+    let budget = state.budget_before(&invocation, Duration::from_millis(200));
+    let sub = sub_of(&payload, &state.mapping).map_or_else(|| "-".to_owned(), |s| truncate(s, 64));
     let result = guard(state, &payload, budget).await;
     match &result {
         Ok(Outcome::Unwritable(reason)) => tracing::warn!(
@@ -239,7 +187,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
             "sign-in-guard: the sign-in goes on; drift-check reports the user"
         ),
         Ok(Outcome::FailedOpen) => {
-            metrics::emit_count(&state.metrics_namespace, FAILED_OPEN_METRIC, 1);
+            state.count(FAILED_OPEN_METRIC);
             tracing::warn!(
                 sub = %sub,
                 outcome = "failed_open",
@@ -268,7 +216,7 @@ async fn guard(state: &State, payload: &Value, budget: Duration) -> Result<Outco
         Err(reason) => return Ok(Outcome::Unwritable(reason)),
     };
     let deadline = Instant::now() + budget;
-    let written = tokio::time::timeout(budget, insert(state, &user, deadline)).await;
+    let written = tokio::time::timeout(budget, state.insert_user(&user, deadline)).await;
     match written {
         Ok(Ok(Ok(InsertOutcome::Inserted))) => Ok(Outcome::Inserted),
         Ok(Ok(Ok(InsertOutcome::AlreadyPresent))) => Ok(Outcome::AlreadyPresent),
@@ -280,45 +228,6 @@ async fn guard(state: &State, payload: &Value, budget: Duration) -> Result<Outco
         Ok(Err(e)) => Err(Error::Misconfigured(e)),
         Err(_) => Ok(Outcome::FailedOpen),
     }
-}
-
-/// post-confirmation's insert, with the schema guard in its round trip until the schema is
-/// found current.
-async fn insert(
-    state: &State,
-    user: &NewUser,
-    deadline: Instant,
-) -> Result<Result<InsertOutcome, SchemaBehind>, DbError> {
-    let timeout = state.stateless.then(|| state.db.statement_timeout());
-    state
-        .db
-        .run_until(deadline, async |client| {
-            let guard = state.schema.guard_statement();
-            let mode = InsertMode {
-                timeout,
-                guard: guard.as_deref(),
-            };
-            match insert_confirmed_user_with(client, user, mode).await {
-                Err(e) if guard.is_some() && SchemaGuard::refused(&e) => {
-                    if let Err(behind) = state.schema.check(client).await? {
-                        return Ok(Err(behind));
-                    }
-                    let mode = InsertMode {
-                        timeout,
-                        guard: None,
-                    };
-                    insert_confirmed_user_with(client, user, mode).await.map(Ok)
-                }
-                Ok(outcome) => {
-                    if guard.is_some() {
-                        state.schema.found_current();
-                    }
-                    Ok(Ok(outcome))
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .await
 }
 
 #[cfg(test)]
@@ -378,7 +287,7 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(
-            Config::from_lookup(&env).unwrap_err().var(),
+            Config::from_lookup(&env, &DEFAULTS).unwrap_err().var(),
             "RESPONSE_BUDGET_MS"
         );
     }

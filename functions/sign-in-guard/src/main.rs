@@ -6,13 +6,13 @@
 
 use lambda_runtime::{Error, run, service_fn};
 use shared::{cold_start, entry};
-use sign_in_guard::{Config, State, handle};
+use sign_in_guard::{Config, DEFAULTS, State, handle};
 
 fn main() -> Result<(), Error> {
     cold_start::begin();
     entry::runtime()?.block_on(async {
         entry::logging();
-        let config = entry::config(Config::from_env())?;
+        let config = entry::config(Config::from_env(&DEFAULTS))?;
         let state = entry::init(State::init(config).await)?;
         run(service_fn(|event| handle(&state, event))).await
     })
