@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use shared::deadline::{Deadline, LOCAL_CUSTOM_RESOURCE_BUDGET};
 
 use crate::{
     request::{ReplyTo, Request, Unanswerable, UrlPolicy},
@@ -114,7 +115,9 @@ impl Responder {
         E: std::error::Error,
     {
         let (payload, context) = event.into_parts();
-        respond(self, &payload, context.deadline(), handler).await
+        // Read first; a local Runtime API's deadline already past counts as a local budget.
+        let deadline = Deadline::of(&context, LOCAL_CUSTOM_RESOURCE_BUDGET).wall();
+        respond(self, &payload, deadline, handler).await
     }
 }
 

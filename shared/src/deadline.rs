@@ -94,6 +94,13 @@ impl Deadline {
     }
 }
 
+/// The budget a custom resource's function (pool-trigger, cfn-responder, schema-migrations)
+/// reads a runtime deadline already past as ([`Deadline::of`]; only a local Runtime API, such
+/// as `cargo lambda watch`, hands one out): ample for a local migration run or a pool's
+/// update, short enough that a local run that hangs is answered FAILED within minutes.
+/// Deployed, Lambda's deadline (the function's `Timeout`) always applies.
+pub const LOCAL_CUSTOM_RESOURCE_BUDGET: Duration = Duration::from_secs(120);
+
 /// How long Cognito waits for a trigger's answer, counted from its call: on a cold start this
 /// includes the init phase (the secret fetch and the connection), which Lambda's deadline for
 /// the invocation does not.

@@ -12,6 +12,7 @@ use aws_sdk_lambda::{
 use custom_resource::{Answered, ProtocolError, Request, RequestType, Status};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Map, Value};
+use shared::deadline::{Deadline, LOCAL_CUSTOM_RESOURCE_BUDGET};
 
 use crate::{State, TargetFunction};
 
@@ -59,10 +60,12 @@ pub enum RelayError {
 /// with the result. Only a request without a URL and ids to answer with is left unanswered.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered, ProtocolError> {
     let (payload, context) = event.into_parts();
+    // Read first; a local Runtime API's deadline already past counts as a local budget.
+    let deadline = Deadline::of(&context, LOCAL_CUSTOM_RESOURCE_BUDGET).wall();
     custom_resource::relay(
         &state.responder,
         &payload,
-        context.deadline(),
+        deadline,
         async |request, budget| match tokio::time::timeout(
             budget,
             invoke_when_ready(state, &payload, budget),

@@ -34,6 +34,7 @@ use refinery::Migration;
 use serde_json::Value;
 use shared::{
     db::{Db, DbConfig, DbError},
+    deadline::{Deadline, LOCAL_CUSTOM_RESOURCE_BUDGET},
     env::{ConfigError, Env, ProcessEnv},
     migrate::MigrateError,
 };
@@ -109,9 +110,12 @@ pub enum Error {
 /// SUCCESS or FAILED with the cause, unless the request lacks the ids an answer carries.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Answered, ProtocolError> {
     let (payload, context) = event.into_parts();
+    // A local Runtime API's deadline already past counts as a local budget, less the margin
+    // so that the answer reaches cfn-responder (which read the same budget) in its time.
+    let local = LOCAL_CUSTOM_RESOURCE_BUDGET.saturating_sub(ANSWER_MARGIN);
     Ok(custom_resource::decide(
         &payload,
-        context.deadline(),
+        Deadline::of(&context, local).wall(),
         ANSWER_MARGIN,
         async |request| apply(state, request).await,
     )
