@@ -4,7 +4,7 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`events`](mod@events) | any bytes through the three event parsers: no panic, and what is accepted is storable |
+//! | [`events`](mod@events) | any bytes through every event parser (post-confirmation, pre-sign-up, sign-in-guard, sg-ip-update, drift-check): no panic, and what is accepted is storable |
 //! | [`ip`](mod@ip) | any string through the address validation: nothing wider than one public host |
 //! | [`inputs`] | inputs made from a corpus without coverage feedback: libFuzzer's byte mutations (`inputs::bytes`), JSON-aware changes (`inputs::json`), generated addresses (`inputs::address`), from a seedable [`inputs::Rng`] |
 //! | [`runner`] | runs a target over the corpus and generated inputs, catching the first panic |

@@ -65,8 +65,13 @@ fn the_valid_seeds_are_accepted() {
             continue;
         };
         let v: Value = serde_json::from_slice(&data).unwrap();
+        let mapping = AttributeMapping::default();
         let accepted = if kind.starts_with("post-confirmation") {
-            post_confirmation::parse_event(&v, &AttributeMapping::default()).is_ok()
+            post_confirmation::parse_event(&v, &mapping).is_ok()
+        } else if kind.starts_with("pre-sign-up") {
+            pre_sign_up::parse_event(&v, &mapping).is_ok()
+        } else if kind.starts_with("sign-in-guard") {
+            sign_in_guard::parse_event(&v, &mapping).is_ok_and(|row| row.is_ok())
         } else if kind.starts_with("sg-ip-update") {
             sg_ip_update::parse_event(&v, &sg_ip_update::Envelope::default())
                 .is_ok_and(|c| ingress::ip::host_cidr(&c.change.ip, false).is_ok())
@@ -79,7 +84,7 @@ fn the_valid_seeds_are_accepted() {
         );
         checked += 1;
     }
-    assert!(checked >= 6, "{checked} valid seeds");
+    assert!(checked >= 9, "{checked} valid seeds");
 }
 
 #[test]
