@@ -1,7 +1,8 @@
-//! Every test the docs name exists. The guarantees table, the guides and the closing notes
-//! cite tests as `file::test` (an end-to-end test in `tests/tests/file.rs`) or
+//! Every test the docs name exists. The guarantees, the guides and the closing notes cite
+//! tests as `file::test` (an end-to-end test in `tests/tests/file.rs`) or
 //! `module::tests::test` (a unit test beside its code); a test renamed or moved to another
-//! file would otherwise leave a promise pointing at nothing.
+//! file would otherwise leave a promise pointing at nothing. And `docs/guarantees.md` stays a
+//! list a reader can take in: one short promise a line, under its function, with its tests.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -260,5 +261,116 @@ Never was: `harness::no_such_module`, `nowhere::tests::x`.
                 citation: "nowhere::tests::x".into()
             },
         ]
+    );
+}
+
+/// The most characters a guarantee's promise may take (its tests come after it): one line a
+/// reader takes in at a glance.
+const PROMISE_MAX_CHARS: usize = 160;
+
+/// What keeps `docs/guarantees.md` a list to read, not only a table to search: past its
+/// introduction, every line is a heading or one promise, `- promise — tests`, under a `## `
+/// heading (the function it is about), its promise at most [`PROMISE_MAX_CHARS`], followed by
+/// at least one test or check in backticks. Returns (line, problem).
+fn guarantee_problems(text: &str) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    let mut heading = false;
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        if line.starts_with("## ") {
+            heading = true;
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with('|') {
+            problems.push((n, "a table row: write one promise a line".to_owned()));
+            continue;
+        }
+        let Some(item) = line.strip_prefix("- ") else {
+            if heading {
+                problems.push((n, "not a promise of its own: a wrapped line?".to_owned()));
+            }
+            continue;
+        };
+        if !heading {
+            problems.push((n, "a promise before any function's heading".to_owned()));
+        }
+        let Some((promise, tests)) = item.split_once(" — ") else {
+            problems.push((n, "no ` — ` and the tests that keep it".to_owned()));
+            continue;
+        };
+        let chars = promise.chars().count();
+        if chars > PROMISE_MAX_CHARS {
+            problems.push((
+                n,
+                format!("the promise is {chars} characters, over {PROMISE_MAX_CHARS}"),
+            ));
+        }
+        if !tests.contains('`') {
+            problems.push((n, "names no test in backticks".to_owned()));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_guarantee_is_one_short_line_under_a_heading_with_its_test() {
+    let text = fs::read_to_string(repo_root().join("docs/guarantees.md")).unwrap();
+    let promises = text.lines().filter(|l| l.starts_with("- ")).count();
+    assert!(
+        promises > 100,
+        "only {promises} promises found: is the check reading the list?"
+    );
+    let problems = guarantee_problems(&text);
+    assert!(
+        problems.is_empty(),
+        "docs/guarantees.md:\n{}",
+        problems
+            .iter()
+            .map(|(n, p)| format!("{n}: {p}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn the_guarantee_check_names_a_long_promise_a_table_row_a_wrapped_line_and_a_promise_without_a_test()
+ {
+    let long = "a".repeat(PROMISE_MAX_CHARS + 1);
+    let fits = "a".repeat(PROMISE_MAX_CHARS);
+    let doc = format!(
+        "\
+# Guarantees
+
+An introduction, free to wrap
+onto more lines.
+
+- A promise before any heading — `post_confirmation::a`
+
+## post-confirmation
+
+- {fits} — `post_confirmation::a`
+- {long} — `post_confirmation::a`
+| a promise | `post_confirmation::a` |
+- A promise wrapped onto
+  a second line — `post_confirmation::a`
+- A promise with no test
+- A promise with a test named in prose — the harness
+
+### A subsection
+
+- A promise under a subsection — `post_confirmation::a`
+"
+    );
+    let problems: Vec<usize> = guarantee_problems(&doc)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        problems,
+        [6, 11, 12, 13, 14, 15, 16],
+        "{:#?}",
+        guarantee_problems(&doc)
     );
 }
