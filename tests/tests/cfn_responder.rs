@@ -80,6 +80,15 @@ async fn answered(recorder: &ResponseRecorder, key: &str, status: &str, reason: 
     a
 }
 
+/// Lambda's own refusal of an Invoke: `status` with the error `code` and `message`.
+fn lambda_error(status: u16, code: &str, message: &str) -> Target {
+    Target::ServiceError {
+        status,
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
 #[tokio::test]
 async fn create_is_answered_with_the_migrations_own_result_against_postgres() {
     let stack = Stack::shared();
@@ -331,10 +340,12 @@ async fn a_migrator_not_ready_yet_is_asked_again_until_it_answers() {
     let db = stack.empty_database().await.unwrap();
     let recorder = ResponseRecorder::start().await.unwrap();
     let api = InvokeApi::start().await.unwrap();
-    let not_ready = |status: u16, code: &str| Target::ServiceError {
-        status,
-        code: code.into(),
-        message: "The function is currently in the following state: Pending".into(),
+    let not_ready = |status, code| {
+        lambda_error(
+            status,
+            code,
+            "The function is currently in the following state: Pending",
+        )
     };
     // Pending after an update, twice, then up.
     api.serve(
@@ -376,11 +387,7 @@ async fn a_migrator_call_is_sent_once_unless_lambda_throttled_it() {
     let db = stack.empty_database().await.unwrap();
     let recorder = ResponseRecorder::start().await.unwrap();
     let api = InvokeApi::start().await.unwrap();
-    let service_error = |status: u16, code: &str| Target::ServiceError {
-        status,
-        code: code.into(),
-        message: "Rate Exceeded.".into(),
-    };
+    let service_error = |status, code| lambda_error(status, code, "Rate Exceeded.");
     api.serve(
         MIGRATOR,
         Target::sequence(vec![

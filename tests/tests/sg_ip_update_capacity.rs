@@ -105,21 +105,28 @@ async fn rule_ids(fx: &Fixture, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// The audit rows of `owner`: (outcome, detail).
-async fn audit_of(fx: &Fixture, owner: &str) -> Vec<(String, Option<String>)> {
+/// The two columns of each row `sql` (with one text parameter, `key`) returns.
+async fn pairs<A, B>(fx: &Fixture, sql: &str, key: &str) -> Vec<(A, B)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+{
     fx.db
         .connect_as_app()
         .await
         .unwrap()
-        .query(
-            "SELECT outcome, detail FROM ip_update_audit WHERE owner = $1 ORDER BY id",
-            &[&owner],
-        )
+        .query(sql, &[&key])
         .await
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
+}
+
+/// The audit rows of `owner`: (outcome, detail).
+async fn audit_of(fx: &Fixture, owner: &str) -> Vec<(String, Option<String>)> {
+    let sql = "SELECT outcome, detail FROM ip_update_audit WHERE owner = $1 ORDER BY id";
+    pairs(fx, sql, owner).await
 }
 
 #[tokio::test]
@@ -264,19 +271,8 @@ async fn a_lapsed_rules_slot_is_taken_by_the_next_developer() {
 
 /// drift-check's findings of `kind`: each one's resource and what it found.
 async fn findings(fx: &Fixture, kind: &str) -> Vec<(String, Value)> {
-    fx.db
-        .connect_as_app()
-        .await
-        .unwrap()
-        .query(
-            "SELECT resource, actual FROM drift_findings WHERE kind = $1",
-            &[&kind],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    let sql = "SELECT resource, actual FROM drift_findings WHERE kind = $1";
+    pairs(fx, sql, kind).await
 }
 
 #[tokio::test]
