@@ -170,12 +170,11 @@ pub fn trigger_source(payload: &Value) -> Option<&str> {
 
 /// The user's sub in the event, by the attribute `mapping` names, for the log line.
 pub fn sub_of<'a>(payload: &'a Value, mapping: &AttributeMapping) -> Option<&'a str> {
-    // A JSON Pointer: `~` and `/` in the attribute's name are escaped.
-    let pointer = format!(
-        "/request/userAttributes/{}",
-        mapping.sub.replace('~', "~0").replace('/', "~1")
-    );
-    payload.pointer(&pointer).and_then(Value::as_str)
+    payload
+        .get("request")?
+        .get("userAttributes")?
+        .get(&mapping.sub)?
+        .as_str()
 }
 
 #[cfg(test)]
